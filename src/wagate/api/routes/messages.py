@@ -1,0 +1,100 @@
+"""Messages: send (queue), list, get, and download media."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, status
+from fastapi.responses import FileResponse, JSONResponse
+
+from wagate.api.deps import PrincipalDep, ServicesDep
+from wagate.api.routes.sessions import load_session
+from wagate.api.schemas import MessageOut, MessagePage
+from wagate.domain import Direction, InvalidRequest, NotFound, OutboundMessageRequest
+from wagate.store.repositories import messages
+from wagate.store.serialize import message_json
+
+router = APIRouter(tags=["messages"])
+
+
+@router.post(
+    "/v1/sessions/{session_id}/messages",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageOut,
+)
+async def send_message(
+    session_id: str,
+    body: OutboundMessageRequest,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Any:
+    """Queue a message. It is sent once the session is connected; follow it by its ``id``.
+
+    The same ``Idempotency-Key`` with the same body returns the original message.
+    """
+    session = await load_session(services, session_id, principal)
+    row, created = await services.acceptor.accept(session, body, idempotency_key)
+    if created:
+        services.outbox.wake(session.id)
+        return message_json(row)
+    return JSONResponse(
+        message_json(row),
+        status_code=status.HTTP_202_ACCEPTED,
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+@router.get("/v1/sessions/{session_id}/messages", response_model=MessagePage)
+async def list_messages(
+    session_id: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    chat_id: str | None = None,
+    direction: Direction | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> Any:
+    """Newest first; pass ``next_cursor`` as ``cursor`` for the next page."""
+    session = await load_session(services, session_id, principal)
+    before = None
+    if cursor:
+        if not cursor.isdigit():
+            raise InvalidRequest("cursor is not one this API gave out", code="invalid_cursor")
+        before = int(cursor)
+    async with services.db.read() as tx:
+        rows, next_seq = await messages.list_messages(
+            tx,
+            session_id=session.id,
+            chat_id=chat_id,
+            direction=direction,
+            limit=limit,
+            before_seq=before,
+        )
+    return {
+        "items": [message_json(r) for r in rows],
+        "next_cursor": str(next_seq) if next_seq is not None else None,
+    }
+
+
+@router.get("/v1/messages/{message_id}", response_model=MessageOut)
+async def get_message(message_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
+    async with services.db.read() as tx:
+        row = await messages.get_message(tx, message_id, principal.tenant_id)
+    return message_json(row)
+
+
+@router.get("/v1/messages/{message_id}/media", response_class=FileResponse)
+async def get_media(message_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
+    """The message's media file, for callers of the message's tenant."""
+    async with services.db.read() as tx:
+        row = await messages.get_message(tx, message_id, principal.tenant_id)
+    mime = (row.media or {}).get("mime_type")
+    path = services.media.find(row.session_id, row.id, mime)
+    if path is None:
+        raise NotFound("this message has no stored media", code="media_not_found")
+    return FileResponse(
+        path,
+        media_type=mime or "application/octet-stream",
+        filename=(row.media or {}).get("file_name") or path.name,
+    )

@@ -1,0 +1,152 @@
+"""Sessions: create, list, get, start, stop, log out, delete, QR and pairing code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import segno
+from fastapi import APIRouter, Request, Response, status
+
+from wagate.api.deps import PrincipalDep, ServicesDep
+from wagate.api.schemas import (
+    PairingOut,
+    PairingRequest,
+    QrOut,
+    SessionCreate,
+    SessionList,
+    SessionOut,
+)
+from wagate.domain import Forbidden, NotWaitingForScan, SessionStatus
+from wagate.domain.urls import check_url_syntax
+from wagate.store.models import Session
+from wagate.store.repositories import sessions, tenants
+from wagate.store.repositories.tenants import DEFAULT_TENANT
+from wagate.store.serialize import iso, session_json
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def load_session(services: Any, key: str, principal: Any) -> Session:
+    async with services.db.read() as tx:
+        return await sessions.get_session(tx, key, principal.tenant_id)
+
+
+async def _json(services: Any, request: Request, session_id: str) -> dict[str, Any]:
+    async with services.db.read() as tx:
+        row = await sessions.get_session(tx, session_id, None)
+    return session_json(row, ingest_base=_base(request))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionOut)
+async def create_session(
+    body: SessionCreate, request: Request, services: ServicesDep, principal: PrincipalDep
+) -> Any:
+    """Create a session and, unless ``start`` is false, start connecting (QR or saved login)."""
+    tenant_id = principal.tenant_id
+    async with services.db.transaction() as tx:
+        if body.tenant is not None:
+            if not principal.is_admin:
+                raise Forbidden("only the admin key may choose the tenant")
+            tenant_id = (await tenants.get_tenant(tx, body.tenant)).id
+        elif tenant_id is None:
+            tenant_id = (await tenants.ensure_tenant(tx, DEFAULT_TENANT, services.clock.now())).id
+    config = services.validate_transport_config(body.transport, body.config)
+    if body.proxy_url is not None:
+        check_url_syntax(body.proxy_url.replace("socks5://", "http://", 1))
+    row = await services.manager.create(
+        tenant_id=tenant_id,
+        name=body.name,
+        transport=body.transport,
+        config=config,
+        proxy_url=body.proxy_url,
+        priority=body.priority,
+        start=body.start,
+    )
+    return await _json(services, request, row.id)
+
+
+@router.get("", response_model=SessionList)
+async def list_sessions(request: Request, services: ServicesDep, principal: PrincipalDep) -> Any:
+    async with services.db.read() as tx:
+        rows = await sessions.list_sessions(tx, principal.tenant_id)
+    return {"items": [session_json(r, ingest_base=_base(request)) for r in rows]}
+
+
+@router.get("/{session_id}", response_model=SessionOut)
+async def get_session(
+    session_id: str, request: Request, services: ServicesDep, principal: PrincipalDep
+) -> Any:
+    row = await load_session(services, session_id, principal)
+    return session_json(row, ingest_base=_base(request))
+
+
+@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def delete_session(
+    session_id: str, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    """Log out, wipe credentials and media, and delete the session and its messages."""
+    row = await load_session(services, session_id, principal)
+    await services.manager.delete(row.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{session_id}/start", status_code=status.HTTP_202_ACCEPTED, response_model=SessionOut)
+async def start_session(
+    session_id: str, request: Request, services: ServicesDep, principal: PrincipalDep
+) -> Any:
+    row = await load_session(services, session_id, principal)
+    await services.manager.start(row.id)
+    return await _json(services, request, row.id)
+
+
+@router.post("/{session_id}/stop", status_code=status.HTTP_202_ACCEPTED, response_model=SessionOut)
+async def stop_session(
+    session_id: str, request: Request, services: ServicesDep, principal: PrincipalDep
+) -> Any:
+    row = await load_session(services, session_id, principal)
+    await services.manager.stop(row.id)
+    return await _json(services, request, row.id)
+
+
+@router.post(
+    "/{session_id}/logout", status_code=status.HTTP_202_ACCEPTED, response_model=SessionOut
+)
+async def logout_session(
+    session_id: str, request: Request, services: ServicesDep, principal: PrincipalDep
+) -> Any:
+    row = await load_session(services, session_id, principal)
+    await services.manager.logout(row.id)
+    return await _json(services, request, row.id)
+
+
+@router.get("/{session_id}/qr", response_model=QrOut)
+async def get_qr(session_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
+    """The QR code to scan now; 409 when the session is not waiting for a scan."""
+    row = await load_session(services, session_id, principal)
+    now = services.clock.now()
+    if (
+        row.status != SessionStatus.QR
+        or row.qr is None
+        or row.qr_expires_at is None
+        or row.qr_expires_at <= now
+    ):
+        raise NotWaitingForScan(f"the session is {row.status}, not waiting for a QR scan")
+    return {"qr": row.qr, "image": qr_data_url(row.qr), "expires_at": iso(row.qr_expires_at)}
+
+
+@router.post("/{session_id}/pairing-code", response_model=PairingOut)
+async def pairing_code(
+    session_id: str, body: PairingRequest, services: ServicesDep, principal: PrincipalDep
+) -> Any:
+    """A code to type on the phone (Linked devices > Link with phone number)."""
+    row = await load_session(services, session_id, principal)
+    code = await services.manager.request_pairing_code(row.id, body.phone)
+    return {"code": code}
+
+
+def qr_data_url(raw: str) -> str:
+    return str(segno.make(raw, error="l", micro=False).png_data_uri(scale=6, border=4))

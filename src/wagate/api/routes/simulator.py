@@ -1,0 +1,117 @@
+"""Controls of the built-in simulator network (sessions with transport ``simulator`` only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+from fastapi.encoders import jsonable_encoder
+
+from wagate.api.deps import PrincipalDep, ServicesDep
+from wagate.api.routes.sessions import load_session
+from wagate.domain import InvalidRequest, UnsupportedByTransport
+from wagate.store.models import Session
+from wagate.transports.simulator import (
+    SimulatorCall,
+    SimulatorDisconnect,
+    SimulatorInbound,
+    SimulatorNetwork,
+    SimulatorPair,
+    SimulatorPresence,
+)
+
+router = APIRouter(prefix="/v1/simulator", tags=["simulator"])
+
+
+async def _simulated(
+    services: Any, session_id: str, principal: Any
+) -> tuple[Session, SimulatorNetwork]:
+    session = await load_session(services, session_id, principal)
+    if session.transport != "simulator":
+        raise UnsupportedByTransport("simulator controls work only on simulator sessions")
+    network: SimulatorNetwork | None = services.simulator
+    if network is None:
+        raise InvalidRequest("the simulator is not enabled", code="simulator_disabled")
+    return session, network
+
+
+@router.post("/{session_id}/scan", status_code=status.HTTP_202_ACCEPTED)
+async def scan(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The virtual phone scans the session's current QR code; the session connects."""
+    session, network = await _simulated(services, session_id, principal)
+    await network.scan(session.id)
+    return {"scanned": True, "session_id": session.id}
+
+
+@router.post("/{session_id}/pair", status_code=status.HTTP_202_ACCEPTED)
+async def pair(
+    session_id: str, body: SimulatorPair, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """The virtual phone's owner types a pairing code; the session connects if it is right."""
+    session, network = await _simulated(services, session_id, principal)
+    await network.enter_pairing_code(session.id, body.code)
+    return {"paired": True, "session_id": session.id}
+
+
+@router.post("/{session_id}/inbound", status_code=status.HTTP_202_ACCEPTED)
+async def inbound(
+    session_id: str, body: SimulatorInbound, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """A contact (or, with ``from_me``, the phone's owner) sends a message to the session."""
+    session, network = await _simulated(services, session_id, principal)
+    wa_message_id = await network.inbound(session.id, body)
+    return {"wa_message_id": wa_message_id, "session_id": session.id}
+
+
+@router.post("/{session_id}/presence", status_code=status.HTTP_202_ACCEPTED)
+async def presence(
+    session_id: str, body: SimulatorPresence, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """A contact starts or stops typing or recording."""
+    session, network = await _simulated(services, session_id, principal)
+    await network.presence(session.id, body)
+    return {"session_id": session.id}
+
+
+@router.post("/{session_id}/call", status_code=status.HTTP_202_ACCEPTED)
+async def call(
+    session_id: str, body: SimulatorCall, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    session, network = await _simulated(services, session_id, principal)
+    return {"call_id": await network.call(session.id, body), "session_id": session.id}
+
+
+@router.post("/{session_id}/disconnect", status_code=status.HTTP_202_ACCEPTED)
+async def disconnect(
+    session_id: str, body: SimulatorDisconnect, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """The network drops the connection with a WhatsApp close code (e.g. 428, 401, 515)."""
+    session, network = await _simulated(services, session_id, principal)
+    await network.disconnect(session.id, body.code)
+    return {"session_id": session.id, "code": body.code}
+
+
+@router.get("/{session_id}/sent")
+async def sent(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Every distinct message that reached the simulated network, in order of arrival."""
+    session, network = await _simulated(services, session_id, principal)
+    return {"items": jsonable_encoder(network.sent(session.id))}
+
+
+@router.get("/{session_id}/phone")
+async def phone(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The virtual phone: its number, owner name and contacts who can write."""
+    session, network = await _simulated(services, session_id, principal)
+    return dict(jsonable_encoder(network.phone(session.id)))
+
+
+@router.get("/{session_id}/activity")
+async def activity(
+    session_id: str, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """What the gateway showed the contacts: typing/recording presence and read receipts."""
+    session, network = await _simulated(services, session_id, principal)
+    return {
+        "presence": jsonable_encoder(network.presence_log(session.id)),
+        "read": jsonable_encoder(network.read_log(session.id)),
+    }

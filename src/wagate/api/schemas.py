@@ -1,0 +1,170 @@
+"""Request and response models of the HTTP API (they also make the OpenAPI page)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from wagate.domain import MessageStatus
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable, snake_case")
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class SessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="unique per tenant; letters, digits, _.-")
+    transport: Literal["simulator", "whatsmeow", "cloud", "evolution"] = "simulator"
+    config: dict[str, Any] = Field(default_factory=dict)
+    proxy_url: str | None = Field(default=None, max_length=500)
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    start: bool = Field(default=True, description="start connecting right away")
+    tenant: str | None = Field(
+        default=None, description="admin key only: the tenant (name or id) that owns the session"
+    )
+
+
+class SessionOut(BaseModel):
+    id: str
+    name: str
+    tenant_id: str
+    transport: str
+    status: str
+    status_reason: str | None = None
+    desired_state: str
+    phone: str | None = None
+    push_name: str | None = None
+    priority: int
+    proxy_url: str | None = None
+    connected_at: str | None = None
+    created_at: str
+    updated_at: str
+    ingest_url: str | None = None
+
+
+class SessionList(BaseModel):
+    items: list[SessionOut]
+
+
+class QrOut(BaseModel):
+    qr: str = Field(description="the raw string encoded in the QR code")
+    image: str = Field(description="PNG data URL")
+    expires_at: str
+
+
+class PairingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=8, max_length=32)
+
+
+class PairingOut(BaseModel):
+    code: str
+
+
+class MessageOut(BaseModel):
+    id: str
+    session_id: str
+    direction: Literal["in", "out"]
+    wa_message_id: str | None
+    chat_id: str
+    chat_type: Literal["direct", "group"]
+    sender: str | None
+    sender_phone: str | None
+    sender_lid: str | None
+    push_name: str | None
+    from_me: bool
+    type: str
+    text: str | None
+    media: dict[str, Any] | None
+    location: dict[str, Any] | None
+    contacts: list[dict[str, Any]] | None
+    reaction: dict[str, Any] | None
+    reply_to: str | None
+    timestamp: str | None
+    status: MessageStatus
+    error: ErrorDetail | None
+    attempts: int
+    next_attempt_at: str | None
+    edited_at: str | None
+    revoked_at: str | None
+    sent_at: str | None
+    delivered_at: str | None
+    read_at: str | None
+    created_at: str | None
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+class TenantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+
+
+class TenantOut(BaseModel):
+    id: str
+    name: str
+    created_at: str
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="default", min_length=1, max_length=100)
+
+
+class KeyOut(BaseModel):
+    id: str
+    tenant_id: str
+    name: str
+    prefix: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+    key: str | None = Field(default=None, description="the key itself; shown only at creation")
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    session_id: str | None = None
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    session_id: str | None
+    enabled: bool
+    created_at: str
+    secret: str | None = Field(default=None, description="shown only at creation")
+
+
+class EventOut(BaseModel):
+    id: str
+    cursor: str
+    type: str
+    session_id: str | None
+    timestamp: str
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None

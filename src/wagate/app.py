@@ -1,0 +1,285 @@
+"""The composition root: build every service from settings, own them in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import FastAPI
+
+from wagate import __version__
+from wagate.api.deps import Principal
+from wagate.api.errors import install_error_handlers
+from wagate.api.keycache import KeyCache
+from wagate.api.routes import admin, events, health, messages, sessions, simulator, webhooks
+from wagate.bootstrap import ensure_data_dir, load_or_create_admin_key
+from wagate.config import Settings
+from wagate.domain import Clock, RetryStrategy, SystemClock
+from wagate.events import EventBus
+from wagate.observability import Metrics, configure_logging
+from wagate.outbox import AcceptSettings, MediaLoader, OutboundAcceptor, Outbox, SenderSettings
+from wagate.sessions import RuntimeSettings, SessionHooks, SessionManager
+from wagate.store import Database
+from wagate.store.media import MediaStore
+from wagate.store.repositories import tenants
+from wagate.transports import TransportRegistry
+from wagate.transports.simulator import (
+    SimulatorNetwork,
+    SimulatorSettings,
+    SimulatorTransport,
+    validate_simulator_config,
+)
+
+log = structlog.get_logger("wagate")
+
+
+@dataclass
+class Services:
+    """Everything a request handler may need, built once per application."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    metrics: Metrics
+    registry: TransportRegistry
+    media: MediaStore
+    manager: SessionManager
+    outbox: Outbox
+    acceptor: OutboundAcceptor
+    bus: EventBus
+    simulator: SimulatorNetwork | None
+    admin_key_digest: bytes
+    worker_id: str
+    key_cache: KeyCache[Principal] = field(default_factory=KeyCache)
+    config_validators: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(
+        default_factory=dict
+    )
+
+    def validate_transport_config(self, transport: str, config: dict[str, Any]) -> dict[str, Any]:
+        self.registry.ensure_available(transport)
+        validator = self.config_validators.get(transport)
+        return validator(config) if validator else config
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build_registry(network: SimulatorNetwork) -> TransportRegistry:
+    registry = TransportRegistry()
+    registry.register("simulator", network.create_transport, SimulatorTransport.capabilities)
+    return registry
+
+
+@asynccontextmanager
+async def build_services(
+    settings: Settings, *, clock: Clock | None = None, announce: Callable[[str], None] | None = None
+) -> AsyncIterator[Services]:
+    """Create, migrate and wire everything; close it all on exit, in reverse order."""
+    clock = clock or SystemClock()
+    announce = announce or (lambda line: print(line, file=sys.stderr, flush=True))
+    ensure_data_dir(settings.data_dir)
+    admin_key, created = load_or_create_admin_key(
+        settings.data_dir, settings.api_key.get_secret_value() if settings.api_key else None
+    )
+    if created:
+        announce(
+            f"wagate: generated the admin API key (saved in {settings.data_dir / 'admin-key'}, "
+            f"shown only now): {admin_key}"
+        )
+    async with AsyncExitStack() as stack:
+        db = Database.connect(
+            settings.resolved_database_url,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            pool_size=settings.db_pool_size,
+        )
+        stack.push_async_callback(db.dispose)
+        await db.migrate()
+        async with db.transaction() as tx:
+            await tenants.ensure_tenant(tx, tenants.DEFAULT_TENANT, clock.now())
+
+        metrics = Metrics()
+        bus = EventBus()
+        media = MediaStore(settings.data_dir)
+        network = SimulatorNetwork(
+            clock,
+            seed=settings.simulator_seed,
+            settings=SimulatorSettings(
+                delivery_delay_s=settings.simulator_delivery_delay_s,
+                read_delay_s=settings.simulator_read_delay_s,
+                qr_max_codes=settings.qr_max_codes,
+            ),
+        )
+        registry = build_registry(network)
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.media_fetch_timeout_s, connect=10.0),
+            headers={"user-agent": f"wagate/{__version__}"},
+        )
+        stack.push_async_callback(http.aclose)
+
+        outbox_ref: list[Outbox] = []
+        hooks = SessionHooks(
+            events_committed=bus.notify,
+            session_connected=lambda session_id: outbox_ref[0].wake(session_id),
+        )
+        manager = SessionManager(
+            db=db,
+            registry=registry,
+            clock=clock,
+            media=media,
+            settings=RuntimeSettings(
+                data_dir=settings.data_dir,
+                reconnect=RetryStrategy(
+                    max_attempts=settings.reconnect_max_attempts,
+                    schedule=tuple(settings.reconnect_backoff_s),
+                    jitter=0.1,
+                ),
+                default_proxy_url=settings.default_proxy_url,
+            ),
+            hooks=hooks,
+            metrics=metrics,
+            capacity=settings.worker_capacity,
+            restore_concurrency=settings.restore_concurrency,
+        )
+        outbox = Outbox(
+            db=db,
+            manager=manager,
+            clock=clock,
+            loader=MediaLoader(
+                media,
+                http,
+                max_bytes=settings.media_max_bytes,
+                allow_private_urls=settings.allow_private_urls,
+            ),
+            settings=SenderSettings(
+                poll_s=settings.sender_poll_s,
+                retry=RetryStrategy(
+                    max_attempts=settings.send_max_attempts, base_delay_s=1.0, max_delay_s=300.0
+                ),
+            ),
+            metrics=metrics,
+            events_committed=bus.notify,
+        )
+        outbox_ref.append(outbox)
+        acceptor = OutboundAcceptor(
+            db=db,
+            clock=clock,
+            media=media,
+            registry=registry,
+            settings=AcceptSettings(
+                message_ttl_s=settings.message_ttl_s,
+                media_max_bytes=settings.media_max_bytes,
+                allow_private_urls=settings.allow_private_urls,
+            ),
+        )
+        services = Services(
+            settings=settings,
+            clock=clock,
+            db=db,
+            metrics=metrics,
+            registry=registry,
+            media=media,
+            manager=manager,
+            outbox=outbox,
+            acceptor=acceptor,
+            bus=bus,
+            simulator=network,
+            admin_key_digest=hashlib.sha256(admin_key.encode()).digest(),
+            worker_id=settings.worker_id or default_worker_id(),
+            config_validators={"simulator": validate_simulator_config},
+        )
+        stack.push_async_callback(manager.shutdown)
+        stack.push_async_callback(outbox.shutdown, settings.shutdown_timeout_s)
+        yield services
+
+
+class BackgroundTasks:
+    """Named, monitored side tasks: one that dies unexpectedly is reported loudly."""
+
+    def __init__(self, on_crash: Callable[[str, BaseException], None]) -> None:
+        self.on_crash = on_crash
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, name: str, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.on_crash(task.get_name(), exc)
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _crash_loudly(name: str, exc: BaseException) -> None:
+    log.critical("background task crashed; stopping", task=name, error=repr(exc))
+    os.kill(os.getpid(), 15)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    on_task_crash: Callable[[str, BaseException], None] = _crash_loudly,
+    configure_logs: bool = True,
+) -> FastAPI:
+    """The ASGI application. Nothing is built until its lifespan starts."""
+    if configure_logs:
+        configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with build_services(settings, clock=clock) as services:
+            app.state.services = services
+            tasks = BackgroundTasks(on_task_crash)
+            await services.manager.restore()
+            tasks.start("outbox-supervisor", services.outbox.run())
+            log.info(
+                "wagate ready",
+                version=__version__,
+                database=services.db.dialect,
+                worker_id=services.worker_id,
+            )
+            try:
+                yield {}
+            finally:
+                await tasks.stop()
+
+    app = FastAPI(
+        title="wagate",
+        version=__version__,
+        description=(
+            "Self-hosted WhatsApp gateway. Authenticate with `Authorization: Bearer <key>`."
+        ),
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (
+        health.router,
+        sessions.router,
+        messages.router,
+        simulator.router,
+        webhooks.router,
+        events.router,
+        admin.router,
+    ):
+        app.include_router(router)
+    return app

@@ -1,0 +1,249 @@
+"""Settings: one validated object, built explicitly (never at import).
+
+Every field is read from a ``WAGATE_<FIELD>`` environment variable or an
+optional ``.env`` file. The names are flat on purpose: each variable maps to
+exactly one field, and ``docs/configuration.md`` is generated from this class
+(``wagate config-docs``) and kept in sync by a test.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from wagate.domain import ConfigError
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[float, Field(ge=0)]
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """wagate's settings. Field descriptions become the configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WAGATE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # ------------------------------------------------------------------ server
+    host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    port: Port = Field(8000, description="Port the HTTP server listens on.")
+    data_dir: Path = Field(
+        Path("./data"), description="Directory for the SQLite database, media and credentials."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL. Default: SQLite in the data dir. "
+        "PostgreSQL: `postgresql+asyncpg://user:pass@host/db`.",
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="The admin key. When unset on first start, one is generated into "
+        "`<data dir>/admin-key` (mode 0600) and printed once.",
+    )
+    allow_private_urls: bool = Field(
+        False,
+        description="Let webhook and media URLs point at loopback and private addresses "
+        "(local tests, a local n8n).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Lowest log level written."
+    )
+    log_format: Literal["json", "console"] = Field(
+        "json", description="`json` for machines, `console` for people."
+    )
+    access_log: bool = Field(False, description="Write uvicorn's per-request access log.")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL",
+        description="SQLite durability. FULL survives power loss; NORMAL only process crashes.",
+    )
+    db_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connections per process.")
+
+    # ------------------------------------------------------------------ workers and sessions
+    worker_id: str | None = Field(
+        None, description="Name of this worker in leases and logs. Default: host name and pid."
+    )
+    worker_capacity: int = Field(500, ge=1, description="Most sessions one worker runs at once.")
+    lease_ttl_s: PositiveSeconds = Field(
+        30.0, description="How long a worker's claim on a session lasts without a heartbeat."
+    )
+    restore_concurrency: int = Field(
+        8, ge=1, description="Sessions started at once when restoring on boot."
+    )
+    shutdown_timeout_s: Seconds = Field(
+        10.0, description="On SIGTERM, how long in-flight sends may finish before closing."
+    )
+    reconnect_backoff_s: list[float] = Field(
+        [2, 5, 10, 20, 40, 60],
+        description="Delays between reconnect attempts (JSON list), the last repeated.",
+    )
+    reconnect_max_attempts: int = Field(
+        10, ge=1, description="Reconnect attempts before a session is `failed`."
+    )
+    qr_max_codes: int = Field(
+        5, ge=1, description="Unscanned QR codes before a session stops with `qr_timeout`."
+    )
+    keepalive_interval_s: PositiveSeconds = Field(30.0, description="Watchdog keepalive period.")
+    keepalive_timeout_s: PositiveSeconds = Field(10.0, description="Keepalive answer deadline.")
+    idle_reconnect_s: PositiveSeconds = Field(
+        300.0, description="No traffic for this long forces a reconnect."
+    )
+    bad_mac_window_s: PositiveSeconds = Field(
+        60.0, description="Window in which decrypt failures are counted."
+    )
+    bad_mac_threshold: int = Field(
+        20, ge=1, description="Decrypt failures in the window that trip the circuit breaker."
+    )
+    bad_mac_cooldown_s: Seconds = Field(
+        30.0, description="Wait after the breaker trips before asking for a new QR."
+    )
+    default_proxy_url: str | None = Field(
+        None, description="Proxy for sessions without their own (`socks5://` or `http://`)."
+    )
+
+    # ------------------------------------------------------------------ outbound
+    sender_poll_s: PositiveSeconds = Field(
+        1.0, description="How often a sender looks for queued messages when not woken."
+    )
+    message_ttl_s: PositiveSeconds = Field(
+        86400.0, description="A message not sent within this time fails as `expired`."
+    )
+    send_max_attempts: int = Field(
+        8, ge=1, description="Transmission attempts before a message fails."
+    )
+    media_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Largest media file accepted or downloaded."
+    )
+    media_fetch_timeout_s: PositiveSeconds = Field(
+        30.0, description="Timeout for downloading media from a URL."
+    )
+    rate_per_minute: int = Field(10, ge=1, description="Default per-recipient messages per minute.")
+    burst_size: int = Field(
+        3, ge=1, description="Rapid messages to one recipient before cool-down."
+    )
+    burst_cooldown_s: Seconds = Field(30.0, description="Cool-down after a burst.")
+    daily_cap: int = Field(
+        1000, ge=1, description="Default proactive messages per session per day."
+    )
+    duplicate_window_s: Seconds = Field(
+        300.0, description="Same text to the same recipient within this time is a duplicate."
+    )
+    opt_out_keywords: list[str] = Field(
+        ["STOP", "PARAR", "SAIR", "CANCELAR", "UNSUBSCRIBE"],
+        description="Inbound messages that opt a contact out (JSON list).",
+    )
+    timezone: str = Field("UTC", description="Default time zone for quiet hours and daily caps.")
+
+    # ------------------------------------------------------------------ events
+    webhook_secret_key: SecretStr | None = Field(
+        None,
+        description="Key that encrypts webhook secrets at rest. Default: generated into "
+        "`<data dir>/secret-key`.",
+    )
+    webhook_retry_schedule_s: list[float] = Field(
+        [0, 5, 300, 1800, 7200, 18000, 36000, 36000],
+        description="Delays of the webhook delivery attempts (JSON list).",
+    )
+    webhook_timeout_s: PositiveSeconds = Field(10.0, description="Webhook request timeout.")
+    webhook_max_in_flight: int = Field(
+        8, ge=1, description="Concurrent deliveries per webhook endpoint."
+    )
+    webhook_disable_after_s: PositiveSeconds = Field(
+        5 * 86400.0, description="An endpoint failing this long is disabled."
+    )
+
+    # ------------------------------------------------------------------ conversation engine
+    openai_api_key: SecretStr | None = Field(None, description="Default OpenAI key for brains.")
+    anthropic_api_key: SecretStr | None = Field(
+        None, description="Default Anthropic key for brains."
+    )
+    human_keywords: list[str] = Field(
+        ["humano", "atendente", "human"],
+        description="Words from a contact that pause the bot and ask for a human (JSON list).",
+    )
+    resume_after_s: PositiveSeconds = Field(
+        7200.0, description="Quiet time of a human before the bot resumes a chat."
+    )
+
+    # ------------------------------------------------------------------ simulator
+    simulator_seed: int = Field(0, description="Seed of the simulator network (determinism).")
+    simulator_delivery_delay_s: Seconds = Field(
+        0.5, description="Simulated delay before a recipient's delivery receipt."
+    )
+    simulator_read_delay_s: Seconds = Field(
+        2.0, description="Simulated delay before a recipient's read receipt."
+    )
+
+    @field_validator("reconnect_backoff_s", "webhook_retry_schedule_s")
+    @classmethod
+    def _non_empty_non_negative(cls, value: list[float]) -> list[float]:
+        if not value or any(v < 0 for v in value):
+            raise ValueError("expected a non-empty JSON list of non-negative numbers")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASS@HOST/DB"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone such as Europe/Lisbon") from None
+        return value
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'wagate.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; turn a validation error into one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    except SettingsError as exc:  # a list setting that is not JSON
+        match = re.search(r'field "(\w+)"', str(exc))
+        field = match.group(1) if match else "?"
+        raise ConfigError(
+            f"invalid setting WAGATE_{field.upper()}: expected a JSON list such as [2, 5, 10]"
+        ) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """``WAGATE_PORT: expected an integer from 1 to 65535, got 'abc'``, one per bad field."""
+    parts = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        variable = f"WAGATE_{field.upper()}"
+        got = error.get("input")
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{variable}: {message} (got {got!r})")
+    return "invalid setting " + "; ".join(parts)

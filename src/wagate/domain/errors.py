@@ -1,0 +1,150 @@
+"""The error tree of wagate.
+
+Every error we raise on purpose descends from :class:`WagateError` and
+carries a machine-readable ``code`` and the HTTP status the API answers with.
+The API turns them into ``{"error": {"code", "message"}}`` in one handler.
+
+::
+
+    WagateError
+    ├── NotFound (404)
+    ├── Conflict (409)
+    │   ├── NotWaitingForScan
+    │   └── SessionNameTaken
+    ├── InvalidRequest (422)
+    │   ├── InvalidDestination
+    │   ├── UnsupportedByTransport
+    │   └── UnsafeUrl
+    ├── AuthError (401) / Forbidden (403)
+    ├── ConfigError           (bad settings; stops startup)
+    ├── StorageError          (database trouble; 503)
+    └── TransportError        (a send or connect failed; is_transient says retry)
+        ├── PermanentSendError
+        └── TransientSendError
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class WagateError(Exception):
+    """Something went wrong in wagate."""
+
+    code: ClassVar[str] = "internal_error"
+    status_code: ClassVar[int] = 500
+
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+        self.message = message or (self.__doc__ or self.code).strip().splitlines()[0]
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+        super().__init__(self.message)
+
+
+class NotFound(WagateError):
+    """The resource does not exist or belongs to another tenant."""
+
+    code = "not_found"
+    status_code = 404
+
+
+class Conflict(WagateError):
+    """The request conflicts with the resource's current state."""
+
+    code = "conflict"
+    status_code = 409
+
+
+class NotWaitingForScan(Conflict):
+    """The session is not waiting for a QR scan."""
+
+    code = "not_waiting_for_scan"
+
+
+class SessionNameTaken(Conflict):
+    """A session with this name already exists."""
+
+    code = "session_name_taken"
+
+
+class InvalidRequest(WagateError):
+    """The request is well-formed but cannot be carried out."""
+
+    code = "invalid_request"
+    status_code = 422
+
+
+class InvalidDestination(InvalidRequest):
+    """The destination is not a phone number, group or @lid JID."""
+
+    code = "invalid_destination"
+
+
+class UnsupportedByTransport(InvalidRequest):
+    """The session's transport cannot do this."""
+
+    code = "unsupported_by_transport"
+
+
+class UnsafeUrl(InvalidRequest):
+    """The URL points at a loopback, private, link-local or metadata address."""
+
+    code = "unsafe_url"
+
+
+class AuthError(WagateError):
+    """Missing or wrong API key."""
+
+    code = "unauthorized"
+    status_code = 401
+
+
+class Forbidden(WagateError):
+    """This key may not do that."""
+
+    code = "forbidden"
+    status_code = 403
+
+
+class ConfigError(WagateError):
+    """A setting is invalid."""
+
+    code = "config_error"
+
+
+class StorageError(WagateError):
+    """The database could not be reached or refused the operation."""
+
+    code = "storage_unavailable"
+    status_code = 503
+
+
+class TransportError(WagateError):
+    """The WhatsApp engine refused or failed an operation."""
+
+    code = "transport_error"
+    status_code = 502
+    is_transient: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class TransientSendError(TransportError):
+    """The send failed for a reason that may pass; it will be retried."""
+
+    code = "transient_send_error"
+
+
+class PermanentSendError(TransportError):
+    """The send can never succeed as asked (bad recipient, unreachable media...)."""
+
+    code = "send_failed"
+    is_transient = False

@@ -1,0 +1,120 @@
+"""What a transport reports, normalized: the same events whatever the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from wagate.domain.enums import MessageStatus, PresenceState
+from wagate.domain.messages import InboundMedia, InboundMessage, MessageEdit, MessageRevoke
+
+
+@dataclass(frozen=True, slots=True)
+class QrUpdated:
+    """A new QR code to scan; the previous one is no longer valid."""
+
+    qr: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PairingCodeIssued:
+    code: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsUpdated:
+    """The transport's login material changed; persist it (None wipes it)."""
+
+    credentials: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    phone: str | None
+    push_name: str | None = None
+    lid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """The connection closed. ``code`` follows WhatsApp's close codes (401 logged out, 428...)."""
+
+    code: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    message: InboundMessage
+    media: InboundMedia | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    edit: MessageEdit
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRevoked:
+    revoke: MessageRevoke
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptReceived:
+    wa_message_ids: tuple[str, ...]
+    status: MessageStatus
+    chat_id: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChanged:
+    chat_id: str
+    participant: str
+    state: PresenceState
+
+
+@dataclass(frozen=True, slots=True)
+class CallReceived:
+    call_id: str
+    caller: str
+    video: bool
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityLearned:
+    """The network told us that a phone number and an @lid are the same person."""
+
+    phone: str
+    lid: str
+    push_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unparseable:
+    """A payload no normalizer understood; it goes to the dead-letter table."""
+
+    source: str
+    reason: str
+    payload: dict[str, Any]
+
+
+TransportEvent = (
+    QrUpdated
+    | PairingCodeIssued
+    | CredentialsUpdated
+    | Connected
+    | Disconnected
+    | MessageReceived
+    | MessageEdited
+    | MessageRevoked
+    | ReceiptReceived
+    | PresenceChanged
+    | CallReceived
+    | IdentityLearned
+    | Unparseable
+)

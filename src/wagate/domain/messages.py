@@ -1,0 +1,198 @@
+"""The normalized message shapes: what callers send, and what every engine's inbound becomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from wagate.domain.enums import MEDIA_TYPES, ChatType, MessageType
+from wagate.domain.ids import Jid
+
+# --------------------------------------------------------------------------- parts
+
+
+class MediaInfo(BaseModel):
+    """Media attached to a stored message. ``url`` is where wagate serves the bytes."""
+
+    mime_type: str | None = None
+    file_name: str | None = None
+    size: int | None = None
+    url: str | None = None
+    voice: bool = False
+    sha256: str | None = None
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    latitude: Annotated[float, Field(ge=-90, le=90)]
+    longitude: Annotated[float, Field(ge=-180, le=180)]
+    name: str | None = Field(default=None, max_length=1000)
+    address: str | None = Field(default=None, max_length=1000)
+
+
+class ContactCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=256)
+    phone: str = Field(min_length=1, max_length=64)
+
+
+class Reaction(BaseModel):
+    """A reaction; ``emoji`` None (or empty) removes an earlier one."""
+
+    message_id: str
+    emoji: str | None = None
+
+
+# --------------------------------------------------------------------------- outbound request
+
+MAX_TEXT = 65536
+
+
+class OutboundMedia(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, max_length=4096)
+    base64: str | None = None
+    mime_type: str | None = Field(default=None, max_length=255)
+    file_name: str | None = Field(default=None, max_length=255)
+    caption: str | None = Field(default=None, max_length=MAX_TEXT)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OutboundMedia:
+        if (self.url is None) == (self.base64 is None):
+            raise ValueError("media needs exactly one of 'url' or 'base64'")
+        return self
+
+
+class OutboundReaction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: str = Field(min_length=1, max_length=256)
+    emoji: str = Field(default="", max_length=32, description="empty removes the reaction")
+
+
+class OutboundMessageRequest(BaseModel):
+    """What a caller posts to ``POST /v1/sessions/{id}/messages``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(min_length=1, max_length=128, description="phone digits, JID or group JID")
+    type: MessageType = MessageType.TEXT
+    text: str | None = Field(default=None, max_length=MAX_TEXT)
+    media: OutboundMedia | None = None
+    location: Location | None = None
+    contact: ContactCard | None = None
+    reaction: OutboundReaction | None = None
+    reply_to: str | None = Field(
+        default=None, max_length=256, description="wagate or WhatsApp message id"
+    )
+    humanize: bool | None = None
+
+    @model_validator(mode="after")
+    def _parts_match_type(self) -> OutboundMessageRequest:
+        t = self.type
+        if t in (
+            MessageType.STICKER,
+            MessageType.CONTACTS,
+            MessageType.INTERACTIVE,
+            MessageType.UNSUPPORTED,
+        ):
+            raise ValueError(f"type {t.value!r} cannot be sent")
+        if t is MessageType.TEXT and not (self.text and self.text.strip()):
+            raise ValueError("a text message needs a non-empty 'text'")
+        if t in MEDIA_TYPES and self.media is None:
+            raise ValueError(f"a {t.value} message needs 'media'")
+        if t is MessageType.LOCATION and self.location is None:
+            raise ValueError("a location message needs 'location'")
+        if t is MessageType.CONTACT and self.contact is None:
+            raise ValueError("a contact message needs 'contact'")
+        if t is MessageType.REACTION and self.reaction is None:
+            raise ValueError("a reaction message needs 'reaction'")
+        return self
+
+
+# --------------------------------------------------------------------------- to a transport
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMedia:
+    data: bytes
+    mime_type: str
+    file_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One message, ready for a transport: ids fixed, destination resolved, media loaded."""
+
+    message_id: str  # wagate's id
+    wa_message_id: str  # chosen before the first transmission, reused on every retry
+    to: Jid
+    type: MessageType
+    text: str | None = None
+    media: OutgoingMedia | None = None
+    location: Location | None = None
+    contact: ContactCard | None = None
+    reaction: Reaction | None = None  # message_id is the target's WhatsApp id
+    reply_to: str | None = None  # WhatsApp id of the quoted message
+
+
+# --------------------------------------------------------------------------- inbound, normalized
+
+
+class InboundMessage(BaseModel):
+    """An inbound message as every normalizer produces it (the contract's message shape)."""
+
+    wa_message_id: str
+    chat_id: str
+    chat_type: ChatType
+    sender: str
+    sender_phone: str | None = None
+    sender_lid: str | None = None
+    push_name: str | None = None
+    from_me: bool = False
+    type: MessageType
+    text: str | None = None
+    media: MediaInfo | None = None
+    location: Location | None = None
+    contacts: list[ContactCard] | None = None
+    reaction: Reaction | None = None
+    reply_to: str | None = None
+    timestamp: datetime
+    raw: dict[str, Any] | None = Field(default=None, exclude=True)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMedia:
+    """Bytes of an inbound attachment, stored by the session layer under the data dir."""
+
+    data: bytes
+    mime_type: str
+    file_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdit:
+    target_wa_message_id: str
+    chat_id: str
+    text: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRevoke:
+    target_wa_message_id: str
+    chat_id: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    wa_message_id: str
+    timestamp: datetime
+    extra: dict[str, Any] = field(default_factory=dict)

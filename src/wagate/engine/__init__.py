@@ -1,0 +1,1 @@
+"""The conversation engine (AI replies, batching, human takeover): not built yet."""

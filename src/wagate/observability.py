@@ -1,0 +1,81 @@
+"""Logs and metrics, shared by every layer (imports nothing else of wagate).
+
+Metrics live in a registry per application instance rather than the global
+one, so several apps (tests, benchmarks) can live in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+def configure_logging(level: str = "info", fmt: str = "json") -> None:
+    """structlog to stderr, JSON by default; bound context vars (session_id...) included."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+log = structlog.get_logger("wagate")
+
+
+class Metrics:
+    """The Prometheus metrics of one wagate instance."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.sessions = Gauge(
+            "wagate_sessions", "Sessions by observed status.", ["status"], registry=self.registry
+        )
+        self.messages_stored = Gauge(
+            "wagate_messages",
+            "Stored messages by direction, type and status.",
+            ["direction", "type", "status"],
+            registry=self.registry,
+        )
+        self.messages_in = Counter(
+            "wagate_messages_received",
+            "Inbound messages stored, by type.",
+            ["type"],
+            registry=self.registry,
+        )
+        self.messages_out = Counter(
+            "wagate_messages_sent_status",
+            "Outbound message status changes, by type and new status.",
+            ["type", "status"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "wagate_errors", "Errors by machine-readable code.", ["code"], registry=self.registry
+        )
+        self.session_transitions = Counter(
+            "wagate_session_transitions",
+            "Session status changes, by new status.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.send_latency = Histogram(
+            "wagate_send_seconds",
+            "Time from accepting a message to the network's ack.",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+        )

@@ -1,0 +1,17 @@
+"""Session lifecycle: runtimes per session, close-code policy, reconnects, restore on boot."""
+
+from wagate.sessions.hooks import SessionHooks
+from wagate.sessions.manager import SessionManager
+from wagate.sessions.policy import CLOSE_CODES, Action, CloseRule, rule_for
+from wagate.sessions.runtime import RuntimeSettings, SessionRuntime
+
+__all__ = [
+    "CLOSE_CODES",
+    "Action",
+    "CloseRule",
+    "RuntimeSettings",
+    "SessionHooks",
+    "SessionManager",
+    "SessionRuntime",
+    "rule_for",
+]

@@ -1,0 +1,23 @@
+"""How the session layer tells the layers above it that something happened.
+
+The session layer may not import them (layers import downward only), so the
+composition root passes these callbacks in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+def _nothing(*_: object) -> None:
+    return None
+
+
+@dataclass(slots=True)
+class SessionHooks:
+    events_committed: Callable[[], None] = field(default=_nothing)
+    """Events were appended to the log and committed (wake webhook delivery, live streams)."""
+
+    session_connected: Callable[[str], None] = field(default=_nothing)
+    """A session is connected in this process (wake its outbound sender)."""

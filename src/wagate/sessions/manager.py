@@ -1,0 +1,252 @@
+"""The sessions of this process: create, start, stop, log out, delete, restore on boot.
+
+The database holds each session's desired state; this manager converges the
+sessions of this process onto it and keeps a :class:`SessionRuntime` for each
+one that runs here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from wagate.domain import (
+    Clock,
+    Conflict,
+    DesiredState,
+    NotFound,
+    SessionStatus,
+    normalize_phone,
+)
+from wagate.observability import Metrics
+from wagate.sessions.hooks import SessionHooks
+from wagate.sessions.recorder import SessionRef
+from wagate.sessions.runtime import RuntimeSettings, SessionRuntime
+from wagate.store import Database
+from wagate.store.media import MediaStore
+from wagate.store.models import Session
+from wagate.store.repositories import events, sessions
+from wagate.transports.registry import TransportRegistry
+
+log = structlog.get_logger("wagate.sessions")
+
+
+class SessionManager:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        registry: TransportRegistry,
+        clock: Clock,
+        media: MediaStore,
+        settings: RuntimeSettings,
+        hooks: SessionHooks,
+        metrics: Metrics,
+        capacity: int = 500,
+        restore_concurrency: int = 8,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.clock = clock
+        self.media = media
+        self.settings = settings
+        self.hooks = hooks
+        self.metrics = metrics
+        self.capacity = capacity
+        self.restore_concurrency = restore_concurrency
+        self._runtimes: dict[str, SessionRuntime] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def runtime(self, session_id: str) -> SessionRuntime | None:
+        return self._runtimes.get(session_id)
+
+    def running(self) -> list[SessionRuntime]:
+        return list(self._runtimes.values())
+
+    def _lock(self, session_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(session_id, asyncio.Lock())
+
+    # ------------------------------------------------------------------ operator actions
+
+    async def create(
+        self,
+        *,
+        tenant_id: str,
+        name: str,
+        transport: str,
+        config: dict[str, Any],
+        proxy_url: str | None,
+        priority: int,
+        start: bool,
+    ) -> Session:
+        self.registry.ensure_available(transport)
+        desired = DesiredState.RUNNING if start else DesiredState.STOPPED
+        async with self.db.transaction() as tx:
+            row = await sessions.create_session(
+                tx,
+                tenant_id=tenant_id,
+                name=name,
+                transport=transport,
+                config=config,
+                proxy_url=proxy_url,
+                priority=priority,
+                desired=desired,
+                now=self.clock.now(),
+            )
+            await events.append_event(
+                tx,
+                tenant_id=tenant_id,
+                session_id=row.id,
+                type="session.created",
+                data={"name": name, "transport": transport},
+                now=self.clock.now(),
+            )
+        self.hooks.events_committed()
+        if start:
+            await self.start(row.id)
+        return row
+
+    async def start(self, session_id: str) -> None:
+        """Ask for the session to run, and run it here."""
+        async with self._lock(session_id):
+            async with self.db.transaction() as tx:
+                row = await sessions.get_session(tx, session_id, None)
+                row.desired_state = DesiredState.RUNNING.value
+                row.updated_at = self.clock.now()
+                tenant_id = row.tenant_id
+            if session_id in self._runtimes:
+                return
+            runtime = SessionRuntime(
+                SessionRef(session_id, tenant_id),
+                db=self.db,
+                registry=self.registry,
+                clock=self.clock,
+                media=self.media,
+                settings=self.settings,
+                hooks=self.hooks,
+                metrics=self.metrics,
+            )
+            self._runtimes[session_id] = runtime
+            try:
+                await runtime.start()
+            except Exception:
+                self._runtimes.pop(session_id, None)
+                raise
+
+    async def stop(self, session_id: str) -> None:
+        async with self._lock(session_id):
+            await self._set_desired(session_id, DesiredState.STOPPED)
+            runtime = self._runtimes.pop(session_id, None)
+            if runtime is not None:
+                await runtime.close(SessionStatus.STOPPED, "stopped_by_request")
+            else:
+                await self._record_offline_status(
+                    session_id, SessionStatus.STOPPED, "stopped_by_request"
+                )
+
+    async def logout(self, session_id: str) -> None:
+        async with self._lock(session_id):
+            await self._set_desired(session_id, DesiredState.STOPPED)
+            runtime = self._runtimes.pop(session_id, None)
+            if runtime is not None:
+                await runtime.logout()
+            else:
+                await self._record_offline_status(
+                    session_id, SessionStatus.LOGGED_OUT, "logout", credentials=None
+                )
+
+    async def delete(self, session_id: str) -> None:
+        await self.logout(session_id)
+        async with self.db.transaction() as tx:
+            row = await sessions.get_session(tx, session_id, None)
+            await events.append_event(
+                tx,
+                tenant_id=row.tenant_id,
+                session_id=row.id,
+                type="session.deleted",
+                data={"name": row.name},
+                now=self.clock.now(),
+            )
+            await sessions.delete_session(tx, row)
+        self.media.delete_session(session_id)
+        self._locks.pop(session_id, None)
+        self.hooks.events_committed()
+
+    async def request_pairing_code(self, session_id: str, phone: str) -> str:
+        digits = normalize_phone(phone)
+        runtime = self._runtimes.get(session_id)
+        if runtime is None or runtime.transport is None:
+            raise Conflict("the session is not running; start it first", code="session_not_running")
+        if runtime.status is SessionStatus.CONNECTED:
+            raise Conflict("the session is already connected", code="already_connected")
+        return await runtime.request_pairing_code(digits)
+
+    # ------------------------------------------------------------------ process lifecycle
+
+    async def restore(self) -> int:
+        """Start every session whose desired state is running, a few at a time."""
+        async with self.db.read() as tx:
+            rows = await sessions.sessions_to_run(tx, self.capacity)
+        gate = asyncio.Semaphore(self.restore_concurrency)
+
+        async def start_one(session_id: str) -> None:
+            async with gate:
+                try:
+                    await self.start(session_id)
+                except NotFound:
+                    pass
+                except Exception as exc:
+                    log.error("restore failed", session_id=session_id, error=str(exc))
+
+        await asyncio.gather(*(start_one(row.id) for row in rows))
+        if rows:
+            log.info("sessions restored", count=len(rows))
+        return len(rows)
+
+    async def shutdown(self) -> None:
+        """Close every session of this process; their desired state stays as it is."""
+        runtimes, self._runtimes = list(self._runtimes.values()), {}
+        await asyncio.gather(
+            *(rt.close(SessionStatus.STOPPED, "worker_shutdown") for rt in runtimes),
+            return_exceptions=True,
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _set_desired(self, session_id: str, desired: DesiredState) -> None:
+        async with self.db.transaction() as tx:
+            row = await sessions.get_session(tx, session_id, None)
+            row.desired_state = desired.value
+            row.updated_at = self.clock.now()
+
+    async def _record_offline_status(
+        self, session_id: str, status: SessionStatus, reason: str, **fields: Any
+    ) -> None:
+        async with self.db.transaction() as tx:
+            row = await sessions.get_session(tx, session_id, None)
+            previous = row.status
+            row.status = status.value
+            row.status_reason = reason
+            row.qr = None
+            row.qr_expires_at = None
+            row.pairing_code = None
+            row.updated_at = self.clock.now()
+            for name, value in fields.items():
+                setattr(row, name, value)
+            if previous != status.value:
+                await events.append_event(
+                    tx,
+                    tenant_id=row.tenant_id,
+                    session_id=row.id,
+                    type="session.status",
+                    data={
+                        "status": status.value,
+                        "previous": previous,
+                        "reason": reason,
+                        "phone": row.phone,
+                    },
+                    now=self.clock.now(),
+                )
+        self.hooks.events_committed()

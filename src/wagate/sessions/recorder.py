@@ -1,0 +1,252 @@
+"""Turning one session's transport events into committed rows and events.
+
+Each handler runs one transaction: the change and the event that announces
+it commit together, and only then are listeners woken.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wagate.domain import (
+    CallReceived,
+    Clock,
+    IdentityLearned,
+    MessageEdited,
+    MessageReceived,
+    MessageRevoked,
+    PresenceChanged,
+    ReceiptReceived,
+    Unparseable,
+    new_id,
+    phone_of,
+    split_jid,
+)
+from wagate.observability import Metrics, log
+from wagate.sessions.hooks import SessionHooks
+from wagate.store import Database
+from wagate.store.media import MediaStore
+from wagate.store.repositories import contacts, events, messages
+from wagate.store.serialize import iso, message_json
+
+
+@dataclass(slots=True)
+class SessionRef:
+    session_id: str
+    tenant_id: str
+
+
+class EventRecorder:
+    """Stores what a session's transport reports: messages, receipts, presence, calls."""
+
+    def __init__(
+        self,
+        ref: SessionRef,
+        *,
+        db: Database,
+        clock: Clock,
+        media: MediaStore,
+        hooks: SessionHooks,
+        metrics: Metrics,
+    ) -> None:
+        self.ref = ref
+        self.db = db
+        self.clock = clock
+        self.media = media
+        self.hooks = hooks
+        self.metrics = metrics
+
+    async def _event(self, tx: AsyncSession, type: str, data: dict[str, Any]) -> None:
+        await events.append_event(
+            tx,
+            tenant_id=self.ref.tenant_id,
+            session_id=self.ref.session_id,
+            type=type,
+            data=data,
+            now=self.clock.now(),
+        )
+
+    async def message(self, event: MessageReceived) -> bool:
+        """Store an inbound message once; returns False for a duplicate."""
+        inbound = event.message
+        message_id = new_id("msg")
+        media_json: dict[str, Any] | None = None
+        stored_file = None
+        if inbound.media is not None or event.media is not None:
+            media_json = inbound.media.model_dump() if inbound.media else {}
+            if event.media is not None:
+                stored_file = self.media.save(
+                    self.ref.session_id, message_id, event.media.data, event.media.mime_type
+                )
+                media_json.update(
+                    mime_type=event.media.mime_type,
+                    file_name=event.media.file_name or media_json.get("file_name"),
+                    size=stored_file.size,
+                    sha256=stored_file.sha256,
+                    url=f"/v1/messages/{message_id}/media",
+                )
+        now = self.clock.now()
+        async with self.db.transaction() as tx:
+            row = await messages.store_inbound(
+                tx,
+                message_id=message_id,
+                tenant_id=self.ref.tenant_id,
+                session_id=self.ref.session_id,
+                inbound=inbound,
+                media=media_json,
+                now=now,
+            )
+            if row is None:
+                duplicate = True
+            else:
+                duplicate = False
+                if inbound.chat_type.value == "direct" and not inbound.from_me:
+                    await contacts.remember_contact(
+                        tx,
+                        self.ref.session_id,
+                        phone=inbound.sender_phone,
+                        lid=_lid_user(inbound.sender_lid),
+                        push_name=inbound.push_name,
+                        now=now,
+                        inbound=True,
+                    )
+                await self._event(tx, "message.received", message_json(row))
+        if duplicate:
+            if stored_file is not None:
+                stored_file.path.unlink(missing_ok=True)
+            log.debug("inbound duplicate ignored", wa_message_id=inbound.wa_message_id)
+            return False
+        self.metrics.messages_in.labels(inbound.type.value).inc()
+        self.hooks.events_committed()
+        return True
+
+    async def edit(self, event: MessageEdited) -> None:
+        edit = event.edit
+        async with self.db.transaction() as tx:
+            row = await messages.find_by_wa_id(tx, self.ref.session_id, edit.target_wa_message_id)
+            if row is None:
+                log.info("edit of an unknown message", wa_message_id=edit.target_wa_message_id)
+                return
+            row.text = edit.text
+            row.edited_at = edit.timestamp
+            row.updated_at = self.clock.now()
+            await tx.flush()
+            await self._event(tx, "message.updated", {"change": "edited", **message_json(row)})
+        self.hooks.events_committed()
+
+    async def revoke(self, event: MessageRevoked) -> None:
+        revoke = event.revoke
+        async with self.db.transaction() as tx:
+            row = await messages.find_by_wa_id(tx, self.ref.session_id, revoke.target_wa_message_id)
+            if row is None:
+                log.info("revoke of an unknown message", wa_message_id=revoke.target_wa_message_id)
+                return
+            row.revoked_at = revoke.timestamp
+            row.updated_at = self.clock.now()
+            await tx.flush()
+            await self._event(tx, "message.updated", {"change": "revoked", **message_json(row)})
+        self.hooks.events_committed()
+
+    async def receipt(self, event: ReceiptReceived) -> int:
+        async with self.db.transaction() as tx:
+            moved = await messages.apply_receipt(
+                tx,
+                session_id=self.ref.session_id,
+                wa_message_ids=event.wa_message_ids,
+                status=event.status,
+                at=event.timestamp,
+                now=self.clock.now(),
+            )
+            for row in moved:
+                await self._event(
+                    tx,
+                    "message.status",
+                    {
+                        "message_id": row.id,
+                        "wa_message_id": row.wa_message_id,
+                        "chat_id": row.chat_id,
+                        "status": row.status,
+                        "timestamp": iso(event.timestamp),
+                    },
+                )
+        for row in moved:
+            self.metrics.messages_out.labels(row.type, row.status).inc()
+        if moved:
+            self.hooks.events_committed()
+        return len(moved)
+
+    async def presence(self, event: PresenceChanged) -> None:
+        async with self.db.transaction() as tx:
+            await self._event(
+                tx,
+                "presence",
+                {
+                    "chat_id": event.chat_id,
+                    "participant": event.participant,
+                    "state": event.state.value,
+                },
+            )
+        self.hooks.events_committed()
+
+    async def call(self, event: CallReceived) -> None:
+        async with self.db.transaction() as tx:
+            await self._event(
+                tx,
+                "call",
+                {
+                    "call_id": event.call_id,
+                    "from": event.caller,
+                    "from_phone": phone_of(event.caller),
+                    "video": event.video,
+                    "timestamp": iso(event.timestamp),
+                },
+            )
+        self.hooks.events_committed()
+
+    async def identity(self, event: IdentityLearned) -> None:
+        async with self.db.transaction() as tx:
+            await contacts.remember_contact(
+                tx,
+                self.ref.session_id,
+                phone=event.phone,
+                lid=_lid_user(event.lid),
+                push_name=event.push_name,
+                now=self.clock.now(),
+            )
+
+    async def unparseable(self, event: Unparseable) -> None:
+        async with self.db.transaction() as tx:
+            await events.add_dead_letter(
+                tx,
+                source=event.source,
+                reason=event.reason,
+                payload=_jsonable(event.payload),
+                session_id=self.ref.session_id,
+                now=self.clock.now(),
+            )
+        self.metrics.errors.labels("unparseable_payload").inc()
+        log.warning("payload kept in dead letters", source=event.source, reason=event.reason)
+
+
+def _lid_user(lid: str | None) -> str | None:
+    """Contacts store the bare lid user part; accept ``123@lid`` or ``123``."""
+    if not lid:
+        return None
+    return split_jid(lid)[0] if "@" in lid else lid
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"base64": base64.b64encode(value).decode()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

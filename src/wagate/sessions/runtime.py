@@ -1,0 +1,354 @@
+"""One session running in this process: its transport, status changes and reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+
+from wagate.domain import (
+    CallReceived,
+    Clock,
+    Connected,
+    CredentialsUpdated,
+    DesiredState,
+    Disconnected,
+    IdentityLearned,
+    MessageEdited,
+    MessageReceived,
+    MessageRevoked,
+    PairingCodeIssued,
+    PresenceChanged,
+    QrUpdated,
+    ReceiptReceived,
+    RetryStrategy,
+    SessionStatus,
+    TransportEvent,
+    Unparseable,
+)
+from wagate.observability import Metrics
+from wagate.sessions.hooks import SessionHooks
+from wagate.sessions.policy import Action, rule_for
+from wagate.sessions.recorder import EventRecorder, SessionRef
+from wagate.store import Database
+from wagate.store.media import MediaStore
+from wagate.store.repositories import events, sessions
+from wagate.store.serialize import iso
+from wagate.transports.base import Transport, TransportContext
+from wagate.transports.registry import TransportRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSettings:
+    data_dir: Path
+    reconnect: RetryStrategy
+    default_proxy_url: str | None = None
+
+
+class SessionRuntime:
+    """Owns one session's transport in this process and keeps its row up to date."""
+
+    def __init__(
+        self,
+        ref: SessionRef,
+        *,
+        db: Database,
+        registry: TransportRegistry,
+        clock: Clock,
+        media: MediaStore,
+        settings: RuntimeSettings,
+        hooks: SessionHooks,
+        metrics: Metrics,
+    ) -> None:
+        self.ref = ref
+        self.db = db
+        self.registry = registry
+        self.clock = clock
+        self.settings = settings
+        self.hooks = hooks
+        self.metrics = metrics
+        self.recorder = EventRecorder(
+            ref, db=db, clock=clock, media=media, hooks=hooks, metrics=metrics
+        )
+        self.transport: Transport | None = None
+        self.status = SessionStatus.STOPPED
+        self.reconnect_attempts = 0
+        self._lock = asyncio.Lock()  # events of one session are handled in order
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._rng = random.Random()
+        self.log = structlog.get_logger("wagate.session").bind(session_id=ref.session_id)
+
+    @property
+    def session_id(self) -> str:
+        return self.ref.session_id
+
+    @property
+    def connected(self) -> bool:
+        return self.status is SessionStatus.CONNECTED and self.transport is not None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._closed = False
+        await self._set_status(SessionStatus.STARTING, None)
+        await self._open_transport()
+
+    async def _open_transport(self) -> None:
+        async with self.db.read() as tx:
+            row = await sessions.get_session(tx, self.session_id, None)
+        context = TransportContext(
+            session_id=row.id,
+            session_name=row.name,
+            config=dict(row.config),
+            credentials=dict(row.credentials) if row.credentials else None,
+            data_dir=self.settings.data_dir,
+            clock=self.clock,
+            sink=self._on_event,
+            proxy_url=row.proxy_url or self.settings.default_proxy_url,
+        )
+        transport = self.registry.create(row.transport, context)
+        self.transport = transport
+        try:
+            await transport.connect()
+        except Exception as exc:  # a transport that cannot even start: reconnect with backoff
+            self.log.warning("connect failed", error=str(exc))
+            await self._schedule_reconnect(Disconnected(code=500, reason=f"connect failed: {exc}"))
+
+    async def close(
+        self,
+        status: SessionStatus = SessionStatus.STOPPED,
+        reason: str | None = None,
+        *,
+        record: bool = True,
+    ) -> None:
+        """Close the transport and stop reconnecting; record ``status`` unless told not to."""
+        self._closed = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnect_task
+            self._reconnect_task = None
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            try:
+                await transport.close()
+            except Exception as exc:
+                self.log.warning("transport close failed", error=str(exc))
+        if record:
+            await self._set_status(status, reason, qr=None, qr_expires_at=None, pairing_code=None)
+
+    async def logout(self) -> None:
+        transport = self.transport
+        if transport is not None:
+            try:
+                await transport.logout()
+            except Exception as exc:
+                self.log.warning("transport logout failed", error=str(exc))
+        await self.close(record=False)
+        await self._set_status(
+            SessionStatus.LOGGED_OUT,
+            "logout",
+            credentials=None,
+            qr=None,
+            qr_expires_at=None,
+            pairing_code=None,
+        )
+
+    async def request_pairing_code(self, phone: str) -> str:
+        if self.transport is None:
+            raise RuntimeError("session is not running")
+        return await self.transport.request_pairing_code(phone)
+
+    # ------------------------------------------------------------------ events
+
+    async def _on_event(self, event: TransportEvent) -> None:
+        """The transport's sink: one event at a time, in order, committed before returning."""
+        if self._closed:
+            return
+        async with self._lock:
+            await self._dispatch(event)
+
+    async def _dispatch(self, event: TransportEvent) -> None:
+        match event:
+            case MessageReceived():
+                await self.recorder.message(event)
+            case ReceiptReceived():
+                await self.recorder.receipt(event)
+            case MessageEdited():
+                await self.recorder.edit(event)
+            case MessageRevoked():
+                await self.recorder.revoke(event)
+            case PresenceChanged():
+                await self.recorder.presence(event)
+            case CallReceived():
+                await self.recorder.call(event)
+            case IdentityLearned():
+                await self.recorder.identity(event)
+            case Unparseable():
+                await self.recorder.unparseable(event)
+            case QrUpdated():
+                await self._set_status(
+                    SessionStatus.QR,
+                    None,
+                    qr=event.qr,
+                    qr_expires_at=event.expires_at,
+                    extra_event=(
+                        "session.qr",
+                        {"qr": event.qr, "expires_at": iso(event.expires_at)},
+                    ),
+                )
+            case PairingCodeIssued():
+                await self._set_status(
+                    SessionStatus.QR,
+                    None,
+                    pairing_code=event.code,
+                    extra_event=(
+                        "session.pairing_code",
+                        {"code": event.code, "phone": event.phone},
+                    ),
+                )
+            case CredentialsUpdated():
+                async with self.db.transaction() as tx:
+                    row = await sessions.get_session(tx, self.session_id, None)
+                    row.credentials = event.credentials
+            case Connected():
+                self.reconnect_attempts = 0
+                await self._set_status(
+                    SessionStatus.CONNECTED,
+                    None,
+                    phone=event.phone,
+                    push_name=event.push_name,
+                    lid=event.lid,
+                    qr=None,
+                    qr_expires_at=None,
+                    pairing_code=None,
+                    connected_at=self.clock.now(),
+                )
+                self.hooks.session_connected(self.session_id)
+            case Disconnected():
+                await self._on_disconnected(event)
+
+    async def _on_disconnected(self, event: Disconnected) -> None:
+        rule = rule_for(event.code, event.reason)
+        self.log.info("disconnected", code=event.code, reason=event.reason, action=rule.action)
+        if rule.action in (Action.LOGGED_OUT, Action.STOP):
+            fields: dict[str, Any] = {
+                "qr": None,
+                "qr_expires_at": None,
+                "pairing_code": None,
+                "desired_state": DesiredState.STOPPED.value,
+            }
+            if rule.wipe_credentials:
+                fields["credentials"] = None
+            alert = (
+                ("alert", {"kind": rule.reason, "code": event.code, "message": rule.alert})
+                if rule.alert
+                else None
+            )
+            await self._set_status(rule.status, rule.reason, extra_event=alert, **fields)
+            # The transport reported its own end. Close it from another task: closing
+            # cancels the transport's tasks, and this callback may be running in one.
+            self._spawn(self.close(record=False), "close")
+            return
+        await self._schedule_reconnect(event)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=f"{what}:{self.session_id}")
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _schedule_reconnect(self, event: Disconnected) -> None:
+        """Record ``reconnecting`` (or ``failed`` when out of attempts), then reopen later."""
+        if self._closed or (self._reconnect_task and not self._reconnect_task.done()):
+            return
+        rule = rule_for(event.code, event.reason)
+        self.reconnect_attempts += 1
+        decision = self.settings.reconnect.decide(self.reconnect_attempts, self._rng)
+        if not decision.retry:
+            self._spawn(self.close(record=False), "close")
+            await self._set_status(
+                SessionStatus.FAILED, "reconnect_attempts_exhausted",
+                extra_event=("alert", {"kind": "reconnect_attempts_exhausted",
+                                       "attempts": self.reconnect_attempts - 1}),
+            )
+            return
+        delay = 0.0 if rule.action is Action.RECONNECT_NOW else decision.delay_s
+        if rule.action is Action.RECONNECT_SLOW:
+            delay *= 2
+        await self._set_status(
+            SessionStatus.RECONNECTING, rule.reason,
+            reason_detail={"code": event.code, "attempt": self.reconnect_attempts,
+                           "delay_s": round(delay, 3)},
+        )
+        self._reconnect_task = asyncio.get_running_loop().create_task(
+            self._reconnect_after(delay), name=f"reconnect:{self.session_id}"
+        )
+
+    async def _reconnect_after(self, delay: float) -> None:
+        await self.clock.sleep(delay)
+        old, self.transport = self.transport, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()
+        if self._closed:
+            return
+        self._reconnect_task = None
+        await self._set_status(SessionStatus.STARTING, None)
+        await self._open_transport()
+
+    # ------------------------------------------------------------------ persistence
+
+    async def _set_status(
+        self,
+        status: SessionStatus,
+        reason: str | None,
+        *,
+        extra_event: tuple[str, dict[str, Any]] | None = None,
+        reason_detail: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        now = self.clock.now()
+        async with self.db.transaction() as tx:
+            row = await sessions.get_session(tx, self.session_id, None)
+            previous = row.status
+            row.status = status.value
+            row.status_reason = reason
+            row.updated_at = now
+            for name, value in fields.items():
+                setattr(row, name, value)
+            if previous != status.value or reason_detail:
+                await events.append_event(
+                    tx,
+                    tenant_id=row.tenant_id,
+                    session_id=row.id,
+                    type="session.status",
+                    data={
+                        "status": status.value,
+                        "previous": previous,
+                        "reason": reason,
+                        "phone": row.phone,
+                        **(reason_detail or {}),
+                    },
+                    now=now,
+                )
+            if extra_event is not None:
+                await events.append_event(
+                    tx,
+                    tenant_id=row.tenant_id,
+                    session_id=row.id,
+                    type=extra_event[0],
+                    data=extra_event[1],
+                    now=now,
+                )
+        if self.status is not status:
+            self.metrics.session_transitions.labels(status.value).inc()
+        self.status = status
+        self.hooks.events_committed()

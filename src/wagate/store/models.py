@@ -1,0 +1,229 @@
+"""The tables. One class per table; no behaviour beyond columns and constraints.
+
+The schema is changed only by Alembic migrations under ``store/migrations``;
+a test checks that the migrations produce exactly these models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from wagate.store.types import BigIntPk, JsonColumn, UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Id = String(40)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JsonColumn,
+        list[str]: JsonColumn,
+        list[dict[str, Any]]: JsonColumn,
+    }
+
+
+class Tenant(Base):
+    """An isolated customer of the gateway: its sessions, messages and webhooks."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    """A tenant's API key. Only the SHA-256 of the key is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(20))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Session(Base):
+    """A WhatsApp number connected through one transport.
+
+    ``desired_state`` is what the operator asked for; ``status`` is what the
+    worker that holds the lease observes. They are separate on purpose.
+    """
+
+    __tablename__ = "sessions"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    transport: Mapped[str] = mapped_column(String(20))
+    config: Mapped[dict[str, Any]]
+    credentials: Mapped[dict[str, Any] | None]
+    proxy_url: Mapped[str | None] = mapped_column(String(500))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    desired_state: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    status_reason: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    push_name: Mapped[str | None] = mapped_column(String(200))
+    lid: Mapped[str | None] = mapped_column(String(64))
+    qr: Mapped[str | None] = mapped_column(Text)
+    qr_expires_at: Mapped[datetime | None]
+    pairing_code: Mapped[str | None] = mapped_column(String(20))
+    ingest_token: Mapped[str] = mapped_column(String(64))
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_token: Mapped[int] = mapped_column(Integer, default=0)
+    lease_expires_at: Mapped[datetime | None]
+    connected_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Message(Base):
+    """A message in either direction. ``seq`` orders the list and backs the cursor."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("session_id", "wa_message_id"),
+        Index("ix_messages_session_seq", "session_id", "seq"),
+        Index("ix_messages_session_chat_seq", "session_id", "chat_id", "seq"),
+        Index("ix_messages_outbox", "session_id", "status", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(Id, unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(3))
+    wa_message_id: Mapped[str | None] = mapped_column(String(128))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    chat_type: Mapped[str] = mapped_column(String(10))
+    sender: Mapped[str | None] = mapped_column(String(128))
+    sender_phone: Mapped[str | None] = mapped_column(String(32))
+    sender_lid: Mapped[str | None] = mapped_column(String(64))
+    push_name: Mapped[str | None] = mapped_column(String(200))
+    from_me: Mapped[bool] = mapped_column(Boolean)
+    type: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str | None] = mapped_column(Text)
+    media: Mapped[dict[str, Any] | None]
+    location: Mapped[dict[str, Any] | None]
+    contacts: Mapped[list[dict[str, Any]] | None]
+    reaction: Mapped[dict[str, Any] | None]
+    reply_to: Mapped[str | None] = mapped_column(String(128))
+    timestamp: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    request: Mapped[dict[str, Any] | None]
+    humanize: Mapped[bool | None] = mapped_column(Boolean)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    edited_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+Index(
+    "ix_messages_idempotency",
+    Message.session_id,
+    Message.idempotency_key,
+    unique=True,
+)
+
+
+class Contact(Base):
+    """One person as seen by one session: the same identity by phone number and by @lid."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("session_id", "phone"),
+        UniqueConstraint("session_id", "lid"),
+    )
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    lid: Mapped[str | None] = mapped_column(String(64))
+    push_name: Mapped[str | None] = mapped_column(String(200))
+    opted_out_at: Mapped[datetime | None]
+    last_inbound_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Event(Base):
+    """The append-only event log. ``seq`` is the cursor; ``id`` is stable for receivers."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_tenant_seq", "tenant_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(Id, unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    session_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Webhook(Base):
+    """A tenant's webhook subscription."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]]
+    secret: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class DeadLetter(Base):
+    """A payload we received but could not understand, kept for inspection and replay."""
+
+    __tablename__ = "dead_letters"
+
+    seq: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(50))
+    session_id: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]

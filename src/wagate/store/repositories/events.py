@@ -1,0 +1,75 @@
+"""The append-only event log and the dead-letter table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wagate.domain import new_id
+from wagate.store.models import DeadLetter, Event
+
+
+async def append_event(
+    db: AsyncSession,
+    *,
+    tenant_id: str,
+    session_id: str | None,
+    type: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> Event:
+    """Add an event in the caller's transaction, so it commits with the change it announces."""
+    event = Event(
+        id=new_id("evt"),
+        tenant_id=tenant_id,
+        session_id=session_id,
+        type=type,
+        data=data,
+        created_at=now,
+    )
+    db.add(event)
+    await db.flush()
+    return event
+
+
+async def list_events(
+    db: AsyncSession,
+    *,
+    tenant_id: str | None,
+    after: int = 0,
+    limit: int = 100,
+    session_id: str | None = None,
+    types: list[str] | None = None,
+) -> list[Event]:
+    query = select(Event).where(Event.seq > after).order_by(Event.seq).limit(limit)
+    if tenant_id is not None:
+        query = query.where(Event.tenant_id == tenant_id)
+    if session_id is not None:
+        query = query.where(Event.session_id == session_id)
+    if types:
+        query = query.where(Event.type.in_(types))
+    return list(await db.scalars(query))
+
+
+async def add_dead_letter(
+    db: AsyncSession,
+    *,
+    source: str,
+    reason: str,
+    payload: dict[str, Any],
+    session_id: str | None,
+    now: datetime,
+) -> DeadLetter:
+    row = DeadLetter(
+        source=source, reason=reason, payload=payload, session_id=session_id, created_at=now
+    )
+    db.add(row)
+    await db.flush()
+    return row
+
+
+async def list_dead_letters(db: AsyncSession, limit: int = 100) -> list[DeadLetter]:
+    return list(await db.scalars(select(DeadLetter).order_by(DeadLetter.seq.desc()).limit(limit)))

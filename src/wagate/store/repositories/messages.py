@@ -1,0 +1,212 @@
+"""Messages in both directions: the outbound queue, inbound dedupe, receipts, the list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wagate.domain import (
+    Direction,
+    InboundMessage,
+    MessageStatus,
+    NotFound,
+    statuses_before,
+)
+from wagate.store.models import Message
+
+OPEN_OUTBOUND = (MessageStatus.QUEUED.value, MessageStatus.SENDING.value)
+
+
+def _insert_for(db: AsyncSession) -> Any:
+    return pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+async def add_outbound(db: AsyncSession, message: Message) -> Message:
+    db.add(message)
+    await db.flush()
+    return message
+
+
+async def store_inbound(
+    db: AsyncSession,
+    *,
+    message_id: str,
+    tenant_id: str,
+    session_id: str,
+    inbound: InboundMessage,
+    media: dict[str, Any] | None,
+    now: datetime,
+) -> Message | None:
+    """Insert an inbound message once. Returns None when it was already stored.
+
+    The unique (session, wa_message_id) constraint decides, so two workers or a
+    redelivered event can never store it twice.
+    """
+    values: dict[str, Any] = {
+        "id": message_id,
+        "tenant_id": tenant_id,
+        "session_id": session_id,
+        "direction": Direction.IN.value,
+        "wa_message_id": inbound.wa_message_id,
+        "chat_id": inbound.chat_id,
+        "chat_type": inbound.chat_type.value,
+        "sender": inbound.sender,
+        "sender_phone": inbound.sender_phone,
+        "sender_lid": inbound.sender_lid,
+        "push_name": inbound.push_name,
+        "from_me": inbound.from_me,
+        "type": inbound.type.value,
+        "text": inbound.text,
+        "media": media,
+        "location": inbound.location.model_dump() if inbound.location else None,
+        "contacts": [c.model_dump() for c in inbound.contacts] if inbound.contacts else None,
+        "reaction": inbound.reaction.model_dump() if inbound.reaction else None,
+        "reply_to": inbound.reply_to,
+        "timestamp": inbound.timestamp,
+        "status": MessageStatus.RECEIVED.value,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    insert = _insert_for(db)
+    statement = (
+        insert(Message)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["session_id", "wa_message_id"])
+        .returning(Message.seq)
+    )
+    seq = (await db.execute(statement)).scalar_one_or_none()
+    if seq is None:
+        return None
+    return await db.get(Message, seq)
+
+
+async def get_message(db: AsyncSession, message_id: str, tenant_id: str | None) -> Message:
+    query = select(Message).where(Message.id == message_id)
+    if tenant_id is not None:
+        query = query.where(Message.tenant_id == tenant_id)
+    message = (await db.scalars(query)).first()
+    if message is None:
+        raise NotFound(f"message {message_id!r} not found")
+    return message
+
+
+async def find_by_wa_id(db: AsyncSession, session_id: str, wa_message_id: str) -> Message | None:
+    query = select(Message).where(
+        Message.session_id == session_id, Message.wa_message_id == wa_message_id
+    )
+    return (await db.scalars(query)).first()
+
+
+async def resolve_reference(db: AsyncSession, session_id: str, ref: str) -> Message | None:
+    """A message named by wagate id or WhatsApp id, within one session."""
+    query = select(Message).where(
+        Message.session_id == session_id,
+        (Message.id == ref) | (Message.wa_message_id == ref),
+    )
+    return (await db.scalars(query)).first()
+
+
+async def list_messages(
+    db: AsyncSession,
+    *,
+    session_id: str,
+    chat_id: str | None = None,
+    direction: Direction | None = None,
+    limit: int = 50,
+    before_seq: int | None = None,
+) -> tuple[list[Message], int | None]:
+    """Newest first. Returns the page and the cursor of the next (older) page, if any."""
+    query: Select[Message] = select(Message).where(Message.session_id == session_id)
+    if chat_id is not None:
+        query = query.where(Message.chat_id == chat_id)
+    if direction is not None:
+        query = query.where(Message.direction == direction.value)
+    if before_seq is not None:
+        query = query.where(Message.seq < before_seq)
+    rows = list(await db.scalars(query.order_by(Message.seq.desc()).limit(limit + 1)))
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].seq
+    return rows, None
+
+
+async def open_outbound(db: AsyncSession, session_id: str, limit: int) -> list[Message]:
+    """Queued or interrupted outbound messages of a session, in the order they were accepted."""
+    query = (
+        select(Message)
+        .where(Message.session_id == session_id, Message.status.in_(OPEN_OUTBOUND))
+        .order_by(Message.seq)
+        .limit(limit)
+    )
+    return list(await db.scalars(query))
+
+
+async def sessions_with_open_outbound(db: AsyncSession) -> list[str]:
+    query = select(Message.session_id).where(Message.status.in_(OPEN_OUTBOUND)).distinct()
+    return list(await db.scalars(query))
+
+
+async def set_status(
+    db: AsyncSession, message: Message, status: MessageStatus, now: datetime, **fields: Any
+) -> None:
+    message.status = status.value
+    message.updated_at = now
+    for name, value in fields.items():
+        setattr(message, name, value)
+    await db.flush()
+
+
+_RECEIPT_TIME_COLUMN = {
+    MessageStatus.DELIVERED: "delivered_at",
+    MessageStatus.READ: "read_at",
+}
+
+
+async def apply_receipt(
+    db: AsyncSession,
+    *,
+    session_id: str,
+    wa_message_ids: Sequence[str],
+    status: MessageStatus,
+    at: datetime,
+    now: datetime,
+) -> list[Message]:
+    """Move outbound messages forward to ``status``; never backwards. Returns those moved."""
+    values: dict[str, Any] = {"status": status.value, "updated_at": now}
+    column = _RECEIPT_TIME_COLUMN.get(status)
+    if column:
+        values[column] = at
+    if status in (MessageStatus.READ, MessageStatus.PLAYED):
+        values["delivered_at"] = func.coalesce(Message.delivered_at, at)
+    if status is MessageStatus.PLAYED:
+        values["read_at"] = func.coalesce(Message.read_at, at)
+    statement = (
+        update(Message)
+        .where(
+            Message.session_id == session_id,
+            Message.wa_message_id.in_(list(wa_message_ids)),
+            Message.direction == Direction.OUT.value,
+            Message.status.in_([s.value for s in statuses_before(status)]),
+        )
+        .values(**values)
+        .returning(Message.seq)
+        .execution_options(synchronize_session=False)
+    )
+    seqs = list((await db.execute(statement)).scalars())
+    if not seqs:
+        return []
+    query = select(Message).where(Message.seq.in_(seqs)).order_by(Message.seq)
+    return list(await db.scalars(query.execution_options(populate_existing=True)))
+
+
+async def count_by_status(db: AsyncSession) -> list[tuple[str, str, str, int]]:
+    query = select(Message.direction, Message.type, Message.status, func.count()).group_by(
+        Message.direction, Message.type, Message.status
+    )
+    return [(d, t, s, n) for d, t, s, n in await db.execute(query)]

@@ -1,0 +1,109 @@
+"""Sessions: desired state, observed state, credentials and login material."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wagate.domain import (
+    DesiredState,
+    NotFound,
+    SessionNameTaken,
+    SessionStatus,
+    new_id,
+    new_secret,
+)
+from wagate.store.models import Session
+
+
+async def create_session(
+    db: AsyncSession,
+    *,
+    tenant_id: str,
+    name: str,
+    transport: str,
+    config: dict[str, Any],
+    proxy_url: str | None,
+    priority: int,
+    desired: DesiredState,
+    now: datetime,
+) -> Session:
+    existing = await db.scalars(
+        select(Session.id).where(Session.tenant_id == tenant_id, Session.name == name)
+    )
+    if existing.first() is not None:
+        raise SessionNameTaken(f"a session named {name!r} already exists")
+    session = Session(
+        id=new_id("ses"),
+        tenant_id=tenant_id,
+        name=name,
+        transport=transport,
+        config=config,
+        credentials=None,
+        proxy_url=proxy_url,
+        priority=priority,
+        desired_state=desired.value,
+        status=SessionStatus.STOPPED.value,
+        ingest_token=new_secret(24),
+        lease_token=0,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(session)
+    try:
+        async with db.begin_nested():
+            await db.flush()
+    except IntegrityError:
+        raise SessionNameTaken(f"a session named {name!r} already exists") from None
+    return session
+
+
+async def get_session(
+    db: AsyncSession, key: str, tenant_id: str | None, *, for_update: bool = False
+) -> Session:
+    """A session by id, or by name within the tenant; 404 when another tenant owns it."""
+    query = select(Session).where(or_(Session.id == key, Session.name == key))
+    if tenant_id is not None:
+        query = query.where(Session.tenant_id == tenant_id)
+    if for_update:
+        query = query.with_for_update()
+    rows = list(await db.scalars(query))
+    by_id = [s for s in rows if s.id == key]
+    if by_id:
+        return by_id[0]
+    if len(rows) == 1:
+        return rows[0]
+    if len(rows) > 1:
+        raise NotFound(f"session name {key!r} is ambiguous across tenants; use its id")
+    raise NotFound(f"session {key!r} not found")
+
+
+async def list_sessions(db: AsyncSession, tenant_id: str | None) -> list[Session]:
+    query = select(Session).order_by(Session.created_at, Session.id)
+    if tenant_id is not None:
+        query = query.where(Session.tenant_id == tenant_id)
+    return list(await db.scalars(query))
+
+
+async def sessions_to_run(db: AsyncSession, limit: int) -> list[Session]:
+    """Sessions whose operator wants them running, highest priority first."""
+    query = (
+        select(Session)
+        .where(Session.desired_state == DesiredState.RUNNING.value)
+        .order_by(Session.priority.desc(), Session.created_at, Session.id)
+        .limit(limit)
+    )
+    return list(await db.scalars(query))
+
+
+async def count_by_status(db: AsyncSession) -> dict[str, int]:
+    rows = await db.execute(select(Session.status, func.count()).group_by(Session.status))
+    return {str(status): int(count) for status, count in rows}
+
+
+async def delete_session(db: AsyncSession, session: Session) -> None:
+    await db.delete(session)

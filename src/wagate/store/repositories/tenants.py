@@ -1,0 +1,102 @@
+"""Tenants and their API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wagate.domain import Conflict, NotFound, new_id
+from wagate.store.models import ApiKey, Tenant
+
+DEFAULT_TENANT = "default"
+KEY_PREFIX = "wgk_"
+
+
+def hash_key(key: str) -> str:
+    """Keys are 256-bit random strings, so a plain SHA-256 is the right hash (no stretching)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_tenant(db: AsyncSession, name: str, now: datetime) -> Tenant:
+    if await get_tenant_by_name(db, name) is not None:
+        raise Conflict(f"tenant {name!r} already exists", code="tenant_exists")
+    tenant = Tenant(id=new_id("ten"), name=name, created_at=now)
+    db.add(tenant)
+    await db.flush()
+    return tenant
+
+
+async def ensure_tenant(db: AsyncSession, name: str, now: datetime) -> Tenant:
+    return await get_tenant_by_name(db, name) or await create_tenant(db, name, now)
+
+
+async def get_tenant_by_name(db: AsyncSession, name: str) -> Tenant | None:
+    result = await db.scalars(select(Tenant).where(Tenant.name == name))
+    return result.first()
+
+
+async def get_tenant(db: AsyncSession, tenant_id: str) -> Tenant:
+    tenant = await db.get(Tenant, tenant_id)
+    if tenant is None:
+        tenant = await get_tenant_by_name(db, tenant_id)
+    if tenant is None:
+        raise NotFound(f"tenant {tenant_id!r} not found")
+    return tenant
+
+
+async def list_tenants(db: AsyncSession) -> list[Tenant]:
+    return list(await db.scalars(select(Tenant).order_by(Tenant.created_at, Tenant.id)))
+
+
+async def delete_tenant(db: AsyncSession, tenant_id: str) -> None:
+    tenant = await get_tenant(db, tenant_id)
+    await db.delete(tenant)
+
+
+async def create_api_key(
+    db: AsyncSession, tenant_id: str, name: str, now: datetime
+) -> tuple[ApiKey, str]:
+    """Create a key; the plaintext is returned here once and never stored."""
+    plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=new_id("key"),
+        tenant_id=tenant_id,
+        name=name,
+        prefix=plaintext[:12],
+        key_hash=hash_key(plaintext),
+        created_at=now,
+    )
+    db.add(key)
+    await db.flush()
+    return key, plaintext
+
+
+async def find_active_key(db: AsyncSession, plaintext: str) -> ApiKey | None:
+    result = await db.scalars(
+        select(ApiKey).where(ApiKey.key_hash == hash_key(plaintext), ApiKey.revoked_at.is_(None))
+    )
+    return result.first()
+
+
+async def list_api_keys(db: AsyncSession, tenant_id: str | None = None) -> list[ApiKey]:
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if tenant_id is not None:
+        query = query.where(ApiKey.tenant_id == tenant_id)
+    return list(await db.scalars(query))
+
+
+async def revoke_api_key(db: AsyncSession, key_id: str, now: datetime) -> ApiKey:
+    key = await db.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"API key {key_id!r} not found")
+    if key.revoked_at is None:
+        key.revoked_at = now
+    return key
+
+
+async def touch_api_key(db: AsyncSession, key_id: str, now: datetime) -> None:
+    await db.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))

@@ -1,0 +1,118 @@
+"""The transport contract: what every WhatsApp engine must do for wagate.
+
+A transport is one session's connection to WhatsApp. It is small on purpose:
+open, close, log out, send one normalized message, and a few courtesies
+(presence, read receipts). Everything it observes (QR codes, connection
+changes, inbound messages, receipts, presence) goes to the session's
+:class:`EventSink` as a normalized :data:`~wagate.domain.TransportEvent`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Protocol, Self
+
+from wagate.domain import (
+    Clock,
+    Jid,
+    MessageType,
+    OutgoingMessage,
+    PresenceState,
+    SendResult,
+    TransportEvent,
+    UnsupportedByTransport,
+)
+
+
+class EventSink(Protocol):
+    """Where a transport reports what happened. Awaiting it applies back-pressure."""
+
+    async def __call__(self, event: TransportEvent, /) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a transport can do; the API answers 422 for anything else."""
+
+    qr: bool = False  # logs in by scanning a QR code
+    pairing_code: bool = False  # logs in by a code typed on the phone
+    presence: bool = False  # can show typing/recording
+    read_receipts: bool = False  # can mark messages read
+    choose_message_id: bool = False  # the caller may fix the WhatsApp id before sending
+    lid_destinations: bool = False  # can send to an @lid JID directly
+    message_types: frozenset[MessageType] = field(default_factory=frozenset)
+
+    def require(self, what: str, supported: bool) -> None:
+        if not supported:
+            raise UnsupportedByTransport(f"this session's transport does not support {what}")
+
+
+@dataclass(slots=True)
+class TransportContext:
+    """Everything a transport needs from the session that owns it."""
+
+    session_id: str
+    session_name: str
+    config: dict[str, Any]
+    credentials: dict[str, Any] | None
+    data_dir: Path
+    clock: Clock
+    sink: EventSink
+    proxy_url: str | None = None
+
+
+class Transport(ABC):
+    """One session's connection to WhatsApp."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, context: TransportContext) -> None:
+        self.context = context
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Start connecting. Returns once the attempt is under way; outcomes arrive as events."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close the connection and stop reporting events; credentials are kept."""
+
+    @abstractmethod
+    async def logout(self) -> None:
+        """Unlink this device from the account and forget the credentials."""
+
+    @abstractmethod
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Transmit one message. Raises a TransportError subclass on failure.
+
+        Sending the same ``wa_message_id`` twice must be safe where
+        ``capabilities.choose_message_id`` is true: the network keeps one copy.
+        """
+
+    async def request_pairing_code(self, phone: str) -> str:
+        """Ask for a code to type on the phone instead of scanning a QR."""
+        raise UnsupportedByTransport("this session's transport has no pairing codes")
+
+    async def send_presence(self, chat_id: Jid, state: PresenceState) -> None:
+        """Show typing/recording/paused in a chat."""
+        raise UnsupportedByTransport("this session's transport cannot show presence")
+
+    async def mark_read(self, chat_id: Jid, wa_message_ids: list[str], sender: str | None) -> None:
+        """Send read receipts for inbound messages."""
+        raise UnsupportedByTransport("this session's transport cannot send read receipts")
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,50 @@
+"""Transports by the name a session's ``transport`` field uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from wagate.domain import InvalidRequest
+from wagate.transports.base import Capabilities, Transport, TransportContext
+
+TransportFactory = Callable[[TransportContext], Transport]
+
+KNOWN_TRANSPORTS = ("simulator", "whatsmeow", "cloud", "evolution")
+
+
+class TransportRegistry:
+    """Maps a transport name to a factory. The composition root fills it."""
+
+    def __init__(self) -> None:
+        self._factories: dict[str, TransportFactory] = {}
+        self._capabilities: dict[str, Capabilities] = {}
+
+    def register(self, name: str, factory: TransportFactory, capabilities: Capabilities) -> None:
+        self._factories[name] = factory
+        self._capabilities[name] = capabilities
+
+    def capabilities(self, name: str) -> Capabilities:
+        self.ensure_available(name)
+        return self._capabilities[name]
+
+    def available(self) -> list[str]:
+        return sorted(self._factories)
+
+    def create(self, name: str, context: TransportContext) -> Transport:
+        try:
+            factory = self._factories[name]
+        except KeyError:
+            raise InvalidRequest(
+                f"transport {name!r} is not available in this build; available: "
+                f"{', '.join(self.available())}",
+                code="transport_unavailable",
+            ) from None
+        return factory(context)
+
+    def ensure_available(self, name: str) -> None:
+        if name not in self._factories:
+            raise InvalidRequest(
+                f"transport {name!r} is not available in this build; available: "
+                f"{', '.join(self.available())}",
+                code="transport_unavailable",
+            )

@@ -1,0 +1,237 @@
+"""The simulated WhatsApp network: a virtual phone per session, and the controls to drive it.
+
+One :class:`SimulatorNetwork` lives in the process (the composition root
+builds it with the app's clock and registers :meth:`SimulatorNetwork.create_transport`
+as the ``simulator`` factory). The control routes call the methods below,
+keyed by wagate session id. A session has a phone here once its transport
+was created in this process; before that the controls answer ``NotFound``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from wagate.domain import (
+    CallReceived,
+    Clock,
+    Conflict,
+    InvalidDestination,
+    NotFound,
+    NotWaitingForScan,
+    PresenceChanged,
+    normalize_phone,
+    phone_jid,
+)
+from wagate.transports.base import TransportContext
+from wagate.transports.simulator.models import SimulatorCall, SimulatorInbound, SimulatorPresence
+from wagate.transports.simulator.phone import VirtualPhone
+from wagate.transports.simulator.records import PhoneInfo, PresenceRecord, ReadRecord, SentRecord
+from wagate.transports.simulator.settings import SimulatorSettings, parse_simulator_config
+from wagate.transports.simulator.transport import SimulatorTransport
+from wagate.transports.simulator.wire import build_wire_payload
+
+log = structlog.get_logger()
+
+
+class SimulatorNetwork:
+    """An in-process fake WhatsApp network, deterministic under ``seed`` and ``clock``."""
+
+    def __init__(
+        self, clock: Clock, seed: int = 0, settings: SimulatorSettings | None = None
+    ) -> None:
+        self.clock = clock
+        self.seed = seed
+        self.settings = settings or SimulatorSettings()
+        self._phones: dict[str, VirtualPhone] = {}
+
+    # ------------------------------------------------------------------ for transports
+
+    def create_transport(self, context: TransportContext) -> SimulatorTransport:
+        """The ``simulator`` transport factory.
+
+        Raises ``InvalidRequest(code="invalid_config")`` when the session's config is invalid.
+        """
+        return SimulatorTransport(context, self)
+
+    def phone_for(self, context: TransportContext) -> VirtualPhone:
+        """The session's phone, created on first use.
+
+        Saved credentials name the account the session was linked to (a pairing
+        code may have linked another number than the configured one), so a
+        restarted process rebuilds the same phone.
+        """
+        config = parse_simulator_config(context.config)
+        phone = self._phones.get(context.session_id)
+        if phone is None:
+            phone = VirtualPhone(
+                context.session_id,
+                self.seed,
+                self.settings,
+                config,
+                linked_number=_linked_number(context.credentials),
+            )
+            self._phones[context.session_id] = phone
+        else:
+            phone.settings = config.apply(self.settings)
+        return phone
+
+    async def activate(self, transport: SimulatorTransport) -> None:
+        """Make ``transport`` the one its phone talks to; an older one is told it was replaced."""
+        phone = transport.phone
+        previous = phone.transport
+        phone.transport = transport
+        if previous is not None and previous is not transport:
+            await previous.on_replaced()
+
+    def deactivate(self, transport: SimulatorTransport) -> None:
+        if transport.phone.transport is transport:
+            transport.phone.transport = None
+
+    def _phone(self, session_id: str) -> VirtualPhone:
+        try:
+            return self._phones[session_id]
+        except KeyError:
+            raise NotFound(f"session {session_id} has no simulated phone: start it first") from None
+
+    def _transport(self, session_id: str) -> SimulatorTransport:
+        transport = self._phone(session_id).transport
+        if transport is None:
+            raise Conflict("the session is not running", code="not_connected")
+        return transport
+
+    # ------------------------------------------------------------------ controls
+
+    async def scan(self, session_id: str) -> None:
+        """The virtual phone scans the session's current QR code.
+
+        Raises ``NotWaitingForScan`` (409) when no unexpired QR code is showing.
+        """
+        transport = self._phone(session_id).transport
+        if transport is None:
+            raise NotWaitingForScan("the session is not running, so it shows no QR code")
+        await transport.on_scan()
+
+    async def enter_pairing_code(self, session_id: str, code: str) -> None:
+        """The owner types a pairing code on the phone; 409 ``invalid_pairing_code`` if wrong."""
+        transport = self._phone(session_id).transport
+        if transport is None:
+            raise Conflict("the session is not running", code="invalid_pairing_code")
+        await transport.on_pairing_code(code)
+
+    async def inbound(self, session_id: str, payload: SimulatorInbound) -> str:
+        """A contact (or, with ``from_me``, the owner) sends a message; its WhatsApp id.
+
+        Delivered now when the session is connected, otherwise queued and
+        delivered in order when it next connects.
+        """
+        phone = self._phone(session_id)
+        wa_message_id = payload.id or phone.new_message_id()
+        wire = build_wire_payload(payload, phone, wa_message_id, self.clock.now())
+        if payload.lid is not None:
+            phone.learn(None if payload.hide_phone else payload.partner, payload.lid)
+        transport = phone.transport
+        if transport is None:
+            phone.offline_queue.append(wire)
+        else:
+            await transport.on_wire_payload(wire)
+        return wa_message_id
+
+    async def presence(self, session_id: str, payload: SimulatorPresence) -> bool:
+        """A contact types, records or goes quiet; lost (False) while the session is offline."""
+        phone = self._phone(session_id)
+        who = phone_jid(payload.from_)
+        event = PresenceChanged(
+            chat_id=payload.group or who, participant=who, state=payload.presence
+        )
+        return await self._ephemeral(phone, event)
+
+    async def call(self, session_id: str, payload: SimulatorCall) -> str:
+        """A contact calls the phone; the call id. Missed silently while offline."""
+        phone = self._phone(session_id)
+        call_id = phone.new_call_id()
+        event = CallReceived(
+            call_id=call_id,
+            caller=phone_jid(payload.from_),
+            video=payload.video,
+            timestamp=self.clock.now(),
+        )
+        await self._ephemeral(phone, event)
+        return call_id
+
+    async def _ephemeral(self, phone: VirtualPhone, event: PresenceChanged | CallReceived) -> bool:
+        delivered = phone.transport is not None and await phone.transport.on_event(event)
+        if not delivered:
+            log.info(
+                "simulator_event_lost_offline",
+                session_id=phone.session_id,
+                kind=type(event).__name__,
+            )
+        return delivered
+
+    async def disconnect(self, session_id: str, code: int) -> None:
+        """The network drops the session's connection with a WhatsApp close code.
+
+        401 (logged out) and 403 (banned) also unlink the device, so the
+        transport reports ``CredentialsUpdated(None)`` before ``Disconnected``.
+        Raises ``Conflict(code="not_connected")`` when there is nothing to drop.
+        """
+        if not 100 <= code <= 999:
+            raise ValueError(f"close code {code} is not between 100 and 999")
+        await self._transport(session_id).on_drop(code)
+
+    # ------------------------------------------------------------------ inspection
+
+    def sent(self, session_id: str) -> list[SentRecord]:
+        """Every distinct message the session sent, in order of first arrival."""
+        return list(self._phone(session_id).sent.values())
+
+    def presence_log(self, session_id: str) -> list[PresenceRecord]:
+        return list(self._phone(session_id).presence_log)
+
+    def read_log(self, session_id: str) -> list[ReadRecord]:
+        return list(self._phone(session_id).read_log)
+
+    def phone(self, session_id: str) -> PhoneInfo:
+        phone = self._phone(session_id)
+        return PhoneInfo(
+            session_id=session_id,
+            number=phone.number,
+            push_name=phone.push_name,
+            lid=phone.own_lid_jid(),
+            contacts=tuple(phone.contacts),
+            linked=phone.link.device_id is not None,
+            connected=phone.connected,
+        )
+
+    def current_qr(self, session_id: str) -> tuple[str, datetime] | None:
+        """The QR code the session shows right now and its expiry, if any."""
+        transport = self._phone(session_id).transport
+        return transport.current_qr if transport is not None else None
+
+    def has_phone(self, session_id: str) -> bool:
+        return session_id in self._phones
+
+    def reset(self, session_id: str | None = None) -> None:
+        """Forget what was recorded: sent messages, presence and read logs, queues, receipts.
+
+        Phones, device links and live connections stay, so a running app can
+        clear the slate between tests without restarting sessions.
+        """
+        phones = [self._phone(session_id)] if session_id else self._phones.values()
+        for phone in phones:
+            phone.clear_logs()
+
+
+def _linked_number(credentials: dict[str, Any] | None) -> str | None:
+    if not credentials or credentials.get("simulator") is not True:
+        return None
+    number = credentials.get("phone")
+    if not isinstance(number, str):
+        return None
+    try:
+        return normalize_phone(number)
+    except InvalidDestination:
+        return None
