@@ -261,7 +261,9 @@ def create_app(
             try:
                 yield {}
             finally:
+                log.info("wagate stopping: finishing in-flight sends, closing sessions")
                 await tasks.stop()
+        log.info("wagate stopped")
 
     app = FastAPI(
         title="wagate",

@@ -9,7 +9,9 @@ import httpx
 from tests.support.server import RunningServer, eventually
 
 
-async def create_session(client: httpx.AsyncClient, name: str = "demo", **body: Any) -> dict[str, Any]:
+async def create_session(
+    client: httpx.AsyncClient, name: str = "demo", **body: Any
+) -> dict[str, Any]:
     response = await client.post("/v1/sessions", json={"name": name, **body})
     assert response.status_code == 201, response.text
     return dict(response.json())
@@ -48,9 +50,7 @@ async def send(client: httpx.AsyncClient, session_id: str, **body: Any) -> dict[
     return dict(response.json())
 
 
-async def wait_message(
-    client: httpx.AsyncClient, message_id: str, status: str
-) -> dict[str, Any]:
+async def wait_message(client: httpx.AsyncClient, message_id: str, status: str) -> dict[str, Any]:
     async def check() -> dict[str, Any]:
         body = (await client.get(f"/v1/messages/{message_id}")).json()
         assert body["status"] == status, f"{body['status']} != {status}: {body.get('error')}"
@@ -60,9 +60,7 @@ async def wait_message(
     return result
 
 
-async def inbound(
-    client: httpx.AsyncClient, session_id: str, **body: Any
-) -> str:
+async def inbound(client: httpx.AsyncClient, session_id: str, **body: Any) -> str:
     response = await client.post(f"/v1/simulator/{session_id}/inbound", json=body)
     assert response.status_code == 202, response.text
     return str(response.json()["wa_message_id"])

@@ -15,25 +15,40 @@ CONTACT = "5511977776666"
 
 CASES: list[tuple[dict[str, Any], dict[str, Any]]] = [
     ({"text": "hello"}, {"type": "text", "text": "hello"}),
-    ({"type": "image", "media": {"mime_type": "image/jpeg", "caption": "look", "size": 300}},
-     {"type": "image", "text": "look"}),
+    (
+        {"type": "image", "media": {"mime_type": "image/jpeg", "caption": "look", "size": 300}},
+        {"type": "image", "text": "look"},
+    ),
     ({"type": "video", "media": {"mime_type": "video/mp4", "size": 100}}, {"type": "video"}),
-    ({"type": "document", "media": {"mime_type": "application/pdf", "file_name": "a.pdf",
-                                    "size": 10}}, {"type": "document"}),
+    (
+        {
+            "type": "document",
+            "media": {"mime_type": "application/pdf", "file_name": "a.pdf", "size": 10},
+        },
+        {"type": "document"},
+    ),
     ({"type": "sticker", "media": {"mime_type": "image/webp", "size": 10}}, {"type": "sticker"}),
     ({"type": "voice", "media": {"size": 50}}, {"type": "voice"}),
     ({"type": "audio", "media": {"mime_type": "audio/mpeg", "size": 50}}, {"type": "audio"}),
-    ({"type": "location", "location": {"latitude": 1.5, "longitude": 2.5, "name": "here"}},
-     {"type": "location", "location": {"latitude": 1.5, "longitude": 2.5, "name": "here",
-                                       "address": None}}),
-    ({"type": "contacts", "contacts": [{"name": "Ana", "phone": "5511900001111"}]},
-     {"type": "contacts", "contacts": [{"name": "Ana", "phone": "5511900001111"}]}),
+    (
+        {"type": "location", "location": {"latitude": 1.5, "longitude": 2.5, "name": "here"}},
+        {
+            "type": "location",
+            "location": {"latitude": 1.5, "longitude": 2.5, "name": "here", "address": None},
+        },
+    ),
+    (
+        {"type": "contacts", "contacts": [{"name": "Ana", "phone": "5511900001111"}]},
+        {"type": "contacts", "contacts": [{"name": "Ana", "phone": "5511900001111"}]},
+    ),
 ]
 
 
 @pytest.mark.parametrize(("payload", "expected"), CASES, ids=[c[1]["type"] for c in CASES])
 async def test_inbound_types_are_normalized(
-    server: RunningServer, admin: httpx.AsyncClient, payload: dict[str, Any],
+    server: RunningServer,
+    admin: httpx.AsyncClient,
+    payload: dict[str, Any],
     expected: dict[str, Any],
 ) -> None:
     session = await connected_session(server, admin)
@@ -63,9 +78,15 @@ async def test_inbound_types_are_normalized(
 async def test_media_with_given_bytes(server: RunningServer, admin: httpx.AsyncClient) -> None:
     session = await connected_session(server, admin)
     data = b"exact bytes"
-    wa_id = await inbound(admin, session["id"], **{
-        "from": CONTACT, "type": "image",
-        "media": {"mime_type": "image/png", "base64": base64.b64encode(data).decode()}})
+    wa_id = await inbound(
+        admin,
+        session["id"],
+        **{
+            "from": CONTACT,
+            "type": "image",
+            "media": {"mime_type": "image/png", "base64": base64.b64encode(data).decode()},
+        },
+    )
     message = await find_inbound(admin, session["id"], wa_id)
     assert (await admin.get(message["media"]["url"])).content == data
 
@@ -97,17 +118,24 @@ async def test_group_reply_reaction_edit_revoke(
     reply = await inbound(admin, sid, **{"from": CONTACT, "text": "re", "reply_to": first})
     assert (await find_inbound(admin, sid, reply))["reply_to"] == first
 
-    reaction = await inbound(admin, sid, **{"from": CONTACT, "type": "reaction",
-                                             "reaction": {"message_id": first, "emoji": "❤"}})
+    reaction = await inbound(
+        admin,
+        sid,
+        **{"from": CONTACT, "type": "reaction", "reaction": {"message_id": first, "emoji": "❤"}},
+    )
     stored = await find_inbound(admin, sid, reaction)
     assert stored["type"] == "reaction"
     assert stored["reaction"] == {"message_id": first, "emoji": "❤"}
-    removal = await inbound(admin, sid, **{"from": CONTACT, "type": "reaction",
-                                            "reaction": {"message_id": first, "emoji": ""}})
+    removal = await inbound(
+        admin,
+        sid,
+        **{"from": CONTACT, "type": "reaction", "reaction": {"message_id": first, "emoji": ""}},
+    )
     assert (await find_inbound(admin, sid, removal))["reaction"]["emoji"] is None
 
-    await inbound(admin, sid, **{"from": CONTACT, "type": "edit", "message_id": reply,
-                                  "text": "edited"})
+    await inbound(
+        admin, sid, **{"from": CONTACT, "type": "edit", "message_id": reply, "text": "edited"}
+    )
 
     async def edited() -> bool:
         body = (await admin.get(f"/v1/sessions/{sid}/messages")).json()["items"]
@@ -130,8 +158,9 @@ async def test_group_reply_reaction_edit_revoke(
 
 async def test_from_me_typed_on_the_phone(server: RunningServer, admin: httpx.AsyncClient) -> None:
     session = await connected_session(server, admin)
-    wa_id = await inbound(admin, session["id"], **{"from": CONTACT, "from_me": True,
-                                                    "text": "typed by the owner"})
+    wa_id = await inbound(
+        admin, session["id"], **{"from": CONTACT, "from_me": True, "text": "typed by the owner"}
+    )
     message = await find_inbound(admin, session["id"], wa_id)
     assert message["from_me"] is True
     assert message["chat_id"] == f"{CONTACT}@s.whatsapp.net"
@@ -143,21 +172,28 @@ async def test_lid_identity_is_learned_and_used(
 ) -> None:
     session = await connected_session(server, admin)
     sid = session["id"]
-    hidden = await inbound(admin, sid, **{"from": CONTACT, "lid": "123456789012345",
-                                           "hide_phone": True, "text": "who am i"})
+    hidden = await inbound(
+        admin,
+        sid,
+        **{"from": CONTACT, "lid": "123456789012345", "hide_phone": True, "text": "who am i"},
+    )
     message = await find_inbound(admin, sid, hidden)
     assert message["chat_id"] == "123456789012345@lid"
     assert message["sender_phone"] is None
     assert message["sender_lid"] == "123456789012345@lid"
 
-    both = await inbound(admin, sid, **{"from": CONTACT, "lid": "123456789012345",
-                                         "text": "now with my number"})
+    both = await inbound(
+        admin, sid, **{"from": CONTACT, "lid": "123456789012345", "text": "now with my number"}
+    )
     message = await find_inbound(admin, sid, both)
     assert message["chat_id"] == f"{CONTACT}@s.whatsapp.net"
     assert message["sender_lid"] == "123456789012345@lid"
 
-    queued = (await admin.post(f"/v1/sessions/{sid}/messages",
-                               json={"to": "123456789012345@lid", "text": "hi"})).json()
+    queued = (
+        await admin.post(
+            f"/v1/sessions/{sid}/messages", json={"to": "123456789012345@lid", "text": "hi"}
+        )
+    ).json()
     assert queued["chat_id"] == f"{CONTACT}@s.whatsapp.net"
 
 
@@ -166,8 +202,11 @@ async def test_presence_and_calls_become_events(
 ) -> None:
     session = await connected_session(server, admin)
     sid = session["id"]
-    assert (await admin.post(f"/v1/simulator/{sid}/presence",
-                             json={"from": CONTACT, "state": "composing"})).status_code == 202
+    assert (
+        await admin.post(
+            f"/v1/simulator/{sid}/presence", json={"from": CONTACT, "state": "composing"}
+        )
+    ).status_code == 202
     call = await admin.post(f"/v1/simulator/{sid}/call", json={"from": CONTACT, "video": True})
     assert call.status_code == 202
 
@@ -176,8 +215,11 @@ async def test_presence_and_calls_become_events(
         return list(items["items"]) if len(items["items"]) == 2 else []
 
     presence, call_event = await eventually(both)
-    assert presence["data"] == {"chat_id": f"{CONTACT}@s.whatsapp.net",
-                                "participant": f"{CONTACT}@s.whatsapp.net", "state": "composing"}
+    assert presence["data"] == {
+        "chat_id": f"{CONTACT}@s.whatsapp.net",
+        "participant": f"{CONTACT}@s.whatsapp.net",
+        "state": "composing",
+    }
     assert call_event["data"]["from_phone"] == CONTACT
     assert call_event["data"]["video"] is True
 

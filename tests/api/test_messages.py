@@ -9,22 +9,37 @@ import httpx
 import pytest
 
 from tests.api.helpers import connected_session, find_inbound, inbound, send, wait_message
-from tests.support.server import RunningServer, eventually
+from tests.support.server import RunningServer
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()
 CONTACT = "5511988887777"
 
 OUTBOUND: list[tuple[str, dict[str, Any]]] = [
     ("text", {"type": "text", "text": "hello"}),
-    ("image", {"type": "image", "media": {"base64": PNG, "mime_type": "image/png",
-                                           "caption": "a picture"}}),
+    (
+        "image",
+        {
+            "type": "image",
+            "media": {"base64": PNG, "mime_type": "image/png", "caption": "a picture"},
+        },
+    ),
     ("video", {"type": "video", "media": {"base64": PNG, "mime_type": "video/mp4"}}),
     ("audio", {"type": "audio", "media": {"base64": PNG, "mime_type": "audio/mpeg"}}),
     ("voice", {"type": "voice", "media": {"base64": PNG}}),
-    ("document", {"type": "document", "media": {"base64": PNG, "file_name": "report.pdf",
-                                                 "mime_type": "application/pdf"}}),
-    ("location", {"type": "location", "location": {"latitude": -23.55, "longitude": -46.63,
-                                                    "name": "Paulista"}}),
+    (
+        "document",
+        {
+            "type": "document",
+            "media": {"base64": PNG, "file_name": "report.pdf", "mime_type": "application/pdf"},
+        },
+    ),
+    (
+        "location",
+        {
+            "type": "location",
+            "location": {"latitude": -23.55, "longitude": -46.63, "name": "Paulista"},
+        },
+    ),
     ("contact", {"type": "contact", "contact": {"name": "Ana", "phone": "5511977776666"}}),
 ]
 
@@ -49,8 +64,13 @@ async def test_every_outbound_type_reaches_the_network(
 
 async def test_media_is_stored_and_served(server: RunningServer, admin: httpx.AsyncClient) -> None:
     session = await connected_session(server, admin)
-    queued = await send(admin, session["id"], to=CONTACT, type="image",
-                        media={"base64": PNG, "mime_type": "image/png"})
+    queued = await send(
+        admin,
+        session["id"],
+        to=CONTACT,
+        type="image",
+        media={"base64": PNG, "mime_type": "image/png"},
+    )
     assert queued["media"]["size"] == len(base64.b64decode(PNG))
     response = await admin.get(queued["media"]["url"])
     assert response.status_code == 200
@@ -62,9 +82,13 @@ async def test_media_by_url_is_downloaded_when_sent(
     server: RunningServer, admin: httpx.AsyncClient, media_server: str
 ) -> None:
     session = await connected_session(server, admin)
-    queued = await send(admin, session["id"], to=CONTACT, type="document",
-                        media={"url": f"{media_server}/files/report.pdf",
-                               "mime_type": "application/pdf"})
+    queued = await send(
+        admin,
+        session["id"],
+        to=CONTACT,
+        type="document",
+        media={"url": f"{media_server}/files/report.pdf", "mime_type": "application/pdf"},
+    )
     await wait_message(admin, queued["id"], "sent")
     stored = await admin.get(f"/v1/messages/{queued['id']}/media")
     assert stored.content == b"%PDF-1.4 test document"
@@ -74,8 +98,9 @@ async def test_unreachable_media_fails_the_message(
     server: RunningServer, admin: httpx.AsyncClient, media_server: str
 ) -> None:
     session = await connected_session(server, admin)
-    queued = await send(admin, session["id"], to=CONTACT, type="image",
-                        media={"url": f"{media_server}/missing.png"})
+    queued = await send(
+        admin, session["id"], to=CONTACT, type="image", media={"url": f"{media_server}/missing.png"}
+    )
     failed = await wait_message(admin, queued["id"], "failed")
     assert failed["error"]["code"] == "media_unreachable"
     assert server.network.sent(session["id"]) == []
@@ -93,7 +118,8 @@ async def test_receipts_move_the_status_forward(
     await wait_message(admin, text["id"], "delivered")
     await server.advance(1.5)
     read = await wait_message(admin, text["id"], "read")
-    assert read["delivered_at"] and read["read_at"]
+    assert read["delivered_at"]
+    assert read["read_at"]
     await server.advance(1.0)
     await wait_message(admin, voice["id"], "played")
     events = (await admin.get("/v1/events?type=message.status")).json()["items"]
@@ -139,12 +165,19 @@ async def test_reply_and_reaction_point_at_whatsapp_ids(
     original = await find_inbound(admin, session["id"], wa_id)
     reply = await send(admin, session["id"], to=CONTACT, text="answer", reply_to=original["id"])
     assert reply["reply_to"] == wa_id
-    reaction = await send(admin, session["id"], to=CONTACT, type="reaction",
-                          reaction={"message_id": wa_id, "emoji": "👍"})
+    reaction = await send(
+        admin,
+        session["id"],
+        to=CONTACT,
+        type="reaction",
+        reaction={"message_id": wa_id, "emoji": "👍"},
+    )
     assert reaction["reaction"] == {"message_id": wa_id, "emoji": "👍"}
     await wait_message(admin, reaction["id"], "sent")
-    unknown = await admin.post(f"/v1/sessions/{session['id']}/messages", json={
-        "to": CONTACT, "text": "x", "reply_to": "msg_doesnotexist"})
+    unknown = await admin.post(
+        f"/v1/sessions/{session['id']}/messages",
+        json={"to": CONTACT, "text": "x", "reply_to": "msg_doesnotexist"},
+    )
     assert unknown.status_code == 422
     assert unknown.json()["error"]["code"] == "unknown_message"
 
@@ -159,8 +192,9 @@ async def test_idempotency_key_returns_the_original(
     again = await admin.post(url, json=body, headers={"Idempotency-Key": "k-1"})
     assert first.status_code == again.status_code == 202
     assert again.json()["id"] == first.json()["id"]
-    other = await admin.post(url, json={**body, "text": "different"},
-                             headers={"Idempotency-Key": "k-1"})
+    other = await admin.post(
+        url, json={**body, "text": "different"}, headers={"Idempotency-Key": "k-1"}
+    )
     assert other.status_code == 422
     assert other.json()["error"]["code"] == "idempotency_key_reused"
     await wait_message(admin, first.json()["id"], "sent")
@@ -171,8 +205,9 @@ async def test_list_is_newest_first_with_cursor_pagination(
     server: RunningServer, admin: httpx.AsyncClient
 ) -> None:
     session = await connected_session(server, admin)
-    sent_ids = [(await send(admin, session["id"], to=CONTACT, text=f"m{i}"))["id"]
-                for i in range(5)]
+    sent_ids = [
+        (await send(admin, session["id"], to=CONTACT, text=f"m{i}"))["id"] for i in range(5)
+    ]
     wa_id = await inbound(admin, session["id"], **{"from": CONTACT, "text": "in"})
     await find_inbound(admin, session["id"], wa_id)
     url = f"/v1/sessions/{session['id']}/messages"
@@ -180,7 +215,8 @@ async def test_list_is_newest_first_with_cursor_pagination(
     page2 = (await admin.get(url, params={"limit": 4, "cursor": page1["next_cursor"]})).json()
     assert page2["next_cursor"] is None
     listed = [m["id"] for m in page1["items"] + page2["items"]]
-    assert len(listed) == 6 and len(set(listed)) == 6
+    assert len(listed) == 6
+    assert len(set(listed)) == 6
     assert listed[1:] == list(reversed(sent_ids))
     outbound_only = (await admin.get(url, params={"direction": "out"})).json()["items"]
     assert {m["direction"] for m in outbound_only} == {"out"}

@@ -55,9 +55,14 @@ async def test_event_log_pull_with_cursor(server: RunningServer, admin: httpx.As
 
 async def test_webhook_subscriptions(server: RunningServer, admin: httpx.AsyncClient) -> None:
     session = await connected_session(server, admin)
-    created = await admin.post("/v1/webhooks", json={
-        "url": "http://127.0.0.1:9/hook", "events": ["message.received"],
-        "session_id": session["id"]})
+    created = await admin.post(
+        "/v1/webhooks",
+        json={
+            "url": "http://127.0.0.1:9/hook",
+            "events": ["message.received"],
+            "session_id": session["id"],
+        },
+    )
     assert created.status_code == 201
     body = created.json()
     assert body["secret"].startswith("whsec_")

@@ -46,7 +46,8 @@ async def test_create_shows_a_rotating_qr_then_scan_connects(
     assert scanned.status_code == 202
     await wait_status(admin, session["id"], "connected")
     body = (await admin.get(f"/v1/sessions/{session['id']}")).json()
-    assert body["phone"] and body["phone"].isdigit()
+    assert body["phone"]
+    assert body["phone"].isdigit()
     assert (await admin.get(f"/v1/sessions/{session['id']}/qr")).status_code == 409
 
 
@@ -90,7 +91,8 @@ async def test_pairing_code_login(server: RunningServer, admin: httpx.AsyncClien
     )
     assert response.status_code == 200, response.text
     code = response.json()["code"]
-    assert len(code) == 9 and code[4] == "-"
+    assert len(code) == 9
+    assert code[4] == "-"
     wrong = await admin.post(f"/v1/simulator/{session['id']}/pair", json={"code": "AAAA-AAAA"})
     assert wrong.status_code == 409
     right = await admin.post(f"/v1/simulator/{session['id']}/pair", json={"code": code})

@@ -22,9 +22,14 @@ async def _tenant_key(admin: httpx.AsyncClient, name: str) -> str:
 async def test_every_route_needs_a_key(server: RunningServer) -> None:
     async with server.client(key=None) as anonymous:
         assert (await anonymous.get("/health")).status_code == 200
-        for method, path in [("GET", "/v1/sessions"), ("POST", "/v1/sessions"),
-                             ("GET", "/metrics"), ("GET", "/v1/webhooks"),
-                             ("GET", "/v1/messages/msg_x"), ("GET", "/v1/admin/tenants")]:
+        for method, path in [
+            ("GET", "/v1/sessions"),
+            ("POST", "/v1/sessions"),
+            ("GET", "/metrics"),
+            ("GET", "/v1/webhooks"),
+            ("GET", "/v1/messages/msg_x"),
+            ("GET", "/v1/admin/tenants"),
+        ]:
             response = await anonymous.request(method, path)
             assert response.status_code == 401, path
             assert response.json()["error"]["code"] == "unauthorized"
@@ -54,8 +59,10 @@ async def test_keys_are_stored_hashed_and_can_be_revoked(
 async def test_tenants_never_see_each_other(
     server: RunningServer, admin: httpx.AsyncClient
 ) -> None:
-    async with server.client(await _tenant_key(admin, "a")) as a, \
-            server.client(await _tenant_key(admin, "b")) as b:
+    async with (
+        server.client(await _tenant_key(admin, "a")) as a,
+        server.client(await _tenant_key(admin, "b")) as b,
+    ):
         session = await connected_session(server, a, "shop")
         message = await send(a, session["id"], to="5511988887777", text="private")
         await inbound(a, session["id"], **{"from": "5511988887777", "text": "secret"})
@@ -65,12 +72,17 @@ async def test_tenants_never_see_each_other(
         sid = session["id"]
         assert (await b.get("/v1/sessions")).json()["items"] == []
         for method, path in [
-            ("GET", f"/v1/sessions/{sid}"), ("GET", "/v1/sessions/shop"),
-            ("GET", f"/v1/sessions/{sid}/messages"), ("GET", f"/v1/sessions/{sid}/qr"),
-            ("POST", f"/v1/sessions/{sid}/stop"), ("POST", f"/v1/sessions/{sid}/logout"),
-            ("DELETE", f"/v1/sessions/{sid}"), ("GET", f"/v1/messages/{message['id']}"),
+            ("GET", f"/v1/sessions/{sid}"),
+            ("GET", "/v1/sessions/shop"),
+            ("GET", f"/v1/sessions/{sid}/messages"),
+            ("GET", f"/v1/sessions/{sid}/qr"),
+            ("POST", f"/v1/sessions/{sid}/stop"),
+            ("POST", f"/v1/sessions/{sid}/logout"),
+            ("DELETE", f"/v1/sessions/{sid}"),
+            ("GET", f"/v1/messages/{message['id']}"),
             ("GET", f"/v1/messages/{message['id']}/media"),
-            ("POST", f"/v1/simulator/{sid}/scan"), ("GET", f"/v1/simulator/{sid}/sent"),
+            ("POST", f"/v1/simulator/{sid}/scan"),
+            ("GET", f"/v1/simulator/{sid}/sent"),
             ("GET", f"/v1/webhooks/{hook.json()['id']}"),
             ("DELETE", f"/v1/webhooks/{hook.json()['id']}"),
         ]:
@@ -111,6 +123,7 @@ async def test_tenant_admin_routes(server: RunningServer, admin: httpx.AsyncClie
     tid = created.json()["id"]
     await admin.post(f"/v1/admin/tenants/{tid}/keys", json={})
     keys = (await admin.get(f"/v1/admin/tenants/{tid}/keys")).json()["items"]
-    assert len(keys) == 1 and keys[0]["key"] is None
+    assert len(keys) == 1
+    assert keys[0]["key"] is None
     assert (await admin.delete(f"/v1/admin/tenants/{tid}")).status_code == 204
     assert (await admin.get(f"/v1/admin/tenants/{tid}")).status_code == 404

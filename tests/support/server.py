@@ -33,8 +33,12 @@ def free_port() -> int:
 
 def make_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "data_dir": data_dir, "database_url": db_url, "api_key": ADMIN_KEY,
-        "allow_private_urls": True, "log_level": "warning", "sender_poll_s": 0.2,
+        "data_dir": data_dir,
+        "database_url": db_url,
+        "api_key": ADMIN_KEY,
+        "allow_private_urls": True,
+        "log_level": "warning",
+        "sender_poll_s": 0.2,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -64,11 +68,16 @@ class RunningServer:
 @asynccontextmanager
 async def running_server(settings: Settings, clock: Clock) -> AsyncIterator[RunningServer]:
     crashes: list[tuple[str, BaseException]] = []
-    app = create_app(settings, clock=clock, on_task_crash=lambda n, e: crashes.append((n, e)),
-                     configure_logs=False)
+    app = create_app(
+        settings,
+        clock=clock,
+        on_task_crash=lambda n, e: crashes.append((n, e)),
+        configure_logs=False,
+    )
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.get_running_loop().create_task(server.serve())

@@ -15,8 +15,11 @@ from wagate.domain import (
     Disconnected,
     FakeClock,
     InvalidDestination,
+    Jid,
+    MessageType,
     NotFound,
     NotWaitingForScan,
+    OutgoingMessage,
     PairingCodeIssued,
     QrUpdated,
     TransportEvent,
@@ -291,4 +294,55 @@ async def test_a_sink_may_scan_as_soon_as_the_qr_shows(
     await transport.connect()
     assert [type(e).__name__ for e in seen] == ["QrUpdated", "CredentialsUpdated", "Connected"]
     assert transport.connected
+    assert clock.pending == 0
+
+
+async def test_a_later_qr_may_be_scanned_from_inside_the_sink(
+    make_transport: MakeTransport, network: SimulatorNetwork, clock: FakeClock
+) -> None:
+    seen: list[TransportEvent] = []
+
+    async def scan_the_third(event: TransportEvent) -> None:
+        seen.append(event)
+        if isinstance(event, QrUpdated) and len(seen) == 3:
+            await network.scan(SESSION)
+
+    transport = make_transport()
+    transport.context.sink = scan_the_third
+    await transport.connect()
+    await clock.advance(80)
+    assert [type(e).__name__ for e in seen] == [
+        "QrUpdated",
+        "QrUpdated",
+        "QrUpdated",
+        "CredentialsUpdated",
+        "Connected",
+    ]
+    assert transport.connected
+    assert clock.pending == 0  # the rotation ended instead of sleeping on
+
+
+async def test_closing_from_inside_the_sink_on_connect_leaves_no_timers(
+    online: SimulatorTransport,
+    network: SimulatorNetwork,
+    clock: FakeClock,
+    make_transport: MakeTransport,
+) -> None:
+    await online.send(
+        OutgoingMessage(
+            "m1", "3EB01", Jid("5511988887777@s.whatsapp.net"), MessageType.TEXT, text="x"
+        )
+    )
+    credentials = online.context.credentials
+    await online.close()
+
+    closing = make_transport(credentials=credentials)
+
+    async def close_on_connect(event: TransportEvent) -> None:
+        if isinstance(event, Connected):
+            await closing.close()
+
+    closing.context.sink = close_on_connect
+    await closing.connect()
+    assert not closing.connected
     assert clock.pending == 0

@@ -131,8 +131,10 @@ def test_session_config_is_normalized() -> None:
         ({"read_delay_ms": -1}, "read_delay_ms"),
         ({"played_delay_ms": 10**9}, "played_delay_ms"),
         ({"auto_read": "sometimes"}, "auto_read"),
-        ({"contacts": [{"phone": "5511900000002"}]}, "name"),
-        ({"contacts": 1000}, "contacts"),
+        ({"contacts": [{"phone": "5511900000002"}]}, "contacts.list.0.name: Field required"),
+        ({"contacts": 1000}, "contacts.count: Input should be less than or equal to 100"),
+        ({"contacts": True}, "contacts.count"),
+        ({"auto_read": 1}, "auto_read: Input should be a valid boolean"),
         ({"qr_ttl_s": 5}, "qr_ttl_s: Extra inputs are not permitted"),
     ],
 )

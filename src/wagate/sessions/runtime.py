@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Coroutine
 from typing import Any
 
 import structlog
@@ -275,18 +275,28 @@ class SessionRuntime:
         if not decision.retry:
             self._spawn(self.close(record=False), "close")
             await self._set_status(
-                SessionStatus.FAILED, "reconnect_attempts_exhausted",
-                extra_event=("alert", {"kind": "reconnect_attempts_exhausted",
-                                       "attempts": self.reconnect_attempts - 1}),
+                SessionStatus.FAILED,
+                "reconnect_attempts_exhausted",
+                extra_event=(
+                    "alert",
+                    {
+                        "kind": "reconnect_attempts_exhausted",
+                        "attempts": self.reconnect_attempts - 1,
+                    },
+                ),
             )
             return
         delay = 0.0 if rule.action is Action.RECONNECT_NOW else decision.delay_s
         if rule.action is Action.RECONNECT_SLOW:
             delay *= 2
         await self._set_status(
-            SessionStatus.RECONNECTING, rule.reason,
-            reason_detail={"code": event.code, "attempt": self.reconnect_attempts,
-                           "delay_s": round(delay, 3)},
+            SessionStatus.RECONNECTING,
+            rule.reason,
+            reason_detail={
+                "code": event.code,
+                "attempt": self.reconnect_attempts,
+                "delay_s": round(delay, 3),
+            },
         )
         self._reconnect_task = asyncio.get_running_loop().create_task(
             self._reconnect_after(delay), name=f"reconnect:{self.session_id}"

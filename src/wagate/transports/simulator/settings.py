@@ -11,7 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
 from wagate.domain import InvalidDestination, InvalidRequest, normalize_phone
 
@@ -57,7 +65,15 @@ class ContactConfig(BaseModel):
         return _digits(value)
 
 
-DelayMs = Annotated[int, Field(ge=0, le=MAX_DELAY_MS)]
+DelayMs = Annotated[int, Field(ge=0, le=MAX_DELAY_MS, strict=True)]
+
+# A count or a list; the tag picks the branch so an error names only the one that applies
+# ("contacts.count: ..." or "contacts.list.0.phone: ...").
+ContactsSetting = Annotated[
+    Annotated[int, Field(ge=0, le=MAX_GENERATED_CONTACTS, strict=True), Tag("count")]
+    | Annotated[list[ContactConfig], Field(max_length=MAX_LISTED_CONTACTS), Tag("list")],
+    Discriminator(lambda value: "list" if isinstance(value, list) else "count"),
+]
 
 
 class SimulatorConfig(BaseModel):
@@ -67,15 +83,13 @@ class SimulatorConfig(BaseModel):
 
     phone: str | None = Field(default=None, description="the virtual phone's number (digits)")
     push_name: str | None = Field(default=None, min_length=1, max_length=64)
-    contacts: (
-        Annotated[int, Field(ge=0, le=MAX_GENERATED_CONTACTS)]
-        | Annotated[list[ContactConfig], Field(max_length=MAX_LISTED_CONTACTS)]
-        | None
-    ) = Field(default=None, description="how many contacts to generate, or the contacts themselves")
+    contacts: ContactsSetting | None = Field(
+        default=None, description="how many contacts to generate, or the contacts themselves"
+    )
     delivery_delay_ms: DelayMs | None = None
     read_delay_ms: DelayMs | None = None
     played_delay_ms: DelayMs | None = None
-    auto_read: bool | None = None
+    auto_read: bool | None = Field(default=None, strict=True)
 
     @field_validator("phone")
     @classmethod

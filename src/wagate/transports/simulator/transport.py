@@ -221,14 +221,15 @@ class SimulatorTransport(Transport):
     async def _qr_loop(self, attempt: int, keys: tuple[str, str, str], expires: datetime) -> None:
         """Rotate codes until one is scanned; give up (408) after ``qr_max_codes``."""
         settings = self.network.settings
-        for _ in range(settings.qr_max_codes - 1):
+        for shown in range(1, settings.qr_max_codes + 1):
             await self._sleep_until(expires)
             if self._attempt != attempt:
                 return
+            if shown == settings.qr_max_codes:
+                break
             expires = await self._show_qr(keys, settings.qr_ttl_s)
-        await self._sleep_until(expires)
-        if self._attempt != attempt:
-            return
+            if self._attempt != attempt:  # scanned (or closed) from inside the sink
+                return
         self._end_attempt(State.DISCONNECTED)
         await self._emit(Disconnected(408, "qr_timeout"))
 
@@ -368,6 +369,8 @@ class SimulatorTransport(Transport):
 
     async def _release_receipts(self) -> None:
         """On connect: hand over receipts that came due while offline, time the rest."""
+        if not self.connected:  # closed or dropped from inside the sink meanwhile
+            return
         now = self._clock.now()
         for receipt in sorted(self.phone.receipts.values(), key=lambda r: (r.due_at, r.seq)):
             if receipt.due_at > now:
