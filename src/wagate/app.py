@@ -19,8 +19,18 @@ from fastapi import FastAPI
 from wagate import __version__
 from wagate.api.deps import Principal
 from wagate.api.errors import install_error_handlers
+from wagate.api.guard import NulGuard
 from wagate.api.keycache import KeyCache
-from wagate.api.routes import admin, events, health, messages, sessions, simulator, webhooks
+from wagate.api.routes import (
+    admin,
+    chats,
+    events,
+    health,
+    messages,
+    sessions,
+    simulator,
+    webhooks,
+)
 from wagate.bootstrap import ensure_data_dir, load_or_create_admin_key
 from wagate.config import Settings
 from wagate.domain import Clock, RetryStrategy, SystemClock
@@ -274,10 +284,12 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(NulGuard)
     for router in (
         health.router,
         sessions.router,
         messages.router,
+        chats.router,
         simulator.router,
         webhooks.router,
         events.router,

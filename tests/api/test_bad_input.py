@@ -138,6 +138,29 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("POST", "/v1/admin/tenants", {"name": ""}, 422, "validation_error"),
     ("POST", "/v1/admin/tenants/nope/keys", {}, 404, "not_found"),
     ("DELETE", "/v1/admin/keys/nope", None, 404, "not_found"),
+    (
+        "POST",
+        f"/v1/sessions/{S}/messages",
+        {"to": "5511988887777", "text": "a\u0000b"},
+        400,
+        "invalid_characters",
+    ),
+    ("GET", f"/v1/sessions/{S}/messages?chat_id=a%00b", None, 400, "invalid_characters"),
+    ("GET", "/v1/sessions/a%00b", None, 400, "invalid_characters"),
+    (
+        "POST",
+        "/v1/sessions",
+        {"name": "x", "config": {"push_name": "a\u0000"}},
+        400,
+        "invalid_characters",
+    ),
+    (
+        "POST",
+        f"/v1/simulator/{S}/inbound",
+        {"from": "5511988887777", "text": "\u0000"},
+        400,
+        "invalid_characters",
+    ),
 ]
 
 
@@ -195,3 +218,15 @@ async def test_malformed_authorization(server: RunningServer, header: str) -> No
         response = await client.get("/v1/sessions", headers={"authorization": header})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
+
+
+async def test_an_escaped_backslash_before_u0000_is_plain_text(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    session = await connected_session(server, admin)
+    text = "path C:\\u0000dir"  # a backslash, then the letters u0000: no NUL character
+    response = await admin.post(
+        f"/v1/sessions/{session['id']}/messages", json={"to": "5511988887777", "text": text}
+    )
+    assert response.status_code == 202
+    assert response.json()["text"] == text

@@ -244,3 +244,32 @@ async def test_destinations_are_normalized(
     queued = await send(admin, session["id"], to=to, text="x")
     assert queued["chat_id"] == expected
     assert queued["chat_type"] == ("group" if expected.endswith("@g.us") else "direct")
+
+
+async def test_presence_and_read_receipts_from_the_gateway(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    session = await connected_session(server, admin)
+    sid = session["id"]
+    wa_id = await inbound(admin, sid, **{"from": CONTACT, "text": "are you there?"})
+    stored = await find_inbound(admin, sid, wa_id)
+    typing = await admin.post(
+        f"/v1/sessions/{sid}/presence", json={"chat_id": CONTACT, "state": "composing"}
+    )
+    assert typing.status_code == 202
+    read = await admin.post(
+        f"/v1/sessions/{sid}/read", json={"chat_id": CONTACT, "message_ids": [stored["id"]]}
+    )
+    assert read.status_code == 202
+    assert read.json()["message_ids"] == [wa_id]
+    activity = (await admin.get(f"/v1/simulator/{sid}/activity")).json()
+    assert [(p["chat_id"], p["state"]) for p in activity["presence"]] == [
+        (f"{CONTACT}@s.whatsapp.net", "composing")
+    ]
+    assert [r["wa_message_ids"] for r in activity["read"]] == [[wa_id]]
+    await admin.post(f"/v1/sessions/{sid}/stop")
+    offline = await admin.post(
+        f"/v1/sessions/{sid}/presence", json={"chat_id": CONTACT, "state": "paused"}
+    )
+    assert offline.status_code == 409
+    assert offline.json()["error"]["code"] == "session_not_connected"

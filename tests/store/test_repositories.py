@@ -168,3 +168,20 @@ async def test_api_keys_hashed_and_revocable(db: Database) -> None:
         await tenants.revoke_api_key(tx, key.id, NOW)
     async with db.read() as tx:
         assert await tenants.find_active_key(tx, plaintext) is None
+
+
+async def test_nul_characters_from_engines_are_dropped(db: Database) -> None:
+    tenant_id, session_id = await _session(db)
+    message = _inbound("W3").model_copy(update={"text": "a\x00b", "push_name": "\x00Ana"})
+    async with db.transaction() as tx:
+        row = await messages.store_inbound(
+            tx,
+            message_id=new_id("msg"),
+            tenant_id=tenant_id,
+            session_id=session_id,
+            inbound=message,
+            media={"file_name": "x\x00.pdf"},
+            now=NOW,
+        )
+    assert row is not None
+    assert (row.text, row.push_name, row.media) == ("ab", "Ana", {"file_name": "x.pdf"})

@@ -77,7 +77,7 @@ async def store_inbound(
     insert = _insert_for(db)
     statement = (
         insert(Message)
-        .values(**values)
+        .values(**strip_nul(values))
         .on_conflict_do_nothing(index_elements=["session_id", "wa_message_id"])
         .returning(Message.seq)
     )
@@ -85,6 +85,20 @@ async def store_inbound(
     if seq is None:
         return None
     return await db.get(Message, seq)
+
+
+def strip_nul(value: Any) -> Any:
+    """Drop U+0000 from strings at any depth: PostgreSQL text and JSONB cannot hold it.
+
+    The API refuses it at the edge; this is for what other engines deliver.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {k: strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [strip_nul(v) for v in value]
+    return value
 
 
 async def get_message(db: AsyncSession, message_id: str, tenant_id: str | None) -> Message:

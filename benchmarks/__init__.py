@@ -1,0 +1,8 @@
+"""wagate's benchmark harness: ``python -m benchmarks`` (``make bench``).
+
+Each backend (SQLite, PostgreSQL) is measured in one run against a baseline
+taken on the same machine a moment earlier: the raw rate of one-row commits
+on that database. Every wagate figure is printed beside its ratio to that
+baseline, so a figure can be read without knowing how fast the disk is.
+See ``docs/benchmarks.md``.
+"""
