@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -81,7 +82,7 @@ class Api:
         )
         return session_id
 
-    async def _until(self, path: str, ok: Any, timeout: float) -> None:
+    async def _until(self, path: str, ok: Callable[[int, Any], bool], timeout: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         status, body = 0, None

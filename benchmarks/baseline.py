@@ -69,9 +69,7 @@ async def postgres_commit_rate(dsn: str, count: int, max_s: float) -> CommitRate
 
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(
-            "CREATE TABLE bench (id BIGSERIAL PRIMARY KEY, n INTEGER, body TEXT)"
-        )
+        await conn.execute("CREATE TABLE bench (id BIGSERIAL PRIMARY KEY, n INTEGER, body TEXT)")
         insert = "INSERT INTO bench (n, body) VALUES ($1, $2)"
         for n in range(WARMUP):
             await conn.execute(insert, n, PAYLOAD)

@@ -69,15 +69,18 @@ class WagateServer:
     ) -> None:
         await self.stop()
 
-    async def start(self, timeout: float = 60.0) -> None:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(
+            return subprocess.Popen(
                 [sys.executable, "-m", "wagate", "serve"],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+
+    async def start(self, timeout: float = 60.0) -> None:
+        self.process = self._spawn()  # returns at once: the child starts in the background
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:

@@ -73,6 +73,9 @@ async def test_qr_codes_run_out_and_the_session_stops(
     response = await admin.get(f"/v1/sessions/{session['id']}/qr")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "not_waiting_for_scan"
+    restarted = await admin.post(f"/v1/sessions/{session['id']}/start")
+    assert restarted.status_code == 202
+    await wait_status(admin, session["id"], "qr")
 
 
 async def test_scan_without_a_qr_is_409(server: RunningServer, admin: httpx.AsyncClient) -> None:
@@ -138,6 +141,8 @@ async def test_network_drop_reconnects_and_401_logs_out(
 
     await admin.post(f"/v1/simulator/{session['id']}/disconnect", json={"code": 401})
     await wait_status(admin, session["id"], "logged_out")
+    await admin.post(f"/v1/sessions/{session['id']}/start")
+    await wait_status(admin, session["id"], "qr")
 
 
 async def test_delete_removes_the_session(server: RunningServer, admin: httpx.AsyncClient) -> None:

@@ -116,7 +116,8 @@ class SessionManager:
                 row.desired_state = DesiredState.RUNNING.value
                 row.updated_at = self.clock.now()
                 tenant_id = row.tenant_id
-            if session_id in self._runtimes:
+            existing = self._runtimes.get(session_id)
+            if existing is not None and not existing.closed:
                 return
             runtime = SessionRuntime(
                 SessionRef(session_id, tenant_id),
@@ -225,28 +226,15 @@ class SessionManager:
         self, session_id: str, status: SessionStatus, reason: str, **fields: Any
     ) -> None:
         async with self.db.transaction() as tx:
-            row = await sessions.get_session(tx, session_id, None)
-            previous = row.status
-            row.status = status.value
-            row.status_reason = reason
-            row.qr = None
-            row.qr_expires_at = None
-            row.pairing_code = None
-            row.updated_at = self.clock.now()
-            for name, value in fields.items():
-                setattr(row, name, value)
-            if previous != status.value:
-                await events.append_event(
-                    tx,
-                    tenant_id=row.tenant_id,
-                    session_id=row.id,
-                    type="session.status",
-                    data={
-                        "status": status.value,
-                        "previous": previous,
-                        "reason": reason,
-                        "phone": row.phone,
-                    },
-                    now=self.clock.now(),
-                )
+            await sessions.change_status(
+                tx,
+                session_id,
+                status,
+                reason,
+                now=self.clock.now(),
+                qr=None,
+                qr_expires_at=None,
+                pairing_code=None,
+                **fields,
+            )
         self.hooks.events_committed()

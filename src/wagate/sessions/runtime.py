@@ -91,6 +91,11 @@ class SessionRuntime:
         return self.ref.session_id
 
     @property
+    def closed(self) -> bool:
+        """The runtime ended (stopped, logged out, failed); a new one is needed to run again."""
+        return self._closed
+
+    @property
     def connected(self) -> bool:
         return self.status is SessionStatus.CONNECTED and self.transport is not None
 
@@ -327,28 +332,9 @@ class SessionRuntime:
     ) -> None:
         now = self.clock.now()
         async with self.db.transaction() as tx:
-            row = await sessions.get_session(tx, self.session_id, None)
-            previous = row.status
-            row.status = status.value
-            row.status_reason = reason
-            row.updated_at = now
-            for name, value in fields.items():
-                setattr(row, name, value)
-            if previous != status.value or reason_detail:
-                await events.append_event(
-                    tx,
-                    tenant_id=row.tenant_id,
-                    session_id=row.id,
-                    type="session.status",
-                    data={
-                        "status": status.value,
-                        "previous": previous,
-                        "reason": reason,
-                        "phone": row.phone,
-                        **(reason_detail or {}),
-                    },
-                    now=now,
-                )
+            row = await sessions.change_status(
+                tx, self.session_id, status, reason, now=now, detail=reason_detail, **fields
+            )
             if extra_event is not None:
                 await events.append_event(
                     tx,

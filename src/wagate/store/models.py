@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -156,6 +157,14 @@ class Message(Base):
     updated_at: Mapped[datetime]
 
 
+_OPEN = text("status IN ('queued', 'sending')")
+Index(  # small: only messages the senders still have to transmit
+    "ix_messages_open_outbound",
+    Message.session_id,
+    Message.seq,
+    sqlite_where=_OPEN,
+    postgresql_where=_OPEN,
+)
 Index(
     "ix_messages_idempotency",
     Message.session_id,

@@ -18,6 +18,7 @@ from wagate.domain import (
     new_secret,
 )
 from wagate.store.models import Session
+from wagate.store.repositories.events import append_event
 
 
 async def create_session(
@@ -107,3 +108,43 @@ async def count_by_status(db: AsyncSession) -> dict[str, int]:
 
 async def delete_session(db: AsyncSession, session: Session) -> None:
     await db.delete(session)
+
+
+async def change_status(
+    db: AsyncSession,
+    session_id: str,
+    status: SessionStatus,
+    reason: str | None,
+    *,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Session:
+    """Record an observed status (and other fields) with its ``session.status`` event.
+
+    The event is appended when the status changes, or when ``detail`` says why
+    the same status was entered again (a further reconnect attempt).
+    """
+    row = await get_session(db, session_id, None)
+    previous = row.status
+    row.status = status.value
+    row.status_reason = reason
+    row.updated_at = now
+    for name, value in fields.items():
+        setattr(row, name, value)
+    if previous != status.value or detail:
+        await append_event(
+            db,
+            tenant_id=row.tenant_id,
+            session_id=row.id,
+            type="session.status",
+            data={
+                "status": status.value,
+                "previous": previous,
+                "reason": reason,
+                "phone": row.phone,
+                **(detail or {}),
+            },
+            now=now,
+        )
+    return row

@@ -260,6 +260,13 @@ def upgrade() -> None:
             "ix_messages_session_chat_seq", ["session_id", "chat_id", "seq"], unique=False
         )
         batch_op.create_index("ix_messages_session_seq", ["session_id", "seq"], unique=False)
+        batch_op.create_index(
+            "ix_messages_open_outbound",
+            ["session_id", "seq"],
+            unique=False,
+            sqlite_where=sa.text("status IN ('queued', 'sending')"),
+            postgresql_where=sa.text("status IN ('queued', 'sending')"),
+        )
 
     op.create_table(
         "webhooks",
@@ -302,6 +309,7 @@ def downgrade() -> None:
 
     op.drop_table("webhooks")
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_open_outbound")
         batch_op.drop_index("ix_messages_session_seq")
         batch_op.drop_index("ix_messages_session_chat_seq")
         batch_op.drop_index("ix_messages_outbox")

@@ -1,0 +1,99 @@
+"""``python -m benchmarks [--backend sqlite|postgresql|both] [--quick] [--json PATH]``.
+
+Run from the repository root (``make bench``): the PostgreSQL backend reuses
+the test suite's throwaway server from ``tests.support.postgres``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.backends import BACKENDS
+from benchmarks.machine import machine_info
+from benchmarks.plan import FULL, QUICK
+from benchmarks.report import backend_table, machine_table, summary_table, to_json
+from benchmarks.run import BackendRun, run_backend
+
+DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Measure wagate against its database's baseline."
+    )
+    parser.add_argument(
+        "--backend",
+        choices=[*BACKENDS, "both"],
+        default="both",
+        help="database(s) to measure (default: both)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller counts: a smoke run of a few seconds"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=DEFAULT_JSON,
+        metavar="PATH",
+        help="also write the results as JSON (default: benchmarks/results/latest.json)",
+    )
+    return parser.parse_args(argv)
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    plan = QUICK if args.quick else FULL
+    names = list(BACKENDS) if args.backend == "both" else [args.backend]
+    started = datetime.now(UTC)
+    clock0 = time.monotonic()
+    machine = machine_info()
+    say(f"wagate benchmarks ({plan.name} run), {started:%Y-%m-%d %H:%M:%S} UTC")
+    say(machine_table(machine))
+    runs: list[BackendRun] = []
+    for name in names:
+        say(f"\n[{name}]")
+        with tempfile.TemporaryDirectory(prefix=f"wagate-bench-{name}-") as tmp:
+            runs.append(await run_backend(name, plan, Path(tmp), say))
+    elapsed = time.monotonic() - clock0
+
+    say("")
+    for run in runs:
+        say(backend_table(run))
+        say("")
+    say("== summary (ratio to the same backend's raw commit baseline) ==")
+    say(summary_table(runs))
+    say(f"\ntotal time {elapsed:.0f} s")
+
+    payload = {
+        "command": shlex.join([Path(sys.executable).name, "-m", "benchmarks", *sys.argv[1:]]),
+        "started_at": started.isoformat(),
+        "elapsed_s": elapsed,
+        "plan": plan,
+        "machine": machine,
+    }
+    to_json(args.json, payload, runs)
+    say(f"results written to {args.json}")
+    return 1 if any(run.failed for run in runs) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return asyncio.run(main_async(args))
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

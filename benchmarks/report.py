@@ -1,0 +1,224 @@
+"""Readable tables and the JSON file.
+
+Each wagate figure is printed next to its ratio to the baseline measured on
+the same backend in the same run:
+
+* throughput ratio = rate / raw commit rate (1.0 would mean wagate sends a
+  message as fast as the database commits one bare row);
+* latency ratio = p50 latency / time of one raw commit (how many bare commits
+  fit in the typical request).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from benchmarks.run import BackendRun
+
+Row = tuple[str, str, str]
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f} /s"
+
+
+def _ms(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    return f"{value:,.2f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+def _times(value: float) -> str:
+    if math.isnan(value) or math.isinf(value):
+        return "-"
+    return f"{value:.3f} x" if value < 0.1 else f"{value:.2f} x"
+
+
+def rows(run: BackendRun) -> list[Row]:
+    out: list[Row] = []
+    base = run.baseline
+    if base is None:
+        return out
+    commit_rate = base.per_s
+    one_commit = base.one_commit_ms
+    out.append(("raw commit rate (1 row per commit)", _rate(commit_rate), "1.00 x (baseline)"))
+    out.append(("one raw commit", _ms(one_commit), ""))
+    send = run.send
+    if send is not None:
+        out.append(
+            (
+                "send: accepted (202) rate",
+                _rate(send.accepted_per_s),
+                _times(send.accepted_per_s / commit_rate) + " commit rate",
+            )
+        )
+        label = "send: sent rate, end to end" + (" (TIMED OUT)" if send.timed_out else "")
+        out.append(
+            (label, _rate(send.sent_per_s), _times(send.sent_per_s / commit_rate) + " commit rate")
+        )
+        if send.drain_per_s is not None:
+            out.append(
+                (
+                    "send: sent rate after the last 202 (sender alone)",
+                    _rate(send.drain_per_s),
+                    _times(send.drain_per_s / commit_rate) + " commit rate",
+                )
+            )
+        out.append(
+            (
+                "send: messages sent / accepted / errors",
+                f"{send.sent} / {send.accepted} / {send.errors}",
+                "",
+            )
+        )
+        out.append(
+            (
+                "send: server CPU during the phase",
+                f"{send.server_cpu_share * 100:.0f} % of a core",
+                "",
+            )
+        )
+    lat = run.latency
+    if lat is not None and lat.latency:
+        p50 = lat.latency["p50_ms"]
+        out.append(
+            (
+                f"latency @ {lat.target_rate:.0f}/s: p50",
+                _ms(p50),
+                _times(p50 / one_commit) + " one commit",
+            )
+        )
+        out.append((f"latency @ {lat.target_rate:.0f}/s: p99", _ms(lat.latency["p99_ms"]), ""))
+        out.append((f"latency @ {lat.target_rate:.0f}/s: max", _ms(lat.latency["max_ms"]), ""))
+        for route, label in (("post", "POST message"), ("get", "GET session")):
+            summary = lat.by_route.get(route, {})
+            if summary.get("count"):
+                out.append(
+                    (
+                        f"  {label}: p50 / p99",
+                        f"{_ms(summary['p50_ms'])} / {_ms(summary['p99_ms'])}",
+                        "",
+                    )
+                )
+        out.append(
+            (
+                "latency: achieved rate / errors",
+                f"{lat.achieved_rate:,.0f} /s / {lat.errors}",
+                "",
+            )
+        )
+    return out
+
+
+def _table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(header)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in body]
+    return "\n".join(lines)
+
+
+def backend_table(run: BackendRun) -> str:
+    title = f"== {run.label or run.name} =="
+    if run.skipped:
+        return f"{title}\nskipped: {run.skipped}"
+    parts = [title]
+    body = rows(run)
+    if body:
+        parts.append(_table(("measure", "figure", "vs baseline"), list(body)))
+    if run.baseline is not None:
+        parts.append(f"baseline: {run.baseline.how}")
+    parts += [f"note: {note}" for note in run.notes]
+    if run.send is not None and run.send.error_samples:
+        parts.append(f"send errors: {run.send.error_samples}")
+    if run.latency is not None and run.latency.error_samples:
+        parts.append(f"latency errors: {run.latency.error_samples}")
+    if run.failed:
+        parts.append(f"FAILED: {run.failed}")
+    if run.server_stopped_cleanly is False:
+        parts.append(f"the server did not stop cleanly; its log ends:\n{run.server_log_tail}")
+    return "\n".join(parts)
+
+
+def summary_table(runs: list[BackendRun]) -> str:
+    """The backends side by side: each figure with its ratio to that backend's baseline."""
+    measured = [r for r in runs if r.baseline is not None]
+    if not measured:
+        return "(no backend was measured)"
+    header = ("measure", *(r.name for r in measured))
+
+    def cell(run: BackendRun, what: str) -> str:
+        base = run.baseline
+        assert base is not None
+        if what == "commit":
+            return _rate(base.per_s)
+        if what in ("accepted", "sent") and run.send is not None:
+            rate = run.send.accepted_per_s if what == "accepted" else run.send.sent_per_s
+            flag = " TIMED OUT" if what == "sent" and run.send.timed_out else ""
+            return f"{_rate(rate)} ({_times(rate / base.per_s)}){flag}"
+        if what in ("p50", "p99") and run.latency is not None and run.latency.latency:
+            value = run.latency.latency[f"{what}_ms"]
+            return f"{_ms(value)} ({_times(value / base.one_commit_ms)} commit)"
+        if what == "errors" and run.latency is not None:
+            return f"{run.latency.achieved_rate:,.0f} /s, {run.latency.errors} errors"
+        return "-"
+
+    body = [
+        ("raw commits (baseline)", *(cell(r, "commit") for r in measured)),
+        ("send: accepted", *(cell(r, "accepted") for r in measured)),
+        ("send: sent end to end", *(cell(r, "sent") for r in measured)),
+        ("latency p50", *(cell(r, "p50") for r in measured)),
+        ("latency p99", *(cell(r, "p99") for r in measured)),
+        ("latency: achieved, errors", *(cell(r, "errors") for r in measured)),
+    ]
+    return _table(header, body)
+
+
+def machine_table(machine: dict[str, Any]) -> str:
+    return "\n".join(f"{key:>11}: {value}" for key, value in machine.items())
+
+
+def to_json(path: Path, payload: dict[str, Any], runs: list[BackendRun]) -> None:
+    def run_json(run: BackendRun) -> dict[str, Any]:
+        data = asdict(run)
+        if run.baseline is not None:
+            data["baseline"].update(
+                per_s=run.baseline.per_s, one_commit_ms=run.baseline.one_commit_ms
+            )
+        if run.send is not None:
+            data["send"].update(
+                accepted_per_s=run.send.accepted_per_s,
+                sent_per_s=run.send.sent_per_s,
+                server_cpu_share=run.send.server_cpu_share,
+                drain_per_s=run.send.drain_per_s,
+            )
+        if run.baseline is not None:
+            ratios: dict[str, float] = {}
+            if run.send is not None:
+                ratios["accepted_per_commit_rate"] = run.send.accepted_per_s / run.baseline.per_s
+                ratios["sent_per_commit_rate"] = run.send.sent_per_s / run.baseline.per_s
+            if run.latency is not None and run.latency.latency:
+                ratios["p50_per_commit_time"] = (
+                    run.latency.latency["p50_ms"] / run.baseline.one_commit_ms
+                )
+            data["ratios"] = ratios
+        return data
+
+    document = {**payload, "backends": {run.name: run_json(run) for run in runs}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_finite(document), indent=2, default=str) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinity (an empty sample) become null: JSON has no spelling for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
