@@ -12,6 +12,7 @@ import shlex
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -78,7 +79,7 @@ async def main_async(args: argparse.Namespace) -> int:
         "command": shlex.join([Path(sys.executable).name, "-m", "benchmarks", *sys.argv[1:]]),
         "started_at": started.isoformat(),
         "elapsed_s": elapsed,
-        "plan": plan,
+        "plan": asdict(plan),
         "machine": machine,
     }
     to_json(args.json, payload, runs)
