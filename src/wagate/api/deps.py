@@ -28,7 +28,8 @@ class Principal:
         return self.tenant_id is None
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """Async on purpose: FastAPI runs plain ``def`` dependencies in a thread pool."""
     services: Services = request.app.state.services
     return services
 
@@ -42,7 +43,7 @@ async def get_principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("send the API key as 'Authorization: Bearer <key>'")
     token = token.strip()
-    services = get_services(request)
+    services: Services = request.app.state.services
     if hmac.compare_digest(hashlib.sha256(token.encode()).digest(), services.admin_key_digest):
         return Principal(tenant_id=None)
     cached = services.key_cache.get(token, services.clock.now())
