@@ -28,6 +28,7 @@ from wagate.api.routes import (
     health,
     messages,
     sessions,
+    settings as settings_routes,
     simulator,
     webhooks,
 )
@@ -37,6 +38,7 @@ from wagate.domain import Clock, RetryStrategy, SystemClock
 from wagate.events import EventBus
 from wagate.observability import Metrics, configure_logging
 from wagate.outbox import AcceptSettings, MediaLoader, OutboundAcceptor, Outbox, SenderSettings
+from wagate.outbox.policy import DeliveryPolicy, QuietHours
 from wagate.sessions import RuntimeSettings, SessionHooks, SessionManager
 from wagate.store import Database
 from wagate.store.media import MediaStore
@@ -69,6 +71,7 @@ class Services:
     simulator: SimulatorNetwork | None
     admin_key_digest: bytes
     worker_id: str
+    policy_defaults: DeliveryPolicy
     key_cache: KeyCache[Principal] = field(default_factory=KeyCache)
     config_validators: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(
         default_factory=dict
@@ -78,6 +81,27 @@ class Services:
         self.registry.ensure_available(transport)
         validator = self.config_validators.get(transport)
         return validator(config) if validator else config
+
+
+def default_policy(settings: Settings) -> DeliveryPolicy:
+    """The global defaults every session's delivery policy starts from."""
+    quiet = None
+    if settings.quiet_hours:
+        start, end = settings.quiet_hours.split("-")
+        quiet = QuietHours(start=start, end=end)
+    return DeliveryPolicy(
+        message_ttl_s=settings.message_ttl_s,
+        rate_per_minute=settings.rate_per_minute,
+        burst_size=settings.burst_size,
+        burst_window_s=settings.burst_window_s,
+        burst_cooldown_s=settings.burst_cooldown_s,
+        daily_cap=settings.daily_cap,
+        duplicate_window_s=settings.duplicate_window_s,
+        opt_out_keywords=tuple(settings.opt_out_keywords),
+        quiet_hours=quiet,
+        timezone=settings.timezone,
+        pacing=settings.pacing,
+    )
 
 
 def default_worker_id() -> str:
@@ -205,6 +229,7 @@ async def build_services(
             simulator=network,
             admin_key_digest=hashlib.sha256(admin_key.encode()).digest(),
             worker_id=settings.worker_id or default_worker_id(),
+            policy_defaults=default_policy(settings),
             config_validators={"simulator": validate_simulator_config},
         )
         stack.push_async_callback(manager.shutdown)
@@ -288,6 +313,7 @@ def create_app(
     for router in (
         health.router,
         sessions.router,
+        settings_routes.router,
         messages.router,
         chats.router,
         simulator.router,

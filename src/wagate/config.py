@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     burst_size: int = Field(
         3, ge=1, description="Rapid messages to one recipient before cool-down."
     )
+    burst_window_s: Seconds = Field(
+        10.0, description="Sends to one recipient this close together count as a burst."
+    )
     burst_cooldown_s: Seconds = Field(30.0, description="Cool-down after a burst.")
     daily_cap: int = Field(
         1000, ge=1, description="Default proactive messages per session per day."
@@ -141,6 +144,19 @@ class Settings(BaseSettings):
         description="Inbound messages that opt a contact out (JSON list).",
     )
     timezone: str = Field("UTC", description="Default time zone for quiet hours and daily caps.")
+    quiet_hours: str | None = Field(
+        None,
+        description="Default quiet hours for proactive messages, `HH:MM-HH:MM` (e.g. "
+        "`22:00-08:00`); unset means none.",
+    )
+    pacing: Literal["instant", "fast", "normal", "slow"] = Field(
+        "normal",
+        description="Default typing-simulation profile for sends (a message's `humanize: "
+        "false` skips it).",
+    )
+    idempotency_ttl_s: PositiveSeconds = Field(
+        86400.0, description="How long an `Idempotency-Key` is remembered."
+    )
 
     # ------------------------------------------------------------------ events
     webhook_secret_key: SecretStr | None = Field(
@@ -198,6 +214,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASS@HOST/DB"
             )
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("expected HH:MM-HH:MM such as 22:00-08:00")
         return value
 
     @field_validator("timezone")

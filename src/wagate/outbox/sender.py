@@ -104,6 +104,10 @@ class Outbox:
             sender.start()
         sender.wake()
 
+    def policy_changed(self, session_id: str) -> None:
+        """A session's delivery policy changed: its sender rereads it on its next pass."""
+        self.wake(session_id)
+
     async def run(self) -> None:
         """Supervise: every poll, wake senders of local sessions that have open messages.
 

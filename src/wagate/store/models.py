@@ -97,6 +97,7 @@ class Session(Base):
     qr: Mapped[str | None] = mapped_column(Text)
     qr_expires_at: Mapped[datetime | None]
     pairing_code: Mapped[str | None] = mapped_column(String(20))
+    settings: Mapped[dict[str, Any]]  # per-session overrides of guardrails, pacing, TTL
     ingest_token: Mapped[str] = mapped_column(String(64))
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_token: Mapped[int] = mapped_column(Integer, default=0)
@@ -115,6 +116,7 @@ class Message(Base):
         Index("ix_messages_session_seq", "session_id", "seq"),
         Index("ix_messages_session_chat_seq", "session_id", "chat_id", "seq"),
         Index("ix_messages_outbox", "session_id", "status", "seq"),
+        Index("ix_messages_session_sent_at", "session_id", "sent_at"),
     )
 
     seq: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
@@ -145,6 +147,8 @@ class Message(Base):
     humanize: Mapped[bool | None] = mapped_column(Boolean)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
+    hold_reason: Mapped[str | None] = mapped_column(String(40))  # why it waits (guardrails)
+    proactive: Mapped[bool | None] = mapped_column(Boolean)  # no inbound from the chat in 24 h
     expires_at: Mapped[datetime | None]
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
@@ -171,6 +175,25 @@ Index(
     Message.idempotency_key,
     unique=True,
 )
+
+
+class IdempotencyKey(Base):
+    """An ``Idempotency-Key`` seen on a send, kept at least 24 h.
+
+    The row is committed before the request is processed, so a second request
+    with the same key while the first is still running can be told so (409).
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(40))  # None while in flight
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Contact(Base):

@@ -32,6 +32,7 @@ async def create_session(
     priority: int,
     desired: DesiredState,
     now: datetime,
+    settings: dict[str, Any] | None = None,
 ) -> Session:
     existing = await db.scalars(
         select(Session.id).where(Session.tenant_id == tenant_id, Session.name == name)
@@ -48,6 +49,7 @@ async def create_session(
         proxy_url=proxy_url,
         priority=priority,
         desired_state=desired.value,
+        settings=settings or {},
         status=SessionStatus.STOPPED.value,
         ingest_token=new_secret(24),
         lease_token=0,

@@ -128,6 +128,11 @@ def upgrade() -> None:
         sa.Column("qr", sa.Text(), nullable=True),
         sa.Column("qr_expires_at", wagate.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("pairing_code", sa.String(length=20), nullable=True),
+        sa.Column(
+            "settings",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("ingest_token", sa.String(length=64), nullable=False),
         sa.Column("lease_owner", sa.String(length=200), nullable=True),
         sa.Column("lease_token", sa.Integer(), nullable=False),
@@ -168,6 +173,27 @@ def upgrade() -> None:
         sa.UniqueConstraint("session_id", "lid", name=op.f("uq_contacts_session_id_lid")),
         sa.UniqueConstraint("session_id", "phone", name=op.f("uq_contacts_session_id_phone")),
     )
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("session_id", sa.String(length=40), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("message_id", sa.String(length=40), nullable=True),
+        sa.Column("created_at", wagate.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", wagate.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["sessions.id"],
+            name=op.f("fk_idempotency_keys_session_id_sessions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("session_id", "key", name=op.f("pk_idempotency_keys")),
+    )
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_idempotency_keys_expires_at"), ["expires_at"], unique=False
+        )
+
     op.create_table(
         "messages",
         sa.Column(
@@ -223,6 +249,8 @@ def upgrade() -> None:
         sa.Column("humanize", sa.Boolean(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", wagate.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("hold_reason", sa.String(length=40), nullable=True),
+        sa.Column("proactive", sa.Boolean(), nullable=True),
         sa.Column("expires_at", wagate.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("idempotency_key", sa.String(length=255), nullable=True),
         sa.Column("request_hash", sa.String(length=64), nullable=True),
@@ -255,11 +283,6 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_messages_idempotency", ["session_id", "idempotency_key"], unique=True
         )
-        batch_op.create_index("ix_messages_outbox", ["session_id", "status", "seq"], unique=False)
-        batch_op.create_index(
-            "ix_messages_session_chat_seq", ["session_id", "chat_id", "seq"], unique=False
-        )
-        batch_op.create_index("ix_messages_session_seq", ["session_id", "seq"], unique=False)
         batch_op.create_index(
             "ix_messages_open_outbound",
             ["session_id", "seq"],
@@ -267,6 +290,14 @@ def upgrade() -> None:
             sqlite_where=sa.text("status IN ('queued', 'sending')"),
             postgresql_where=sa.text("status IN ('queued', 'sending')"),
         )
+        batch_op.create_index("ix_messages_outbox", ["session_id", "status", "seq"], unique=False)
+        batch_op.create_index(
+            "ix_messages_session_chat_seq", ["session_id", "chat_id", "seq"], unique=False
+        )
+        batch_op.create_index(
+            "ix_messages_session_sent_at", ["session_id", "sent_at"], unique=False
+        )
+        batch_op.create_index("ix_messages_session_seq", ["session_id", "seq"], unique=False)
 
     op.create_table(
         "webhooks",
@@ -309,13 +340,22 @@ def downgrade() -> None:
 
     op.drop_table("webhooks")
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_messages_open_outbound")
         batch_op.drop_index("ix_messages_session_seq")
+        batch_op.drop_index("ix_messages_session_sent_at")
         batch_op.drop_index("ix_messages_session_chat_seq")
         batch_op.drop_index("ix_messages_outbox")
+        batch_op.drop_index(
+            "ix_messages_open_outbound",
+            sqlite_where=sa.text("status IN ('queued', 'sending')"),
+            postgresql_where=sa.text("status IN ('queued', 'sending')"),
+        )
         batch_op.drop_index("ix_messages_idempotency")
 
     op.drop_table("messages")
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotency_keys_expires_at"))
+
+    op.drop_table("idempotency_keys")
     op.drop_table("contacts")
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sessions_tenant_id"))
