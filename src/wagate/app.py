@@ -23,22 +23,25 @@ from wagate.api.guard import NulGuard
 from wagate.api.keycache import KeyCache
 from wagate.api.routes import (
     admin,
+    bulk,
     chats,
     events,
     health,
     messages,
     sessions,
-    settings as settings_routes,
     simulator,
     webhooks,
+)
+from wagate.api.routes import (
+    settings as settings_routes,
 )
 from wagate.bootstrap import ensure_data_dir, load_or_create_admin_key
 from wagate.config import Settings
 from wagate.domain import Clock, RetryStrategy, SystemClock
+from wagate.domain.policy import DeliveryPolicy, QuietHours
 from wagate.events import EventBus
 from wagate.observability import Metrics, configure_logging
 from wagate.outbox import AcceptSettings, MediaLoader, OutboundAcceptor, Outbox, SenderSettings
-from wagate.outbox.policy import DeliveryPolicy, QuietHours
 from wagate.sessions import RuntimeSettings, SessionHooks, SessionManager
 from wagate.store import Database
 from wagate.store.media import MediaStore
@@ -142,6 +145,7 @@ async def build_services(
             await tenants.ensure_tenant(tx, tenants.DEFAULT_TENANT, clock.now())
 
         metrics = Metrics()
+        policy_defaults = default_policy(settings)
         bus = EventBus()
         media = MediaStore(settings.data_dir)
         network = SimulatorNetwork(
@@ -152,6 +156,7 @@ async def build_services(
                 read_delay_s=settings.simulator_read_delay_s,
                 qr_max_codes=settings.qr_max_codes,
             ),
+            ledger_dir=settings.data_dir / "simulator",
         )
         registry = build_registry(network)
         http = httpx.AsyncClient(
@@ -177,6 +182,7 @@ async def build_services(
                     schedule=tuple(settings.reconnect_backoff_s),
                     jitter=0.1,
                 ),
+                policy_defaults=policy_defaults,
                 default_proxy_url=settings.default_proxy_url,
             ),
             hooks=hooks,
@@ -202,6 +208,7 @@ async def build_services(
             ),
             metrics=metrics,
             events_committed=bus.notify,
+            policy_defaults=policy_defaults,
         )
         outbox_ref.append(outbox)
         acceptor = OutboundAcceptor(
@@ -210,10 +217,11 @@ async def build_services(
             media=media,
             registry=registry,
             settings=AcceptSettings(
-                message_ttl_s=settings.message_ttl_s,
                 media_max_bytes=settings.media_max_bytes,
                 allow_private_urls=settings.allow_private_urls,
+                idempotency_ttl_s=settings.idempotency_ttl_s,
             ),
+            policy_defaults=policy_defaults,
         )
         services = Services(
             settings=settings,
@@ -229,7 +237,7 @@ async def build_services(
             simulator=network,
             admin_key_digest=hashlib.sha256(admin_key.encode()).digest(),
             worker_id=settings.worker_id or default_worker_id(),
-            policy_defaults=default_policy(settings),
+            policy_defaults=policy_defaults,
             config_validators={"simulator": validate_simulator_config},
         )
         stack.push_async_callback(manager.shutdown)
@@ -315,6 +323,7 @@ def create_app(
         sessions.router,
         settings_routes.router,
         messages.router,
+        bulk.router,
         chats.router,
         simulator.router,
         webhooks.router,

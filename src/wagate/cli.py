@@ -1,4 +1,4 @@
-"""The ``wagate`` command: serve, migrate, manage tenants and keys, show a session's QR."""
+"""The ``wagate`` command: serve, migrate, manage tenants and keys, show a QR, send a CSV."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -243,6 +244,239 @@ def sessions_qr(
             if not follow:
                 return
         time.sleep(1)
+
+
+# --------------------------------------------------------------------------- send-bulk
+
+BULK_COLUMNS = ("to", "text", "type", "media_url", "caption", "file_name", "idempotency_key")
+
+
+class _Usage(Exception):
+    """A usage or connection problem: one line on stderr, exit code 2."""
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"wagate: {message}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+def _bulk_item(record: dict[str, str]) -> dict[str, Any]:
+    """One CSV row as a bulk item; the server validates it."""
+    from wagate.domain import MEDIA_TYPES
+
+    kind = (record.get("type") or "").strip().lower() or "text"
+    item: dict[str, Any] = {"to": (record.get("to") or "").strip(), "type": kind}
+    text = record.get("text") or None
+    caption = record.get("caption") or None
+    media_url = (record.get("media_url") or "").strip()
+    file_name = (record.get("file_name") or "").strip()
+    if kind in {t.value for t in MEDIA_TYPES}:
+        media: dict[str, Any] = {}
+        if media_url:
+            media["url"] = media_url
+        if caption or text:
+            media["caption"] = caption or text
+        if file_name:
+            media["file_name"] = file_name
+        item["media"] = media
+    elif text is not None:
+        item["text"] = text
+    key = (record.get("idempotency_key") or "").strip()
+    if key:
+        item["idempotency_key"] = key
+    return item
+
+
+def _read_bulk_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, bulk item) for every non-empty row of the CSV."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise _Usage(f"{path} is empty; expected a header line with a 'to' column")
+            names = [name.strip().lower() for name in header]
+            if "to" not in names:
+                raise _Usage(
+                    f"{path} has no 'to' column; the header may name: {', '.join(BULK_COLUMNS)}"
+                )
+            unknown = [name for name in names if name and name not in BULK_COLUMNS]
+            if unknown:
+                err.print(
+                    f"wagate: ignoring unknown columns: {', '.join(unknown)}",
+                    markup=False,
+                    highlight=False,
+                )
+            rows: list[tuple[int, dict[str, Any]]] = []
+            while True:
+                line = reader.line_num + 1
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    raise _Usage(f"{path}:{reader.line_num}: {exc}") from None
+                if not any(value.strip() for value in values):
+                    continue
+                record = {
+                    name: value
+                    for name, value in zip(names, values, strict=False)
+                    if name in BULK_COLUMNS
+                }
+                rows.append((line, _bulk_item(record)))
+            return rows
+    except OSError as exc:
+        raise _Usage(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise _Usage(f"{path} is not UTF-8 text") from None
+
+
+def _bulk_target(url: str | None, key: str | None) -> tuple[str, str]:
+    """The server URL and the API key: given, or from the settings and the data dir."""
+    if url and key:
+        return url, key
+    settings = _settings()
+    if not url:
+        host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}"
+    if not key:
+        if settings.api_key is not None:
+            key = settings.api_key.get_secret_value()
+        else:
+            from wagate.bootstrap import ADMIN_KEY_FILE
+
+            key_file = settings.data_dir / ADMIN_KEY_FILE
+            try:
+                key = key_file.read_text().strip()
+            except OSError:
+                key = ""
+            if not key:
+                raise _Usage(f"no API key: pass --key, set WAGATE_API_KEY, or create {key_file}")
+    return url, key
+
+
+def _http_problem(response: Any, session: str) -> str:
+    try:
+        error = response.json()["error"]
+        detail = f"{error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        detail = response.text[:200].strip() or response.reason_phrase
+    if response.status_code == 401:
+        return f"the API key was refused ({detail})"
+    if response.status_code == 404:
+        return f"session {session!r} not found ({detail})"
+    return f"the server answered {response.status_code} ({detail})"
+
+
+@app.command("send-bulk")
+def send_bulk(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with a header line. Columns: to (required), text, type (default text), "
+            "media_url, caption, file_name, idempotency_key.",
+            show_default=False,
+        ),
+    ],
+    session: Annotated[str, typer.Option("--session", help="the session's name or id")],
+    url: Annotated[
+        str | None,
+        typer.Option(help="wagate's URL  [default: http://127.0.0.1:8000, from WAGATE_PORT]"),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(help="API key  [default: WAGATE_API_KEY, else <data dir>/admin-key]"),
+    ] = None,
+    chunk: Annotated[
+        int, typer.Option(min=1, max=1000, help="messages per request to the bulk route")
+    ] = 100,
+) -> None:
+    """Queue every row of a CSV file as a message, through POST .../messages/bulk.
+
+    Prints a summary: accepted rows, and rejected rows by error code with their
+    line numbers. Exit code 0 when every row was accepted, 1 when some were
+    rejected, 2 on a usage or connection error.
+    """
+    from collections import defaultdict
+    from urllib.parse import quote
+
+    import httpx
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    try:
+        rows = _read_bulk_csv(file)
+        base_url, api_key = _bulk_target(url, key)
+    except _Usage as exc:
+        _fail(str(exc))
+    path = f"/v1/sessions/{quote(session, safe='')}/messages/bulk"
+    accepted = 0
+    rejected: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    done = 0
+
+    def so_far() -> str:
+        return f"; {accepted} of the first {done} rows were accepted before that" if done else ""
+
+    progress = Progress(
+        TextColumn("sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    )
+    with (
+        httpx.Client(
+            base_url=base_url,
+            headers={"authorization": f"Bearer {api_key}"},
+            timeout=httpx.Timeout(300.0, connect=10.0),
+        ) as client,
+        progress,
+    ):
+        task = progress.add_task("sending", total=len(rows))
+        for start in range(0, len(rows), chunk):
+            batch = rows[start : start + chunk]
+            try:
+                response = client.post(path, json={"messages": [item for _, item in batch]})
+            except httpx.HTTPError as exc:
+                progress.stop()
+                _fail(f"cannot reach {base_url}: {exc or type(exc).__name__}{so_far()}")
+            if response.status_code != 200:
+                progress.stop()
+                _fail(_http_problem(response, session) + so_far())
+            try:
+                results = response.json()["items"]
+                assert len(results) == len(batch)
+            except (ValueError, KeyError, TypeError, AssertionError):
+                progress.stop()
+                _fail(f"unexpected answer from {base_url}{path}{so_far()}")
+            for (line, _), result in zip(batch, results, strict=True):
+                if result.get("status") == 202:
+                    accepted += 1
+                else:
+                    error = result.get("error") or {}
+                    code = str(error.get("code") or f"http_{result.get('status')}")
+                    rejected[code].append((line, str(error.get("message") or "")))
+            done += len(batch)
+            progress.advance(task, len(batch))
+
+    total_rejected = sum(len(lines) for lines in rejected.values())
+    console.print(f"accepted: {accepted} of {len(rows)}", markup=False, highlight=False)
+    console.print(f"rejected: {total_rejected}", markup=False, highlight=False)
+    for code, entries in sorted(rejected.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        lines = [str(line) for line, _ in entries]
+        shown = ", ".join(lines[:50]) + (
+            f", ... ({len(lines) - 50} more)" if len(lines) > 50 else ""
+        )
+        label = "line" if len(lines) == 1 else "lines"
+        console.print(f"  {code}: {len(lines)} ({label} {shown})", markup=False, highlight=False)
+    if 0 < total_rejected <= 20:
+        details = sorted(
+            (line, code, message) for code, e in rejected.items() for line, message in e
+        )
+        for line, code, message in details:
+            console.print(f"  line {line}: {code}: {message}", markup=False, highlight=False)
+    raise typer.Exit(1 if total_rejected else 0)
 
 
 def main() -> None:

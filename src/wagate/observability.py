@@ -73,6 +73,12 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.holds = Counter(
+            "wagate_guardrail_holds",
+            "Messages made to wait by a guardrail or a retry, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.send_latency = Histogram(
             "wagate_send_seconds",
             "Time from accepting a message to the network's ack.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -78,3 +79,39 @@ async def find_inbound(
 
     result: dict[str, Any] = await eventually(check)
     return result
+
+
+SENT_OR_LATER = ("sent", "delivered", "read", "played")
+
+
+async def wait_sent(client: httpx.AsyncClient, message_id: str) -> dict[str, Any]:
+    """Wait until the message reached the network (a receipt may already have moved it on)."""
+
+    async def check() -> dict[str, Any]:
+        body = (await client.get(f"/v1/messages/{message_id}")).json()
+        assert body["status"] in SENT_OR_LATER, f"{body['status']}: {body.get('error')}"
+        return dict(body)
+
+    result: dict[str, Any] = await eventually(check)
+    return result
+
+
+async def advance_until(
+    server: RunningServer,
+    client: httpx.AsyncClient,
+    message_id: str,
+    statuses: tuple[str, ...],
+    *,
+    step: float = 1.0,
+    limit: float = 120.0,
+) -> dict[str, Any]:
+    """Move the clock forward in steps until the message reaches one of ``statuses``."""
+    moved = 0.0
+    while True:
+        body = dict((await client.get(f"/v1/messages/{message_id}")).json())
+        if body["status"] in statuses:
+            return body
+        assert moved <= limit, f"still {body['status']} after {moved} s: {body}"
+        await server.advance(step)
+        moved += step
+        await asyncio.sleep(0.01)

@@ -143,6 +143,8 @@ async def test_messages_wait_while_the_session_is_offline(
 
 async def test_order_within_a_chat_is_kept(server: RunningServer, admin: httpx.AsyncClient) -> None:
     session = await connected_session(server, admin)
+    relaxed = {"rate_per_minute": 100, "burst_size": 100}
+    assert (await admin.put(f"/v1/sessions/{session['id']}/settings", json=relaxed)).is_success
     ids = [(await send(admin, session["id"], to=CONTACT, text=f"n{i}"))["id"] for i in range(10)]
     await wait_message(admin, ids[-1], "sent")
     assert [r.message_id for r in server.network.sent(session["id"])] == ids

@@ -39,6 +39,7 @@ def make_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
         "allow_private_urls": True,
         "log_level": "warning",
         "sender_poll_s": 0.2,
+        "pacing": "instant",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

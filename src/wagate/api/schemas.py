@@ -95,6 +95,9 @@ class MessageOut(BaseModel):
     status: MessageStatus
     error: ErrorDetail | None
     attempts: int
+    waiting: dict[str, Any] | None = Field(
+        default=None, description="why a queued message waits: {reason, until}"
+    )
     next_attempt_at: str | None
     edited_at: str | None
     revoked_at: str | None

@@ -92,6 +92,13 @@ class OutboundMessageRequest(BaseModel):
         default=None, max_length=256, description="wagate or WhatsApp message id"
     )
     humanize: bool | None = None
+    ttl_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=366 * 86400,
+        description="seconds to try sending before the message fails as expired; "
+        "overrides the session's message_ttl_s",
+    )
 
     @model_validator(mode="after")
     def _parts_match_type(self) -> OutboundMessageRequest:

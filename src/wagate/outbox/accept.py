@@ -1,7 +1,9 @@
-"""Accepting an outbound message: validate, resolve, store as ``queued``, commit.
+"""Accepting an outbound message: validate, resolve, refuse, store as ``queued``, commit.
 
 Nothing is transmitted here. The API answers 202 once the row is committed,
-and the session's sender takes it from the database.
+and the session's sender takes it from the database. Guardrails that delay
+(rate, bursts, quiet hours, daily cap) belong to the sender; the ones that
+refuse (opt-out, duplicate text) are applied here, before anything is stored.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import binascii
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +25,7 @@ from wagate.domain import (
     MEDIA_TYPES,
     ChatType,
     Clock,
+    Conflict,
     Direction,
     InvalidRequest,
     MessageStatus,
@@ -33,29 +37,50 @@ from wagate.domain import (
     new_wa_message_id,
     normalize_destination,
     phone_jid,
+    phone_of,
     split_jid,
 )
 from wagate.domain.urls import check_url_syntax, ensure_public_url
+from wagate.outbox.policy import DeliveryPolicy, resolve_policy
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Message, Session
-from wagate.store.repositories import contacts, messages
+from wagate.store.repositories import contacts, idempotency, messages
+from wagate.store.repositories.idempotency import ClaimState
 from wagate.transports import TransportRegistry
+
+log = structlog.get_logger("wagate.outbox")
 
 
 @dataclass(frozen=True, slots=True)
 class AcceptSettings:
-    message_ttl_s: float
     media_max_bytes: int
     allow_private_urls: bool
+    idempotency_ttl_s: float = 86400.0
+    """How long a completed ``Idempotency-Key`` replays its message."""
+    idempotency_stale_after_s: float = 60.0
+    """An in-flight key older than this is taken to be abandoned (its process died)."""
 
 
 def request_hash(request: OutboundMessageRequest) -> str:
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """SHA-256 of the request's canonical JSON; absent and null fields hash alike."""
+    body = request.model_dump(mode="json", exclude_none=True)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class _ClaimLost(Exception):
+    """Our idempotency claim was taken over while we processed the request."""
+
+
 class OutboundAcceptor:
+    """Validate, apply the accept-side guardrails, store as queued.
+
+    Guardrails that refuse (rather than delay) live here: a recipient who
+    opted out (422 ``recipient_opted_out``) and the same text to the same chat
+    within the policy's ``duplicate_window_s`` (409 ``duplicate_message``).
+    """
+
     def __init__(
         self,
         *,
@@ -64,24 +89,134 @@ class OutboundAcceptor:
         media: MediaStore,
         registry: TransportRegistry,
         settings: AcceptSettings,
+        policy_defaults: DeliveryPolicy,
     ) -> None:
         self.db = db
         self.clock = clock
         self.media = media
         self.registry = registry
         self.settings = settings
+        self.policy_defaults = policy_defaults
+
+    def policy_for(self, session: Session) -> DeliveryPolicy:
+        return resolve_policy(self.policy_defaults, session.settings or {})
 
     async def accept(
         self, session: Session, request: OutboundMessageRequest, idempotency_key: str | None
     ) -> tuple[Message, bool]:
-        """Store the message as queued. Returns (message, created); created is False on a replay."""
-        fingerprint = request_hash(request)
-        if idempotency_key:
-            async with self.db.read() as tx:
-                existing = await _by_idempotency_key(tx, session.id, idempotency_key)
-            if existing is not None:
-                return _replay(existing, fingerprint), False
+        """Store the message as queued. Returns (message, created); created is False on a replay.
 
+        With an ``idempotency_key`` the key is claimed and committed first; the
+        message and the key's completion then commit together. A failure
+        releases the key, so the client can retry with it.
+        """
+        fingerprint = request_hash(request)
+        if not idempotency_key:
+            return await self._store(session, request, fingerprint, None, None), True
+        key = idempotency_key
+        claim = await self._claim(session.id, key, fingerprint)
+        if claim.state is not ClaimState.CLAIMED:
+            return await self._answer_claim(claim), False
+        try:
+            row = await self._store(session, request, fingerprint, key, claim.claimed_at)
+        except _ClaimLost:
+            return await self._after_lost_claim(session.id, key, fingerprint), False
+        except IntegrityError:
+            replay = await self._after_key_conflict(session.id, key, fingerprint, claim.claimed_at)
+            if replay is None:
+                raise
+            return replay, False
+        except BaseException:
+            await self._release(session.id, key, claim.claimed_at)
+            raise
+        return row, True
+
+    # ------------------------------------------------------------------ idempotency
+
+    async def _claim(self, session_id: str, key: str, fingerprint: str) -> idempotency.Claim:
+        async with self.db.transaction() as tx:
+            return await idempotency.claim(
+                tx,
+                session_id=session_id,
+                key=key,
+                request_hash=fingerprint,
+                now=self.clock.now(),
+                ttl_s=self.settings.idempotency_ttl_s,
+                stale_after_s=self.settings.idempotency_stale_after_s,
+            )
+
+    async def _answer_claim(self, claim: idempotency.Claim) -> Message:
+        if claim.state is ClaimState.REUSED:
+            raise InvalidRequest(
+                "this Idempotency-Key was used with a different request body",
+                code="idempotency_key_reused",
+            )
+        if claim.state is ClaimState.IN_FLIGHT or claim.message_id is None:
+            raise Conflict(
+                "a request with this Idempotency-Key is still being processed; retry later",
+                code="idempotency_key_in_flight",
+            )
+        async with self.db.read() as tx:
+            return await messages.get_message(tx, claim.message_id, None)
+
+    async def _release(self, session_id: str, key: str, claimed_at: datetime) -> None:
+        """Best effort: if this fails too, the claim goes stale and is taken over later."""
+        try:
+            async with self.db.transaction() as tx:
+                await idempotency.release(tx, session_id=session_id, key=key, claimed_at=claimed_at)
+        except Exception as exc:
+            log.warning("could not release an idempotency key", key=key, error=repr(exc))
+
+    async def _after_lost_claim(self, session_id: str, key: str, fingerprint: str) -> Message:
+        async with self.db.read() as tx:
+            current = await idempotency.get_key(tx, session_id, key)
+        if current is not None and current.message_id and current.request_hash == fingerprint:
+            return await self._answer_claim(
+                idempotency.Claim(ClaimState.COMPLETED, current.created_at, current.message_id)
+            )
+        raise Conflict(
+            "a request with this Idempotency-Key is still being processed; retry later",
+            code="idempotency_key_in_flight",
+        )
+
+    async def _after_key_conflict(
+        self, session_id: str, key: str, fingerprint: str, claimed_at: datetime
+    ) -> Message | None:
+        """The safety net fired: a message already holds this key. Adopt it or refuse."""
+        async with self.db.read() as tx:
+            existing = await _by_idempotency_key(tx, session_id, key)
+        if existing is None:
+            await self._release(session_id, key, claimed_at)
+            return None
+        if existing.request_hash and existing.request_hash != fingerprint:
+            await self._release(session_id, key, claimed_at)
+            raise InvalidRequest(
+                "this Idempotency-Key was used with a different request body",
+                code="idempotency_key_reused",
+            )
+        async with self.db.transaction() as tx:
+            await idempotency.complete(
+                tx,
+                session_id=session_id,
+                key=key,
+                claimed_at=claimed_at,
+                message_id=existing.id,
+                now=self.clock.now(),
+                ttl_s=self.settings.idempotency_ttl_s,
+            )
+        return existing
+
+    # ------------------------------------------------------------------ storing
+
+    async def _store(
+        self,
+        session: Session,
+        request: OutboundMessageRequest,
+        fingerprint: str,
+        idempotency_key: str | None,
+        claimed_at: datetime | None,
+    ) -> Message:
+        policy = self.policy_for(session)
         capabilities = self.registry.capabilities(session.transport)
         if request.type not in capabilities.message_types:
             capabilities.require(f"sending {request.type.value} messages", False)
@@ -89,6 +224,7 @@ class OutboundAcceptor:
         message_id = new_id("msg")
         media_json = await self._media(session.id, message_id, request)
         now = self.clock.now()
+        ttl_s = request.ttl_s if request.ttl_s is not None else policy.message_ttl_s
         row = Message(
             id=message_id,
             tenant_id=session.tenant_id,
@@ -112,7 +248,7 @@ class OutboundAcceptor:
             request=_request_record(request),
             humanize=request.humanize,
             attempts=0,
-            expires_at=now + timedelta(seconds=self.settings.message_ttl_s),
+            expires_at=now + timedelta(seconds=ttl_s),
             idempotency_key=idempotency_key,
             request_hash=fingerprint,
             created_at=now,
@@ -120,24 +256,45 @@ class OutboundAcceptor:
         )
         try:
             async with self.db.transaction() as tx:
-                if is_lid(destination):
-                    phone = await contacts.phone_for_lid(tx, session.id, split_jid(destination)[0])
+                lid = split_jid(destination)[0] if is_lid(destination) else None
+                if lid is not None:
+                    phone = await contacts.phone_for_lid(tx, session.id, lid)
                     if phone:
                         row.chat_id = phone_jid(phone)
+                await _refuse_opted_out(tx, session.id, phone_of(row.chat_id), lid)
+                if request.type is MessageType.TEXT and policy.duplicate_window_s > 0:
+                    await _refuse_duplicate(tx, row, policy.duplicate_window_s, now)
                 row.reply_to = await _resolve_ref(tx, session.id, request.reply_to)
                 if request.reaction is not None:
                     target = await _resolve_ref(tx, session.id, request.reaction.message_id)
                     row.reaction = {"message_id": target, "emoji": request.reaction.emoji or None}
                 await messages.add_outbound(tx, row)
-        except IntegrityError:
-            if not idempotency_key:
-                raise
-            async with self.db.read() as tx:
-                existing = await _by_idempotency_key(tx, session.id, idempotency_key)
-            if existing is None:
-                raise
-            return _replay(existing, fingerprint), False
-        return row, True
+                if idempotency_key is not None and claimed_at is not None:
+                    completed = await idempotency.complete(
+                        tx,
+                        session_id=session.id,
+                        key=idempotency_key,
+                        claimed_at=claimed_at,
+                        message_id=row.id,
+                        now=now,
+                        ttl_s=self.settings.idempotency_ttl_s,
+                    )
+                    if not completed:
+                        raise _ClaimLost()
+        except BaseException:
+            self._discard_media(session.id, message_id, media_json)
+            raise
+        return row
+
+    def _discard_media(
+        self, session_id: str, message_id: str, media: dict[str, Any] | None
+    ) -> None:
+        """A message that was not stored leaves no file behind."""
+        if media is None or media.get("size") is None:
+            return
+        path = self.media.find(session_id, message_id, media.get("mime_type"))
+        if path is not None:
+            path.unlink(missing_ok=True)
 
     async def _media(
         self, session_id: str, message_id: str, request: OutboundMessageRequest
@@ -170,13 +327,41 @@ class OutboundAcceptor:
         return info
 
 
-def _replay(existing: Message, fingerprint: str) -> Message:
-    if existing.request_hash and existing.request_hash != fingerprint:
-        raise InvalidRequest(
-            "this Idempotency-Key was used with a different request body",
-            code="idempotency_key_reused",
+async def _refuse_opted_out(
+    tx: AsyncSession, session_id: str, phone: str | None, lid: str | None
+) -> None:
+    """422 ``recipient_opted_out`` when the contact, known by phone or by lid, opted out."""
+    for found in (
+        await contacts.find_contact(tx, session_id, phone=phone) if phone else None,
+        await contacts.find_contact(tx, session_id, lid=lid) if lid else None,
+    ):
+        if found is not None and found.opted_out_at is not None:
+            who = f"+{found.phone}" if found.phone else f"{found.lid}@lid"
+            raise InvalidRequest(
+                f"{who} opted out of messages from this session "
+                f"(at {found.opted_out_at.isoformat()})",
+                code="recipient_opted_out",
+            )
+
+
+async def _refuse_duplicate(tx: AsyncSession, row: Message, window_s: float, now: datetime) -> None:
+    """409 ``duplicate_message`` for the same text to the same chat within the window."""
+    assert row.text is not None
+    await idempotency.lock_chat(tx, row.session_id, row.chat_id)
+    earlier = await idempotency.find_recent_duplicate(
+        tx,
+        session_id=row.session_id,
+        chat_id=row.chat_id,
+        text_value=row.text,
+        since=now - timedelta(seconds=window_s),
+    )
+    if earlier is not None:
+        raise Conflict(
+            f"the same text was sent to {row.chat_id} as message {earlier.id} at "
+            f"{earlier.created_at.isoformat()}; identical texts to one chat need "
+            f"{window_s:g} s between them (or an Idempotency-Key to replay the first)",
+            code="duplicate_message",
         )
-    return existing
 
 
 async def _by_idempotency_key(tx: AsyncSession, session_id: str, key: str) -> Message | None:

@@ -27,11 +27,13 @@ from wagate.domain import (
     phone_of,
     split_jid,
 )
+from wagate.domain.policy import DeliveryPolicy, resolve_policy
 from wagate.observability import Metrics, log
 from wagate.sessions.hooks import SessionHooks
 from wagate.store import Database
 from wagate.store.media import MediaStore
-from wagate.store.repositories import contacts, events, messages
+from wagate.store.models import Contact
+from wagate.store.repositories import contacts, events, messages, sessions
 from wagate.store.serialize import iso, message_json
 
 
@@ -53,8 +55,10 @@ class EventRecorder:
         media: MediaStore,
         hooks: SessionHooks,
         metrics: Metrics,
+        policy_defaults: DeliveryPolicy,
     ) -> None:
         self.ref = ref
+        self.policy_defaults = policy_defaults
         self.db = db
         self.clock = clock
         self.media = media
@@ -105,8 +109,9 @@ class EventRecorder:
                 duplicate = True
             else:
                 duplicate = False
+                await self._event(tx, "message.received", message_json(row))
                 if inbound.chat_type.value == "direct" and not inbound.from_me:
-                    await contacts.remember_contact(
+                    contact = await contacts.remember_contact(
                         tx,
                         self.ref.session_id,
                         phone=inbound.sender_phone,
@@ -115,7 +120,8 @@ class EventRecorder:
                         now=now,
                         inbound=True,
                     )
-                await self._event(tx, "message.received", message_json(row))
+                    if contact is not None:
+                        await self._opt_out_or_in(tx, contact, inbound.text, row.chat_id, now)
         if duplicate:
             if stored_file is not None:
                 stored_file.path.unlink(missing_ok=True)
@@ -124,6 +130,28 @@ class EventRecorder:
         self.metrics.messages_in.labels(inbound.type.value).inc()
         self.hooks.events_committed()
         return True
+
+    async def _opt_out_or_in(
+        self, tx: AsyncSession, contact: Contact, text: str | None, chat_id: str, now: datetime
+    ) -> None:
+        """An inbound that is exactly an opt-out keyword opts the contact out; anything
+        else from an opted-out contact opts them back in (they wrote to us again)."""
+        session = await sessions.get_session(tx, self.ref.session_id, None)
+        policy = resolve_policy(self.policy_defaults, session.settings or {})
+        data = {
+            "chat_id": chat_id,
+            "phone": contact.phone,
+            "lid": f"{contact.lid}@lid" if contact.lid else None,
+        }
+        if policy.is_opt_out(text):
+            if contact.opted_out_at is None:
+                contact.opted_out_at = now
+                await self._event(
+                    tx, "contact.opted_out", {**data, "keyword": (text or "").strip()}
+                )
+        elif contact.opted_out_at is not None:
+            contact.opted_out_at = None
+            await self._event(tx, "contact.opted_in", data)
 
     async def edit(self, event: MessageEdited) -> None:
         edit = event.edit

@@ -32,6 +32,7 @@ from wagate.domain import (
     TransportEvent,
     Unparseable,
 )
+from wagate.domain.policy import DeliveryPolicy
 from wagate.observability import Metrics
 from wagate.sessions.hooks import SessionHooks
 from wagate.sessions.policy import Action, rule_for
@@ -48,6 +49,7 @@ from wagate.transports.registry import TransportRegistry
 class RuntimeSettings:
     data_dir: Path
     reconnect: RetryStrategy
+    policy_defaults: DeliveryPolicy
     default_proxy_url: str | None = None
 
 
@@ -74,7 +76,13 @@ class SessionRuntime:
         self.hooks = hooks
         self.metrics = metrics
         self.recorder = EventRecorder(
-            ref, db=db, clock=clock, media=media, hooks=hooks, metrics=metrics
+            ref,
+            db=db,
+            clock=clock,
+            media=media,
+            hooks=hooks,
+            metrics=metrics,
+            policy_defaults=settings.policy_defaults,
         )
         self.transport: Transport | None = None
         self.status = SessionStatus.STOPPED

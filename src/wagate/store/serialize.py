@@ -41,6 +41,7 @@ def message_json(message: Message) -> dict[str, Any]:
         "status": message.status,
         "error": error,
         "attempts": message.attempts,
+        "waiting": _waiting(message),
         "next_attempt_at": iso(message.next_attempt_at),
         "edited_at": iso(message.edited_at),
         "revoked_at": iso(message.revoked_at),
@@ -49,6 +50,13 @@ def message_json(message: Message) -> dict[str, Any]:
         "read_at": iso(message.read_at),
         "created_at": iso(message.created_at),
     }
+
+
+def _waiting(message: Message) -> dict[str, Any] | None:
+    """Why an open message has not gone out yet (a guardrail or a retry), and until when."""
+    if message.status not in ("queued", "sending") or not message.hold_reason:
+        return None
+    return {"reason": message.hold_reason, "until": iso(message.next_attempt_at)}
 
 
 def session_json(session: Session, *, ingest_base: str = "") -> dict[str, Any]:

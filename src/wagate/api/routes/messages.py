@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.routes.sessions import load_session
-from wagate.api.schemas import MessageOut, MessagePage
+from wagate.api.schemas import ErrorResponse, MessageOut, MessagePage
 from wagate.domain import Direction, InvalidRequest, NotFound, OutboundMessageRequest
 from wagate.store.repositories import messages
 from wagate.store.serialize import message_json
@@ -21,6 +21,20 @@ router = APIRouter(tags=["messages"])
     "/v1/sessions/{session_id}/messages",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=MessageOut,
+    responses={
+        404: {"model": ErrorResponse, "description": "no such session"},
+        409: {
+            "model": ErrorResponse,
+            "description": "`duplicate_message`: the same text to the same chat within the "
+            "session's duplicate window; `idempotency_key_in_flight`: a request with this "
+            "key is still being processed",
+        },
+        422: {
+            "model": ErrorResponse,
+            "description": "`validation_error`, `invalid_destination`, `recipient_opted_out`, "
+            "`idempotency_key_reused` (the key was used with a different body), ...",
+        },
+    },
 )
 async def send_message(
     session_id: str,
@@ -31,7 +45,9 @@ async def send_message(
 ) -> Any:
     """Queue a message. It is sent once the session is connected; follow it by its ``id``.
 
-    The same ``Idempotency-Key`` with the same body returns the original message.
+    The same ``Idempotency-Key`` with the same body returns the original message
+    (with the header ``Idempotent-Replayed: true``) for ``WAGATE_IDEMPOTENCY_TTL_S``
+    (24 h by default). ``ttl_s`` in the body overrides the session's message TTL.
     """
     session = await load_session(services, session_id, principal)
     row, created = await services.acceptor.accept(session, body, idempotency_key)

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.routes.sessions import load_session
-from wagate.outbox.policy import validate_overrides
+from wagate.domain.policy import validate_overrides
 from wagate.store.repositories import sessions
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])

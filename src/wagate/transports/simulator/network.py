@@ -5,11 +5,19 @@ builds it with the app's clock and registers :meth:`SimulatorNetwork.create_tran
 as the ``simulator`` factory). The control routes call the methods below,
 keyed by wagate session id. A session has a phone here once its transport
 was created in this process; before that the controls answer ``NotFound``.
+
+Built with a ``ledger_dir``, the network keeps what reached it (the sent
+messages with their transmission counts) in one file per session there, so it
+outlives a crash of the gateway as WhatsApp's servers would; a phone created
+in a new process picks its session's file up (see
+:mod:`wagate.transports.simulator.ledger` for the format and what is not kept).
+Without one (unit tests), it remembers nothing beyond the process.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -26,6 +34,7 @@ from wagate.domain import (
     phone_jid,
 )
 from wagate.transports.base import TransportContext
+from wagate.transports.simulator.ledger import SentLedger, ledger_path
 from wagate.transports.simulator.models import SimulatorCall, SimulatorInbound, SimulatorPresence
 from wagate.transports.simulator.phone import VirtualPhone
 from wagate.transports.simulator.records import PhoneInfo, PresenceRecord, ReadRecord, SentRecord
@@ -40,12 +49,19 @@ class SimulatorNetwork:
     """An in-process fake WhatsApp network, deterministic under ``seed`` and ``clock``."""
 
     def __init__(
-        self, clock: Clock, seed: int = 0, settings: SimulatorSettings | None = None
+        self,
+        clock: Clock,
+        seed: int = 0,
+        settings: SimulatorSettings | None = None,
+        *,
+        ledger_dir: Path | None = None,
     ) -> None:
         self.clock = clock
         self.seed = seed
         self.settings = settings or SimulatorSettings()
+        self.ledger_dir = ledger_dir  # None: what reached the network lives in memory only
         self._phones: dict[str, VirtualPhone] = {}
+        self._closed = False
 
     # ------------------------------------------------------------------ for transports
 
@@ -61,7 +77,8 @@ class SimulatorNetwork:
 
         Saved credentials name the account the session was linked to (a pairing
         code may have linked another number than the configured one), so a
-        restarted process rebuilds the same phone.
+        restarted process rebuilds the same phone; with a ledger directory it
+        also remembers what the session sent before the restart.
         """
         config = parse_simulator_config(context.config)
         phone = self._phones.get(context.session_id)
@@ -73,6 +90,12 @@ class SimulatorNetwork:
                 config,
                 linked_number=_linked_number(context.credentials),
             )
+            if self.ledger_dir is not None:
+                ledger = SentLedger(
+                    ledger_path(self.ledger_dir, context.session_id), keep_open=not self._closed
+                )
+                phone.sent = ledger.load()
+                phone.ledger = ledger
             self._phones[context.session_id] = phone
         else:
             phone.settings = config.apply(self.settings)
@@ -218,11 +241,37 @@ class SimulatorNetwork:
         """Forget what was recorded: sent messages, presence and read logs, queues, receipts.
 
         Phones, device links and live connections stay, so a running app can
-        clear the slate between tests without restarting sessions.
+        clear the slate between tests without restarting sessions. With a ledger
+        directory, the ledger files of these phones are cleared too (those of
+        sessions without a phone in this process stay).
         """
         phones = [self._phone(session_id)] if session_id else self._phones.values()
         for phone in phones:
             phone.clear_logs()
+
+    def forget(self, session_id: str) -> None:
+        """Drop the session's phone and its ledger file: for a deleted session.
+
+        Call it once the session's transport is closed. Unknown sessions are
+        fine (the file may exist from an earlier process, or not at all).
+        """
+        phone = self._phones.pop(session_id, None)
+        if phone is not None and phone.ledger is not None:
+            phone.ledger.close()
+            phone.ledger = None  # a straggling transport of it can no longer write the file
+        if self.ledger_dir is not None:
+            ledger_path(self.ledger_dir, session_id).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Close the open ledger files; call it on shutdown. Idempotent.
+
+        Whatever is sent afterwards (a late transport) is still recorded, each
+        transmission opening and closing its file.
+        """
+        self._closed = True
+        for phone in self._phones.values():
+            if phone.ledger is not None:
+                phone.ledger.close()
 
 
 def _linked_number(credentials: dict[str, Any] | None) -> str | None:

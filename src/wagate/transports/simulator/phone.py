@@ -11,11 +11,12 @@ from __future__ import annotations
 import base64
 import random
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from wagate.domain import MessageStatus, OutgoingMessage, lid_jid
+from wagate.transports.simulator.ledger import SentLedger, fold_transmission
 from wagate.transports.simulator.records import (
     PendingReceipt,
     PresenceRecord,
@@ -128,6 +129,7 @@ class VirtualPhone:
         self.offline_queue: deque[dict[str, Any]] = deque()  # wire payloads, oldest first
         self.receipts: dict[int, PendingReceipt] = {}  # by seq; not yet given to the session
         self.sent: dict[str, SentRecord] = {}  # by wa_message_id, in order of first arrival
+        self.ledger: SentLedger | None = None  # where ``sent`` is kept across gateway crashes
         self.presence_log: list[PresenceRecord] = []
         self.read_log: list[ReadRecord] = []
         self._lids: dict[str, str | None] = {c.lid: c.phone for c in self.contacts if c.lid}
@@ -234,26 +236,29 @@ class VirtualPhone:
     # ------------------------------------------------------------------ logs
 
     def record_sent(self, message: OutgoingMessage) -> bool:
-        """Note a transmission; True when this ``wa_message_id`` reached the network first now."""
-        known = self.sent.get(message.wa_message_id)
-        if known is not None:
-            self.sent[message.wa_message_id] = replace(known, transmissions=known.transmissions + 1)
-            return False
+        """Note a transmission; True when this ``wa_message_id`` reached the network first now.
+
+        With a ledger, the transmission is written there before it counts here.
+        """
         text = message.text
         if message.reaction is not None:
             text = message.reaction.emoji
-        self.sent[message.wa_message_id] = SentRecord(
+        record = SentRecord(
             wa_message_id=message.wa_message_id,
             message_id=message.message_id,
             to=str(message.to),
             type=message.type.value,
             text=text,
         )
-        return True
+        if self.ledger is not None:
+            self.ledger.append(record)
+        return fold_transmission(self.sent, record)
 
     def clear_logs(self) -> None:
         self.offline_queue.clear()
         self.receipts.clear()
         self.sent.clear()
+        if self.ledger is not None:
+            self.ledger.clear()
         self.presence_log.clear()
         self.read_log.clear()

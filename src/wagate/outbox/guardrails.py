@@ -1,0 +1,171 @@
+"""Guardrails applied by delaying, never by dropping: rate, bursts, daily cap, quiet hours.
+
+:func:`hold_for` is a pure decision on a chat's recent sends; :class:`Guard`
+keeps that history per chat for one session's sender, loaded from the
+database the first time a chat is seen, then updated as messages go out.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wagate.domain import Direction
+from wagate.domain.policy import DeliveryPolicy
+from wagate.store.models import Message
+
+PROACTIVE_AFTER = timedelta(hours=24)  # no inbound from the chat for this long: proactive
+
+
+class HoldReason(StrEnum):
+    """Why a message is waiting (shown on the message as ``waiting.reason``)."""
+
+    QUIET_HOURS = "quiet_hours"  # proactive message inside the session's quiet hours
+    DAILY_CAP = "daily_cap"  # the session sent its proactive messages for the day
+    RATE_LIMIT = "rate_limit"  # too many messages to this recipient in the last minute
+    BURST_COOLDOWN = "burst_cooldown"  # a burst to this recipient; cooling down
+    RETRY = "retry"  # the last attempt failed; waiting to try again
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    reason: HoldReason
+    until: datetime
+
+
+def next_local_midnight(now: datetime, policy: DeliveryPolicy) -> datetime:
+    local = now.astimezone(policy.zone)
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.astimezone(now.tzinfo)
+
+
+def local_day_start(now: datetime, policy: DeliveryPolicy) -> datetime:
+    local = now.astimezone(policy.zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(now.tzinfo)
+
+
+def hold_for(
+    policy: DeliveryPolicy,
+    now: datetime,
+    recent_sends: list[datetime],
+    *,
+    proactive: bool,
+    sent_today: int,
+) -> Hold | None:
+    """The latest hold that applies to the next message of a chat, or None to send now.
+
+    ``recent_sends`` are this chat's send times, oldest first.
+    """
+    holds: list[Hold] = []
+    if proactive and policy.quiet_hours is not None:
+        end = policy.quiet_hours.window_end(now.astimezone(policy.zone))
+        if end is not None:
+            holds.append(Hold(HoldReason.QUIET_HOURS, end.astimezone(now.tzinfo)))
+    if proactive and sent_today >= policy.daily_cap:
+        holds.append(Hold(HoldReason.DAILY_CAP, next_local_midnight(now, policy)))
+    minute_ago = now - timedelta(minutes=1)
+    in_last_minute = recent_sends[bisect.bisect_right(recent_sends, minute_ago) :]
+    if len(in_last_minute) >= policy.rate_per_minute:
+        oldest_that_counts = in_last_minute[-policy.rate_per_minute]
+        holds.append(Hold(HoldReason.RATE_LIMIT, oldest_that_counts + timedelta(minutes=1)))
+    burst = recent_sends[-policy.burst_size :]
+    if len(burst) == policy.burst_size and (
+        burst[-1] - burst[0] <= timedelta(seconds=policy.burst_window_s)
+    ):
+        cooled = burst[-1] + timedelta(seconds=policy.burst_cooldown_s)
+        if now < cooled:
+            holds.append(Hold(HoldReason.BURST_COOLDOWN, cooled))
+    holds = [h for h in holds if h.until > now]
+    return max(holds, key=lambda h: h.until) if holds else None
+
+
+@dataclass(slots=True)
+class ChatHistory:
+    sends: deque[datetime] = field(default_factory=lambda: deque(maxlen=64))
+    last_inbound: datetime | None = None
+
+
+class Guard:
+    """One session's guardrail state in this process."""
+
+    def __init__(self, session_id: str, policy: DeliveryPolicy) -> None:
+        self.session_id = session_id
+        self.policy = policy
+        self._chats: dict[str, ChatHistory] = {}
+        self._day_start: datetime | None = None
+        self._sent_today = 0
+
+    async def load_chat(self, tx: AsyncSession, chat_id: str, now: datetime) -> ChatHistory:
+        history = self._chats.get(chat_id)
+        if history is None:
+            since = now - timedelta(
+                seconds=max(60.0, self.policy.burst_cooldown_s + self.policy.burst_window_s)
+            )
+            sends = await tx.scalars(
+                select(Message.sent_at)
+                .where(
+                    Message.session_id == self.session_id,
+                    Message.chat_id == chat_id,
+                    Message.direction == Direction.OUT.value,
+                    Message.sent_at >= since,
+                )
+                .order_by(Message.sent_at)
+            )
+            history = ChatHistory()
+            history.sends.extend(t for t in sends if t is not None)
+            self._chats[chat_id] = history
+        history.last_inbound = await tx.scalar(
+            select(func.max(Message.timestamp)).where(
+                Message.session_id == self.session_id,
+                Message.chat_id == chat_id,
+                Message.direction == Direction.IN.value,
+                Message.from_me.is_(False),
+            )
+        )
+        await self._load_day(tx, now)
+        return history
+
+    async def _load_day(self, tx: AsyncSession, now: datetime) -> None:
+        start = local_day_start(now, self.policy)
+        if self._day_start == start:
+            return
+        self._day_start = start
+        self._sent_today = int(
+            await tx.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(
+                    Message.session_id == self.session_id,
+                    Message.proactive.is_(True),
+                    Message.sent_at >= start,
+                )
+            )
+            or 0
+        )
+
+    def is_proactive(self, chat_id: str, now: datetime) -> bool:
+        history = self._chats.get(chat_id)
+        last = history.last_inbound if history else None
+        return last is None or now - last > PROACTIVE_AFTER
+
+    def check(self, chat_id: str, now: datetime, *, proactive: bool) -> Hold | None:
+        if self._day_start is not None and now >= next_local_midnight(self._day_start, self.policy):
+            self._day_start, self._sent_today = local_day_start(now, self.policy), 0
+        history = self._chats.get(chat_id) or ChatHistory()
+        return hold_for(
+            self.policy, now, list(history.sends), proactive=proactive, sent_today=self._sent_today
+        )
+
+    def record_send(self, chat_id: str, at: datetime, *, proactive: bool) -> None:
+        self._chats.setdefault(chat_id, ChatHistory()).sends.append(at)
+        if proactive:
+            self._sent_today += 1
+
+    def forget_chat(self, chat_id: str) -> None:
+        self._chats.pop(chat_id, None)

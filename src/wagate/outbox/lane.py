@@ -1,0 +1,387 @@
+"""A chat lane: the messages of one chat, sent one after another, in acceptance order.
+
+Each chat with work gets its own lane (an asyncio task), so a message that
+waits (pacing, a guardrail, a retry) holds back only the later messages of
+its own chat. A lane gives its messages back to the dispatcher when the
+session goes offline or the sender stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from wagate.domain import (
+    ContactCard,
+    Direction,
+    Jid,
+    Location,
+    MessageStatus,
+    MessageType,
+    OutgoingMessage,
+    PermanentSendError,
+    PresenceState,
+    Reaction,
+    TransportError,
+    is_lid,
+    phone_jid,
+    split_jid,
+)
+from wagate.outbox import pacing
+from wagate.outbox.guardrails import Hold, HoldReason
+from wagate.outbox.writer import Op
+from wagate.store.models import Message
+from wagate.store.repositories import contacts
+from wagate.store.serialize import iso, message_json
+
+if TYPE_CHECKING:
+    from wagate.outbox.sender import SessionSender
+
+
+class Outcome(Enum):
+    DONE = "done"  # sent or failed: settled
+    RELEASE = "release"  # not now (offline, stopping): give it back to the dispatcher
+
+
+class ChatLane:
+    def __init__(self, sender: SessionSender, chat_id: str) -> None:
+        self.sender = sender
+        self.chat_id = chat_id
+        self.queue: deque[Message] = deque()
+        self.task: asyncio.Task[None] | None = None
+        self.log = sender.log.bind(chat_id=chat_id)
+
+    def add(self, message: Message) -> None:
+        self.queue.append(message)
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(
+            self.run(), name=f"lane:{self.sender.session_id}:{self.chat_id}"
+        )
+
+    async def run(self) -> None:
+        try:
+            async with self.sender.outbox.db.read() as tx:
+                await self.sender.guard.load_chat(tx, self.chat_id, self.sender.clock.now())
+            while self.queue:
+                outcome = await self.deliver(self.queue[0])
+                if outcome is Outcome.RELEASE:
+                    break
+                self.sender.release(self.queue.popleft().seq)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.log.exception("chat lane failed; its messages go back to the queue")
+        finally:
+            for message in self.queue:
+                self.sender.release(message.seq)
+            self.queue.clear()
+            self.sender.lane_finished(self)
+
+    # ------------------------------------------------------------------ one message
+
+    async def deliver(self, message: Message) -> Outcome:
+        sender = self.sender
+        clock = sender.clock
+        while True:
+            now = clock.now()
+            if sender.stopping or not sender.runtime.connected:
+                return Outcome.RELEASE
+            if message.expires_at is not None and now >= message.expires_at:
+                await self.fail(message, "expired", "the message was not sent before it expired")
+                return Outcome.DONE
+            proactive = sender.guard.is_proactive(self.chat_id, now)
+            hold = self._retry_hold(message, now) or sender.guard.check(
+                self.chat_id, now, proactive=proactive
+            )
+            if hold is not None:
+                await self.wait(message, hold)
+                continue
+            try:
+                outgoing = await self.outgoing(message)
+                if message.humanize is not False:
+                    await self.pace(message, outgoing)
+            except PermanentSendError as exc:
+                await self.fail(message, exc.code, exc.message)
+                return Outcome.DONE
+            except TransportError as exc:
+                if exc.code == "not_connected":
+                    return Outcome.RELEASE
+                if not await self.schedule_retry(message, exc):
+                    return Outcome.DONE
+                continue
+            outcome = await self.transmit(message, outgoing, proactive)
+            if outcome is not None:
+                return outcome
+
+    def _retry_hold(self, message: Message, now: datetime) -> Hold | None:
+        if (
+            message.next_attempt_at is not None
+            and message.next_attempt_at > now
+            and (message.hold_reason in (None, HoldReason.RETRY.value))
+        ):
+            return Hold(HoldReason.RETRY, message.next_attempt_at)
+        return None
+
+    async def transmit(
+        self, message: Message, outgoing: OutgoingMessage, proactive: bool
+    ) -> Outcome | None:
+        """Send once. Returns the outcome, or None to go round again (a retry is due)."""
+        sender = self.sender
+        transport = sender.runtime.transport
+        if transport is None:
+            return Outcome.RELEASE
+        now = sender.clock.now()
+        message.attempts += 1
+        sender.writer.submit(
+            Op(
+                message.seq,
+                {
+                    "status": MessageStatus.SENDING.value,
+                    "chat_id": outgoing.to,
+                    "updated_at": now,
+                    "hold_reason": None,
+                },
+                add_attempt=True,
+            )
+        )
+        try:
+            result = await transport.send(outgoing)
+        except PermanentSendError as exc:
+            self.log.info("send failed permanently", message_id=message.id, code=exc.code)
+            await self.fail(message, exc.code, exc.message)
+            return Outcome.DONE
+        except TransportError as exc:
+            if exc.code == "not_connected":
+                return Outcome.RELEASE
+            self.log.info("send failed, may retry", message_id=message.id, code=exc.code)
+            return None if await self.schedule_retry(message, exc) else Outcome.DONE
+        except Exception as exc:  # a transport bug must not stop the queue
+            self.log.exception("transport raised an unexpected error", message_id=message.id)
+            retry = await self.schedule_retry(message, TransportError(repr(exc)))
+            return None if retry else Outcome.DONE
+        sender.guard.record_send(self.chat_id, result.timestamp, proactive=proactive)
+        await self.settle(message, result.wa_message_id, result.timestamp, proactive)
+        return Outcome.DONE
+
+    # ------------------------------------------------------------------ waiting
+
+    async def wait(self, message: Message, hold: Hold) -> None:
+        """Record why the message waits (visible in the API), then sleep until it may go."""
+        sender = self.sender
+        if (message.hold_reason, message.next_attempt_at) != (hold.reason.value, hold.until):
+            message.hold_reason, message.next_attempt_at = hold.reason.value, hold.until
+            sender.writer.submit(
+                Op(
+                    message.seq,
+                    {
+                        "hold_reason": hold.reason.value,
+                        "next_attempt_at": hold.until,
+                        "updated_at": sender.clock.now(),
+                    },
+                )
+            )
+            sender.outbox.metrics.holds.labels(hold.reason.value).inc()
+        until = hold.until
+        if message.expires_at is not None:
+            until = min(until, message.expires_at)
+        await sender.sleep_until(until)
+
+    async def schedule_retry(self, message: Message, exc: TransportError) -> bool:
+        """Plan the next attempt; returns False when the message failed for good."""
+        sender = self.sender
+        decision = sender.outbox.settings.retry.decide(message.attempts, sender.rng)
+        if not decision.retry:
+            await self.fail(message, exc.code, exc.message)
+            return False
+        now = sender.clock.now()
+        message.next_attempt_at = now + timedelta(
+            seconds=max(decision.delay_s, exc.retry_after or 0.0)
+        )
+        message.hold_reason = HoldReason.RETRY.value
+        sender.writer.submit(
+            Op(
+                message.seq,
+                {
+                    "next_attempt_at": message.next_attempt_at,
+                    "hold_reason": HoldReason.RETRY.value,
+                    "error_code": exc.code,
+                    "error_message": exc.message,
+                    "updated_at": now,
+                },
+            )
+        )
+        sender.outbox.metrics.errors.labels(exc.code).inc()
+        return True
+
+    # ------------------------------------------------------------------ building and pacing
+
+    async def outgoing(self, message: Message) -> OutgoingMessage:
+        sender = self.sender
+        destination = Jid(message.chat_id)
+        if is_lid(destination):
+            async with sender.outbox.db.read() as tx:
+                phone = await contacts.phone_for_lid(
+                    tx, sender.session_id, split_jid(destination)[0]
+                )
+            transport = sender.runtime.transport
+            if phone:
+                destination = phone_jid(phone)
+            elif transport is None or not transport.capabilities.lid_destinations:
+                raise PermanentSendError(
+                    "no phone number is known for this @lid and the transport cannot address it",
+                    code="lid_without_mapping",
+                )
+        reaction = None
+        if message.reaction:
+            reaction = Reaction(
+                message_id=str(message.reaction["message_id"]),
+                emoji=message.reaction.get("emoji") or None,
+            )
+        contact = None
+        if message.type == MessageType.CONTACT.value and message.contacts:
+            contact = ContactCard.model_validate(message.contacts[0])
+        return OutgoingMessage(
+            message_id=message.id,
+            wa_message_id=message.wa_message_id or "",
+            to=destination,
+            type=MessageType(message.type),
+            text=message.text,
+            media=await sender.outbox.loader.load(message),
+            location=Location.model_validate(message.location) if message.location else None,
+            contact=contact,
+            reaction=reaction,
+            reply_to=message.reply_to,
+        )
+
+    async def pace(self, message: Message, outgoing: OutgoingMessage) -> None:
+        """Read the chat, think, show typing or recording, pause; as a person would."""
+        sender = self.sender
+        size = (message.media or {}).get("size")
+        the_plan = pacing.plan(
+            sender.policy.pacing,
+            outgoing.type,
+            outgoing.text,
+            int(size) if size else None,
+            sender.rng,
+        )
+        if the_plan is None or outgoing.type is MessageType.REACTION:
+            return
+        transport = sender.runtime.transport
+        if transport is None:
+            raise TransportError("the session went offline", code="not_connected")
+        capabilities = transport.capabilities
+        if capabilities.read_receipts:
+            await self.mark_chat_read(outgoing.to)
+        await sender.clock.sleep(the_plan.think_s)
+        for chunk in the_plan.typing_chunks():
+            if capabilities.presence:
+                await transport.send_presence(outgoing.to, the_plan.presence)
+            await sender.clock.sleep(chunk)
+        if capabilities.presence:
+            await transport.send_presence(outgoing.to, PresenceState.PAUSED)
+        await sender.clock.sleep(the_plan.pause_s)
+
+    async def mark_chat_read(self, chat: Jid) -> None:
+        sender = self.sender
+        async with sender.outbox.db.read() as tx:
+            unread = list(
+                await tx.scalars(
+                    select(Message)
+                    .where(
+                        Message.session_id == sender.session_id,
+                        Message.chat_id == self.chat_id,
+                        Message.direction == Direction.IN.value,
+                        Message.from_me.is_(False),
+                        Message.read_at.is_(None),
+                    )
+                    .order_by(Message.seq.desc())
+                    .limit(50)
+                )
+            )
+        if not unread:
+            return
+        transport = sender.runtime.transport
+        if transport is None:
+            return
+        await transport.mark_read(
+            chat, [m.wa_message_id for m in unread if m.wa_message_id], unread[0].sender
+        )
+        now = sender.clock.now()
+        for row in unread:
+            sender.writer.submit(Op(row.seq, {"read_at": now}, only_if_open=False))
+
+    # ------------------------------------------------------------------ settling
+
+    async def settle(
+        self, message: Message, wa_message_id: str, at: datetime, proactive: bool
+    ) -> None:
+        sender = self.sender
+        now = sender.clock.now()
+        fields: dict[str, Any] = {
+            "status": MessageStatus.SENT.value,
+            "wa_message_id": wa_message_id,
+            "sent_at": at,
+            "timestamp": at,
+            "error_code": None,
+            "error_message": None,
+            "next_attempt_at": None,
+            "hold_reason": None,
+            "proactive": proactive,
+            "updated_at": now,
+        }
+        for name, value in fields.items():
+            setattr(message, name, value)
+        await sender.writer.submit(
+            Op(
+                message.seq,
+                fields,
+                event=(
+                    message.tenant_id,
+                    message.session_id,
+                    "message.sent",
+                    message_json(message),
+                ),
+            )
+        )
+        metrics = sender.outbox.metrics
+        metrics.messages_out.labels(message.type, MessageStatus.SENT.value).inc()
+        metrics.send_latency.observe(max(0.0, (now - message.created_at).total_seconds()))
+        self.log.debug("message sent", message_id=message.id, wa_message_id=wa_message_id)
+
+    async def fail(self, message: Message, code: str, text: str) -> None:
+        sender = self.sender
+        now = sender.clock.now()
+        await sender.writer.submit(
+            Op(
+                message.seq,
+                {
+                    "status": MessageStatus.FAILED.value,
+                    "error_code": code,
+                    "error_message": text,
+                    "next_attempt_at": None,
+                    "hold_reason": None,
+                    "updated_at": now,
+                },
+                event=(
+                    message.tenant_id,
+                    message.session_id,
+                    "message.status",
+                    {
+                        "message_id": message.id,
+                        "wa_message_id": message.wa_message_id,
+                        "chat_id": message.chat_id,
+                        "status": MessageStatus.FAILED.value,
+                        "error": {"code": code, "message": text},
+                        "timestamp": iso(now),
+                    },
+                ),
+            )
+        )
+        sender.outbox.metrics.messages_out.labels(message.type, MessageStatus.FAILED.value).inc()
+        sender.outbox.metrics.errors.labels(code).inc()
