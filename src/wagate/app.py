@@ -146,6 +146,7 @@ async def build_services(
 
         metrics = Metrics()
         policy_defaults = default_policy(settings)
+        worker_id = settings.worker_id or default_worker_id()
         bus = EventBus()
         media = MediaStore(settings.data_dir)
         network = SimulatorNetwork(
@@ -158,6 +159,7 @@ async def build_services(
             ),
             ledger_dir=settings.data_dir / "simulator",
         )
+        stack.callback(network.close)  # runs after the sessions are shut down
         registry = build_registry(network)
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.media_fetch_timeout_s, connect=10.0),
@@ -169,6 +171,7 @@ async def build_services(
         hooks = SessionHooks(
             events_committed=bus.notify,
             session_connected=lambda session_id: outbox_ref[0].wake(session_id),
+            session_deleted=network.forget,
         )
         manager = SessionManager(
             db=db,
@@ -189,6 +192,8 @@ async def build_services(
             metrics=metrics,
             capacity=settings.worker_capacity,
             restore_concurrency=settings.restore_concurrency,
+            worker_id=worker_id,
+            lease_ttl_s=settings.lease_ttl_s,
         )
         outbox = Outbox(
             db=db,
@@ -236,7 +241,7 @@ async def build_services(
             bus=bus,
             simulator=network,
             admin_key_digest=hashlib.sha256(admin_key.encode()).digest(),
-            worker_id=settings.worker_id or default_worker_id(),
+            worker_id=worker_id,
             policy_defaults=policy_defaults,
             config_validators={"simulator": validate_simulator_config},
         )
@@ -295,6 +300,7 @@ def create_app(
             tasks = BackgroundTasks(on_task_crash)
             await services.manager.restore()
             tasks.start("outbox-supervisor", services.outbox.run())
+            tasks.start("session-leases", services.manager.keep_leases())
             log.info(
                 "wagate ready",
                 version=__version__,

@@ -256,7 +256,7 @@ class _Usage(Exception):
 
 
 def _fail(message: str) -> NoReturn:
-    print(f"wagate: {message}", file=sys.stderr)
+    print(f"wagate: {' '.join(message.split())}", file=sys.stderr)
     raise typer.Exit(2)
 
 
@@ -308,6 +308,7 @@ def _read_bulk_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
                     f"wagate: ignoring unknown columns: {', '.join(unknown)}",
                     markup=False,
                     highlight=False,
+                    soft_wrap=True,
                 )
             rows: list[tuple[int, dict[str, Any]]] = []
             while True:
@@ -440,14 +441,18 @@ def send_bulk(
                 response = client.post(path, json={"messages": [item for _, item in batch]})
             except httpx.HTTPError as exc:
                 progress.stop()
-                _fail(f"cannot reach {base_url}: {exc or type(exc).__name__}{so_far()}")
+                detail = str(exc) or type(exc).__name__
+                if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                    _fail(f"cannot reach {base_url}: {detail}{so_far()}")
+                _fail(f"the request to {base_url} failed: {detail}{so_far()}")
             if response.status_code != 200:
                 progress.stop()
                 _fail(_http_problem(response, session) + so_far())
             try:
                 results = response.json()["items"]
-                assert len(results) == len(batch)
-            except (ValueError, KeyError, TypeError, AssertionError):
+            except (ValueError, KeyError, TypeError):
+                results = None
+            if not isinstance(results, list) or len(results) != len(batch):
                 progress.stop()
                 _fail(f"unexpected answer from {base_url}{path}{so_far()}")
             for (line, _), result in zip(batch, results, strict=True):
@@ -461,21 +466,30 @@ def send_bulk(
             progress.advance(task, len(batch))
 
     total_rejected = sum(len(lines) for lines in rejected.values())
-    console.print(f"accepted: {accepted} of {len(rows)}", markup=False, highlight=False)
-    console.print(f"rejected: {total_rejected}", markup=False, highlight=False)
+    console.print(
+        f"accepted: {accepted} of {len(rows)}", markup=False, highlight=False, soft_wrap=True
+    )
+    console.print(f"rejected: {total_rejected}", markup=False, highlight=False, soft_wrap=True)
     for code, entries in sorted(rejected.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         lines = [str(line) for line, _ in entries]
         shown = ", ".join(lines[:50]) + (
             f", ... ({len(lines) - 50} more)" if len(lines) > 50 else ""
         )
         label = "line" if len(lines) == 1 else "lines"
-        console.print(f"  {code}: {len(lines)} ({label} {shown})", markup=False, highlight=False)
+        console.print(
+            f"  {code}: {len(lines)} ({label} {shown})",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     if 0 < total_rejected <= 20:
         details = sorted(
             (line, code, message) for code, e in rejected.items() for line, message in e
         )
         for line, code, message in details:
-            console.print(f"  line {line}: {code}: {message}", markup=False, highlight=False)
+            console.print(
+                f"  line {line}: {code}: {message}", markup=False, highlight=False, soft_wrap=True
+            )
     raise typer.Exit(1 if total_rejected else 0)
 
 

@@ -221,3 +221,16 @@ async def test_opt_out_keyword_and_opt_in(server: RunningServer, admin: httpx.As
     assert (
         await admin.post(f"/v1/sessions/{sid}/messages", json={"to": A, "text": "welcome back"})
     ).status_code == 202
+
+
+async def test_settings_given_at_creation(server: RunningServer, admin: httpx.AsyncClient) -> None:
+    created = await admin.post(
+        "/v1/sessions",
+        json={"name": "tuned", "start": False, "settings": {"pacing": "slow", "daily_cap": 7}},
+    )
+    assert created.status_code == 201
+    view = (await admin.get(f"/v1/sessions/{created.json()['id']}/settings")).json()
+    assert view["overrides"] == {"pacing": "slow", "daily_cap": 7}
+    bad = await admin.post("/v1/sessions", json={"name": "x", "settings": {"pacing": "warp"}})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "invalid_settings"

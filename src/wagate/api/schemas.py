@@ -29,6 +29,10 @@ class SessionCreate(BaseModel):
     proxy_url: str | None = Field(default=None, max_length=500)
     priority: int = Field(default=0, ge=-1000, le=1000)
     start: bool = Field(default=True, description="start connecting right away")
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="delivery policy overrides (see PUT /v1/sessions/{id}/settings)",
+    )
     tenant: str | None = Field(
         default=None, description="admin key only: the tenant (name or id) that owns the session"
     )

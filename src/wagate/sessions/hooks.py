@@ -21,3 +21,6 @@ class SessionHooks:
 
     session_connected: Callable[[str], None] = field(default=_nothing)
     """A session is connected in this process (wake its outbound sender)."""
+
+    session_deleted: Callable[[str], None] = field(default=_nothing)
+    """A session and its data are gone (let transports forget their own state of it)."""

@@ -46,6 +46,8 @@ class SessionManager:
         metrics: Metrics,
         capacity: int = 500,
         restore_concurrency: int = 8,
+        worker_id: str = "worker",
+        lease_ttl_s: float = 30.0,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -56,7 +58,10 @@ class SessionManager:
         self.metrics = metrics
         self.capacity = capacity
         self.restore_concurrency = restore_concurrency
+        self.worker_id = worker_id
+        self.lease_ttl_s = lease_ttl_s
         self._runtimes: dict[str, SessionRuntime] = {}
+        self._tokens: dict[str, int] = {}  # lease fencing tokens of the sessions run here
         self._locks: dict[str, asyncio.Lock] = {}
 
     def runtime(self, session_id: str) -> SessionRuntime | None:
@@ -80,6 +85,7 @@ class SessionManager:
         proxy_url: str | None,
         priority: int,
         start: bool,
+        settings: dict[str, Any] | None = None,
     ) -> Session:
         self.registry.ensure_available(transport)
         desired = DesiredState.RUNNING if start else DesiredState.STOPPED
@@ -94,6 +100,7 @@ class SessionManager:
                 priority=priority,
                 desired=desired,
                 now=self.clock.now(),
+                settings=settings,
             )
             await events.append_event(
                 tx,
@@ -109,16 +116,30 @@ class SessionManager:
         return row
 
     async def start(self, session_id: str) -> None:
-        """Ask for the session to run, and run it here."""
+        """Ask for the session to run; run it here if no other live worker holds it."""
+        async with self.db.transaction() as tx:
+            row = await sessions.get_session(tx, session_id, None)
+            row.desired_state = DesiredState.RUNNING.value
+            row.updated_at = self.clock.now()
+        await self._run_here(session_id)
+
+    async def _run_here(self, session_id: str) -> bool:
+        """Claim the session's lease and start its runtime; False if another worker has it."""
         async with self._lock(session_id):
-            async with self.db.transaction() as tx:
-                row = await sessions.get_session(tx, session_id, None)
-                row.desired_state = DesiredState.RUNNING.value
-                row.updated_at = self.clock.now()
-                tenant_id = row.tenant_id
             existing = self._runtimes.get(session_id)
             if existing is not None and not existing.closed:
-                return
+                return True
+            if len(self.running()) >= self.capacity:
+                return False
+            async with self.db.transaction() as tx:
+                token = await sessions.claim_lease(
+                    tx, session_id, self.worker_id, self.clock.now(), self.lease_ttl_s
+                )
+                row = await sessions.get_session(tx, session_id, None)
+                tenant_id = row.tenant_id
+            if token is None:
+                return False
+            self._tokens[session_id] = token
             runtime = SessionRuntime(
                 SessionRef(session_id, tenant_id),
                 db=self.db,
@@ -134,7 +155,14 @@ class SessionManager:
                 await runtime.start()
             except Exception:
                 self._runtimes.pop(session_id, None)
+                await self._release(session_id)
                 raise
+            return True
+
+    async def _release(self, session_id: str) -> None:
+        self._tokens.pop(session_id, None)
+        async with self.db.transaction() as tx:
+            await sessions.release_lease(tx, session_id, self.worker_id)
 
     async def stop(self, session_id: str) -> None:
         async with self._lock(session_id):
@@ -142,6 +170,7 @@ class SessionManager:
             runtime = self._runtimes.pop(session_id, None)
             if runtime is not None:
                 await runtime.close(SessionStatus.STOPPED, "stopped_by_request")
+                await self._release(session_id)
             else:
                 await self._record_offline_status(
                     session_id, SessionStatus.STOPPED, "stopped_by_request"
@@ -153,6 +182,7 @@ class SessionManager:
             runtime = self._runtimes.pop(session_id, None)
             if runtime is not None:
                 await runtime.logout()
+                await self._release(session_id)
             else:
                 await self._record_offline_status(
                     session_id, SessionStatus.LOGGED_OUT, "logout", credentials=None
@@ -173,6 +203,7 @@ class SessionManager:
             await sessions.delete_session(tx, row)
         self.media.delete_session(session_id)
         self._locks.pop(session_id, None)
+        self.hooks.session_deleted(session_id)
         self.hooks.events_committed()
 
     async def request_pairing_code(self, session_id: str, phone: str) -> str:
@@ -187,32 +218,83 @@ class SessionManager:
     # ------------------------------------------------------------------ process lifecycle
 
     async def restore(self) -> int:
-        """Start every session whose desired state is running, a few at a time."""
+        """Claim and start sessions that should run and that no live worker holds.
+
+        Runs at boot (restore) and on every lease pass (taking over the sessions
+        of a worker that died), a few at a time so a thousand sessions do not
+        stampede.
+        """
         async with self.db.read() as tx:
-            rows = await sessions.sessions_to_run(tx, self.capacity)
+            candidates = await sessions.claimable_sessions(
+                tx, self.worker_id, self.clock.now(), self.capacity - len(self.running())
+            )
+        candidates = [c for c in candidates if c not in self._runtimes]
         gate = asyncio.Semaphore(self.restore_concurrency)
+        started = 0
 
         async def start_one(session_id: str) -> None:
+            nonlocal started
             async with gate:
                 try:
-                    await self.start(session_id)
+                    if await self._run_here(session_id):
+                        started += 1
                 except NotFound:
                     pass
                 except Exception as exc:
-                    log.error("restore failed", session_id=session_id, error=str(exc))
+                    log.error("could not start session", session_id=session_id, error=str(exc))
 
-        await asyncio.gather(*(start_one(row.id) for row in rows))
-        if rows:
-            log.info("sessions restored", count=len(rows))
-        return len(rows)
+        await asyncio.gather(*(start_one(session_id) for session_id in candidates))
+        if started:
+            log.info("sessions started here", count=started, worker_id=self.worker_id)
+        return started
+
+    async def keep_leases(self) -> None:
+        """Every third of the lease TTL: renew, let go of what was lost or stopped, take over."""
+        while True:
+            await self.clock.sleep(self.lease_ttl_s / 3)
+            try:
+                await self.lease_pass()
+            except Exception as exc:
+                log.error("lease pass failed", error=repr(exc))
+
+    async def lease_pass(self) -> None:
+        held = {sid: tok for sid, tok in self._tokens.items() if sid in self._runtimes}
+        async with self.db.transaction() as tx:
+            kept = await sessions.renew_leases(
+                tx, self.worker_id, held, self.clock.now(), self.lease_ttl_s
+            )
+            desired = await sessions.desired_states(tx, list(kept))
+        for session_id in set(held) - kept:  # another worker owns it now
+            log.warning("lease lost; closing the session here", session_id=session_id)
+            await self._close_here(session_id, record=False)
+        for session_id, state in desired.items():  # stopped through another worker's API
+            if state == DesiredState.STOPPED.value:
+                await self._close_here(session_id, record=True)
+        await self.restore()
+
+    async def _close_here(self, session_id: str, *, record: bool) -> None:
+        async with self._lock(session_id):
+            runtime = self._runtimes.pop(session_id, None)
+            if runtime is not None:
+                await runtime.close(SessionStatus.STOPPED, "stopped_by_request", record=record)
+            if record:
+                await self._release(session_id)
+            else:
+                self._tokens.pop(session_id, None)
 
     async def shutdown(self) -> None:
-        """Close every session of this process; their desired state stays as it is."""
-        runtimes, self._runtimes = list(self._runtimes.values()), {}
+        """Close every session of this process and release its leases, so another worker
+        can take them over at once; their desired state stays as it is."""
+        runtimes, self._runtimes = dict(self._runtimes), {}
         await asyncio.gather(
-            *(rt.close(SessionStatus.STOPPED, "worker_shutdown") for rt in runtimes),
+            *(rt.close(SessionStatus.STOPPED, "worker_shutdown") for rt in runtimes.values()),
             return_exceptions=True,
         )
+        for session_id in list(runtimes):
+            try:
+                await self._release(session_id)
+            except Exception as exc:
+                log.warning("could not release lease", session_id=session_id, error=repr(exc))
 
     # ------------------------------------------------------------------ helpers
 

@@ -51,7 +51,8 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors()[:5]:
         location = ".".join(str(p) for p in error.get("loc", ()))
-        parts.append(f"{location or 'item'}: {error.get('msg', 'invalid')}")
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{location}: {message}" if location else message)
     return "; ".join(parts)
 
 

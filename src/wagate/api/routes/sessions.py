@@ -17,6 +17,7 @@ from wagate.api.schemas import (
     SessionOut,
 )
 from wagate.domain import Forbidden, NotWaitingForScan, SessionStatus
+from wagate.domain.policy import validate_overrides
 from wagate.domain.urls import check_url_syntax
 from wagate.store.models import Session
 from wagate.store.repositories import sessions, tenants
@@ -55,6 +56,7 @@ async def create_session(
         elif tenant_id is None:
             tenant_id = (await tenants.ensure_tenant(tx, DEFAULT_TENANT, services.clock.now())).id
     config = services.validate_transport_config(body.transport, body.config)
+    overrides, _ = validate_overrides(services.policy_defaults, body.settings)
     if body.proxy_url is not None:
         check_url_syntax(body.proxy_url.replace("socks5://", "http://", 1))
     row = await services.manager.create(
@@ -65,6 +67,7 @@ async def create_session(
         proxy_url=body.proxy_url,
         priority=body.priority,
         start=body.start,
+        settings=overrides,
     )
     return await _json(services, request, row.id)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -150,3 +150,81 @@ async def change_status(
             now=now,
         )
     return row
+
+
+# --------------------------------------------------------------------------- leases
+
+
+def _free_or_mine(worker: str, now: datetime) -> Any:
+    return or_(
+        Session.lease_owner.is_(None),
+        Session.lease_expires_at < now,
+        Session.lease_owner == worker,
+    )
+
+
+async def claimable_sessions(db: AsyncSession, worker: str, now: datetime, limit: int) -> list[str]:
+    """Sessions that should run and that no live worker holds, highest priority first."""
+    if limit <= 0:
+        return []
+    query = (
+        select(Session.id)
+        .where(Session.desired_state == DesiredState.RUNNING.value, _free_or_mine(worker, now))
+        .order_by(Session.priority.desc(), Session.created_at, Session.id)
+        .limit(limit)
+    )
+    return list(await db.scalars(query))
+
+
+async def claim_lease(
+    db: AsyncSession, session_id: str, worker: str, now: datetime, ttl_s: float
+) -> int | None:
+    """Take the session's lease if it is free, expired or ours; returns the fencing token."""
+    statement = (
+        update(Session)
+        .where(Session.id == session_id, _free_or_mine(worker, now))
+        .values(
+            lease_owner=worker,
+            lease_token=Session.lease_token + 1,
+            lease_expires_at=now + timedelta(seconds=ttl_s),
+        )
+        .returning(Session.lease_token)
+        .execution_options(synchronize_session=False)
+    )
+    token: int | None = (await db.execute(statement)).scalar_one_or_none()
+    return token
+
+
+async def renew_leases(
+    db: AsyncSession, worker: str, tokens: dict[str, int], now: datetime, ttl_s: float
+) -> set[str]:
+    """Extend this worker's leases; returns the sessions whose lease it still holds."""
+    if not tokens:
+        return set()
+    statement = (
+        update(Session)
+        .where(Session.id.in_(list(tokens)), Session.lease_owner == worker)
+        .values(lease_expires_at=now + timedelta(seconds=ttl_s))
+        .returning(Session.id, Session.lease_token)
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await db.execute(statement)).all()
+    return {session_id for session_id, token in rows if tokens.get(session_id) == token}
+
+
+async def release_lease(db: AsyncSession, session_id: str, worker: str) -> None:
+    await db.execute(
+        update(Session)
+        .where(Session.id == session_id, Session.lease_owner == worker)
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def desired_states(db: AsyncSession, session_ids: list[str]) -> dict[str, str]:
+    if not session_ids:
+        return {}
+    rows = await db.execute(
+        select(Session.id, Session.desired_state).where(Session.id.in_(session_ids))
+    )
+    return {str(session_id): str(desired) for session_id, desired in rows}

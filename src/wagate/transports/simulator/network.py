@@ -96,6 +96,7 @@ class SimulatorNetwork:
                 )
                 phone.sent = ledger.load()
                 phone.ledger = ledger
+                phone.start_epoch(self.seed, _next_epoch(self.ledger_dir, context.session_id))
             self._phones[context.session_id] = phone
         else:
             phone.settings = config.apply(self.settings)
@@ -260,7 +261,9 @@ class SimulatorNetwork:
             phone.ledger.close()
             phone.ledger = None  # a straggling transport of it can no longer write the file
         if self.ledger_dir is not None:
-            ledger_path(self.ledger_dir, session_id).unlink(missing_ok=True)
+            path = ledger_path(self.ledger_dir, session_id)
+            path.unlink(missing_ok=True)
+            path.with_suffix(".epoch").unlink(missing_ok=True)
 
     def close(self) -> None:
         """Close the open ledger files; call it on shutdown. Idempotent.
@@ -284,3 +287,15 @@ def _linked_number(credentials: dict[str, Any] | None) -> str | None:
         return normalize_phone(number)
     except InvalidDestination:
         return None
+
+
+def _next_epoch(ledger_dir: Path, session_id: str) -> int:
+    """Count process starts per session in ``<session>.epoch`` beside its ledger."""
+    path = ledger_path(ledger_dir, session_id).with_suffix(".epoch")
+    try:
+        epoch = int(path.read_text().strip() or "0") + 1
+    except (FileNotFoundError, ValueError):
+        epoch = 1
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(f"{epoch}\n")
+    return epoch

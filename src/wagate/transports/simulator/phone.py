@@ -162,6 +162,16 @@ class VirtualPhone:
 
     # ------------------------------------------------------------------ generated values
 
+    def start_epoch(self, seed: int, epoch: int) -> None:
+        """Continue the id sequence in a new process without repeating an earlier one's ids.
+
+        Ids are drawn from a seeded generator, so a restarted gateway would draw
+        the same inbound ids again and they would be taken for duplicates. Each
+        process start with a ledger is a new epoch with its own sequence.
+        """
+        if epoch:
+            self._ids = random.Random(f"{seed}:{self.session_id}:ids:{epoch}")
+
     def new_message_id(self) -> str:
         """An id in the shape the phone app uses: ``3A`` + 18 upper-case hex digits."""
         return "3A" + self._ids.randbytes(9).hex().upper()

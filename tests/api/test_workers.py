@@ -1,0 +1,119 @@
+"""Several workers on one database: leases decide which one runs a session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from tests.api.helpers import create_session, send, wait_sent, wait_status
+from tests.support.server import RunningServer, eventually, make_settings, running_server
+from wagate.domain import FakeClock
+from wagate.store.models import Session
+
+
+@pytest.fixture
+async def workers(
+    db_url: str, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[tuple[RunningServer, RunningServer, AsyncExitStack]]:
+    """Workers A and B on one database; the third item stops A (as if it died)."""
+    async with AsyncExitStack() as outer:
+        b = await outer.enter_async_context(
+            running_server(make_settings(db_url, tmp_path / "data", worker_id="worker-b"), clock)
+        )
+        stop_a = await outer.enter_async_context(AsyncExitStack())
+        a = await stop_a.enter_async_context(
+            running_server(make_settings(db_url, tmp_path / "data", worker_id="worker-a"), clock)
+        )
+        yield a, b, stop_a
+
+
+async def _lease_owner(server: RunningServer, session_id: str) -> str | None:
+    async with server.services.db.read() as tx:
+        row = await tx.get(Session, session_id)
+        return row.lease_owner if row else None
+
+
+async def test_one_worker_runs_a_session_and_the_other_takes_over(
+    workers: tuple[RunningServer, RunningServer, AsyncExitStack], clock: FakeClock
+) -> None:
+    a, b, stop_a = workers
+    async with a.client() as api_a, b.client() as api_b:
+        session = await create_session(api_a, "shared")
+        sid = session["id"]
+        await wait_status(api_a, sid, "qr")
+        assert await _lease_owner(a, sid) == "worker-a"
+        assert a.services.manager.runtime(sid) is not None
+        assert b.services.manager.runtime(sid) is None
+        assert (await api_a.post(f"/v1/simulator/{sid}/scan")).status_code == 202
+        await wait_status(api_b, sid, "connected")
+
+        # a message accepted by worker B is sent by worker A, which holds the session
+        message = await send(api_b, sid, to="5511988887777", text="via b")
+
+        async def sent_by_a() -> bool:
+            await a.advance(0.2)  # A's supervisor polls the shared queue
+            return [r.message_id for r in a.network.sent(sid)] == [message["id"]]
+
+        await eventually(sent_by_a)
+        await wait_sent(api_b, message["id"])
+
+        # worker A dies holding the lease: B waits for it to expire, then takes over
+        await stop_a.aclose()
+        async with b.services.db.transaction() as tx:
+            await tx.execute(
+                update(Session)
+                .where(Session.id == sid)
+                .values(
+                    lease_owner="worker-a", lease_expires_at=clock.now() + timedelta(seconds=30)
+                )
+            )
+        # lease passes run every ttl/3 in the background; here they are run by hand
+        await b.advance(29)
+        await b.services.manager.lease_pass()
+        assert b.services.manager.runtime(sid) is None
+        await b.advance(2)
+        await b.services.manager.lease_pass()
+        assert b.services.manager.runtime(sid) is not None
+        assert await _lease_owner(b, sid) == "worker-b"
+        await wait_status(api_b, sid, "connected")  # the saved login: no new QR
+
+
+async def test_stop_through_another_worker(
+    workers: tuple[RunningServer, RunningServer, AsyncExitStack],
+) -> None:
+    a, b, _ = workers
+    async with a.client() as api_a, b.client() as api_b:
+        session = await create_session(api_a, "remote-stop")
+        sid = session["id"]
+        await wait_status(api_a, sid, "qr")
+        response = await api_b.post(f"/v1/sessions/{sid}/stop")
+        assert response.status_code == 202
+        assert response.json()["desired_state"] == "stopped"
+        await a.services.manager.lease_pass()  # A sees the desired state on its next pass
+        assert a.services.manager.runtime(sid) is None
+        await wait_status(api_b, sid, "stopped")
+        assert await _lease_owner(a, sid) is None
+        # starting it through B runs it on B now that nobody holds it
+        await api_b.post(f"/v1/sessions/{sid}/start")
+        await wait_status(api_b, sid, "qr")
+        assert b.services.manager.runtime(sid) is not None
+
+
+async def test_graceful_shutdown_hands_sessions_over_at_once(
+    workers: tuple[RunningServer, RunningServer, AsyncExitStack],
+) -> None:
+    a, b, stop_a = workers
+    async with a.client() as api_a, b.client() as api_b:
+        session = await create_session(api_a, "handover")
+        sid = session["id"]
+        await wait_status(api_a, sid, "qr")
+        await stop_a.aclose()
+        assert await _lease_owner(b, sid) is None
+        await b.services.manager.lease_pass()
+        assert b.services.manager.runtime(sid) is not None
+        await wait_status(api_b, sid, "qr")
