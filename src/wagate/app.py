@@ -107,8 +107,14 @@ def default_policy(settings: Settings) -> DeliveryPolicy:
     )
 
 
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def default_worker_id(settings: Settings) -> str:
+    """Stable across restarts, so a restarted worker takes its sessions back at once.
+
+    Host name plus the data directory: two workers on one host need different
+    data directories or an explicit ``WAGATE_WORKER_ID`` each.
+    """
+    where = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:8]
+    return f"{socket.gethostname()}:{where}"
 
 
 def build_registry(network: SimulatorNetwork) -> TransportRegistry:
@@ -146,7 +152,7 @@ async def build_services(
 
         metrics = Metrics()
         policy_defaults = default_policy(settings)
-        worker_id = settings.worker_id or default_worker_id()
+        worker_id = settings.worker_id or default_worker_id(settings)
         bus = EventBus()
         media = MediaStore(settings.data_dir)
         network = SimulatorNetwork(

@@ -69,7 +69,9 @@ class Settings(BaseSettings):
 
     # ------------------------------------------------------------------ workers and sessions
     worker_id: str | None = Field(
-        None, description="Name of this worker in leases and logs. Default: host name and pid."
+        None,
+        description="Name of this worker in session leases and logs; must differ between "
+        "workers that share a database. Default: host name and a hash of the data dir.",
     )
     worker_capacity: int = Field(500, ge=1, description="Most sessions one worker runs at once.")
     lease_ttl_s: PositiveSeconds = Field(

@@ -49,7 +49,8 @@ def lines(path: Path) -> list[dict[str, Any]]:
 
 
 def names(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir())
+    """The ledger files (each session also has a ``.epoch`` counter beside its ledger)."""
+    return sorted(p.name for p in directory.iterdir() if p.suffix != ".epoch")
 
 
 class Gateway:
@@ -317,3 +318,21 @@ async def test_without_a_ledger_a_new_network_remembers_nothing(
     fresh = other.create_transport(context)
     assert other.sent(SESSION) == []
     await fresh.close()
+
+
+async def test_inbound_ids_do_not_repeat_after_a_restart(boot: Boot) -> None:
+    """Each process start is a new epoch of the seeded id sequence, so ids never repeat."""
+    from wagate.transports.simulator import SimulatorInbound
+
+    first = boot()
+    await first.start()
+    before = [await first.network.inbound(SESSION, SimulatorInbound.model_validate(
+        {"from": "5511988887777", "text": f"m{i}"})) for i in range(3)]
+    saved = first.credentials()
+    second = boot()
+    await second.start(credentials=saved)
+    after = [await second.network.inbound(SESSION, SimulatorInbound.model_validate(
+        {"from": "5511988887777", "text": f"m{i}"})) for i in range(3)]
+    assert not set(before) & set(after)
+    epoch = first.ledger_dir / f"{SESSION}.sent.epoch"
+    assert epoch.read_text() == "2\n"
