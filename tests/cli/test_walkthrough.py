@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,46 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.process import ServerProcess
 from tests.support.server import free_port
 
 pytestmark = pytest.mark.slow
-
-
-class ServerProcess:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = f"http://127.0.0.1:{env['WAGATE_PORT']}"
-
-    def start(self) -> None:
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "wagate", "serve"],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    async def wait_ready(self) -> None:
-        async with httpx.AsyncClient() as client:
-            for _ in range(300):
-                assert self.process is not None
-                assert self.process.poll() is None, self.log.read_text()
-                try:
-                    if (await client.get(f"{self.url}/health")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError(f"server did not become ready:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        """SIGTERM, then a clean exit (uvicorn re-raises the signal once it has shut down)."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(timeout=30) in (0, -signal.SIGTERM)
-        assert self.log.read_text().rstrip().splitlines()[-1].find("wagate stopped") >= 0
 
 
 @pytest.fixture

@@ -326,13 +326,21 @@ async def test_inbound_ids_do_not_repeat_after_a_restart(boot: Boot) -> None:
 
     first = boot()
     await first.start()
-    before = [await first.network.inbound(SESSION, SimulatorInbound.model_validate(
-        {"from": "5511988887777", "text": f"m{i}"})) for i in range(3)]
+    before = [
+        await first.network.inbound(
+            SESSION, SimulatorInbound.model_validate({"from": "5511988887777", "text": f"m{i}"})
+        )
+        for i in range(3)
+    ]
     saved = first.credentials()
     second = boot()
     await second.start(credentials=saved)
-    after = [await second.network.inbound(SESSION, SimulatorInbound.model_validate(
-        {"from": "5511988887777", "text": f"m{i}"})) for i in range(3)]
+    after = [
+        await second.network.inbound(
+            SESSION, SimulatorInbound.model_validate({"from": "5511988887777", "text": f"m{i}"})
+        )
+        for i in range(3)
+    ]
     assert not set(before) & set(after)
     epoch = first.ledger_dir / f"{SESSION}.sent.epoch"
     assert epoch.read_text() == "2\n"
