@@ -234,3 +234,69 @@ async def test_settings_given_at_creation(server: RunningServer, admin: httpx.As
     bad = await admin.post("/v1/sessions", json={"name": "x", "settings": {"pacing": "warp"}})
     assert bad.status_code == 422
     assert bad.json()["error"]["code"] == "invalid_settings"
+
+
+async def test_transient_failures_are_retried_with_backoff(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    session = await connected_session(server, admin)
+    sid = session["id"]
+    await admin.post(f"/v1/simulator/{sid}/faults/send", json={"count": 1, "code": "timeout"})
+    message = await send(admin, sid, to=A, text="eventually")
+
+    async def retrying() -> dict[str, Any] | None:
+        body = (await admin.get(f"/v1/messages/{message['id']}")).json()
+        return body if body["waiting"] else None
+
+    first = await eventually(retrying)
+    assert first["waiting"]["reason"] == "retry"
+    assert first["error"] == {"code": "timeout", "message": "injected failure: timeout"}
+    assert first["attempts"] == 1
+    other = await send(admin, sid, to=B, text="not held up by A's retry")
+    await wait_sent(admin, other["id"])
+    await admin.post(f"/v1/simulator/{sid}/faults/send", json={"count": 1, "code": "timeout"})
+    sent = await advance_until(server, admin, message["id"], SENT_OR_LATER, step=0.5, limit=10)
+    assert sent["attempts"] == 3
+    assert sent["error"] is None
+    assert sent["waiting"] is None
+    records = {r.message_id: r for r in server.network.sent(sid)}
+    assert records[message["id"]].transmissions == 1  # the failed attempts never arrived
+
+
+async def test_permanent_failure_and_giving_up(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    session = await connected_session(server, admin)
+    sid = session["id"]
+    await admin.post(
+        f"/v1/simulator/{sid}/faults/send",
+        json={"count": 1, "code": "invalid_recipient", "transient": False},
+    )
+    refused = await send(admin, sid, to=A, text="nope")
+    failed = await wait_message(admin, refused["id"], "failed")
+    assert failed["error"]["code"] == "invalid_recipient"
+    assert failed["attempts"] == 1
+    await admin.post(f"/v1/simulator/{sid}/faults/send", json={"count": 100, "code": "flaky"})
+    doomed = await send(admin, sid, to=B, text="never")
+    gave_up = await advance_until(server, admin, doomed["id"], ("failed",), step=10, limit=600)
+    assert gave_up["error"]["code"] == "flaky"
+    assert gave_up["attempts"] == 8  # WAGATE_SEND_MAX_ATTEMPTS
+
+
+async def test_retry_after_from_the_transport_is_honoured(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    session = await connected_session(server, admin)
+    sid = session["id"]
+    await admin.post(
+        f"/v1/simulator/{sid}/faults/send",
+        json={"count": 1, "code": "rate_limited", "retry_after_s": 120},
+    )
+    message = await send(admin, sid, to=A, text="patience")
+
+    async def waiting_until() -> str | None:
+        body = (await admin.get(f"/v1/messages/{message['id']}")).json()
+        return body["waiting"]["until"] if body["waiting"] else None
+
+    until = datetime.fromisoformat(await eventually(waiting_until))
+    assert until == server.clock.now() + timedelta(seconds=120)

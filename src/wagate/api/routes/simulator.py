@@ -18,6 +18,7 @@ from wagate.transports.simulator import (
     SimulatorNetwork,
     SimulatorPair,
     SimulatorPresence,
+    SimulatorSendFailures,
 )
 
 router = APIRouter(prefix="/v1/simulator", tags=["simulator"])
@@ -89,6 +90,22 @@ async def disconnect(
     session, network = await _simulated(services, session_id, principal)
     await network.disconnect(session.id, body.code)
     return {"session_id": session.id, "code": body.code}
+
+
+@router.post("/{session_id}/faults/send", status_code=status.HTTP_202_ACCEPTED)
+async def fail_sends(
+    session_id: str, body: SimulatorSendFailures, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Fault injection: the session's next ``count`` sends fail (transient ones are retried)."""
+    session, network = await _simulated(services, session_id, principal)
+    network.fail_next_sends(
+        session.id,
+        body.count,
+        code=body.code,
+        transient=body.transient,
+        retry_after_s=body.retry_after_s,
+    )
+    return {"session_id": session.id, "failing_sends": body.count}
 
 
 @router.get("/{session_id}/sent")

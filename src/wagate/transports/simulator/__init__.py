@@ -15,6 +15,7 @@ from wagate.transports.simulator.models import (
     SimulatorPair,
     SimulatorPresence,
     SimulatorReaction,
+    SimulatorSendFailures,
 )
 from wagate.transports.simulator.network import SimulatorNetwork
 from wagate.transports.simulator.normalize import (
@@ -51,6 +52,7 @@ __all__ = [
     "SimulatorPair",
     "SimulatorPresence",
     "SimulatorReaction",
+    "SimulatorSendFailures",
     "SimulatorSettings",
     "SimulatorTransport",
     "VirtualContact",

@@ -269,3 +269,14 @@ class SimulatorCall(BaseModel):
     @classmethod
     def _digits(cls, value: str) -> str:
         return _phone(value)
+
+
+class SimulatorSendFailures(BaseModel):
+    """Fault injection: make the session's next sends fail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(ge=1, le=10_000)
+    code: str = Field(default="network_timeout", pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    transient: bool = Field(default=True, description="retried by the gateway when true")
+    retry_after_s: float | None = Field(default=None, ge=0, le=3600)

@@ -36,7 +36,7 @@ from wagate.domain import (
 from wagate.transports.base import TransportContext
 from wagate.transports.simulator.ledger import SentLedger, ledger_path
 from wagate.transports.simulator.models import SimulatorCall, SimulatorInbound, SimulatorPresence
-from wagate.transports.simulator.phone import VirtualPhone
+from wagate.transports.simulator.phone import SendFault, VirtualPhone
 from wagate.transports.simulator.records import PhoneInfo, PresenceRecord, ReadRecord, SentRecord
 from wagate.transports.simulator.settings import SimulatorSettings, parse_simulator_config
 from wagate.transports.simulator.transport import SimulatorTransport
@@ -249,6 +249,19 @@ class SimulatorNetwork:
         phones = [self._phone(session_id)] if session_id else self._phones.values()
         for phone in phones:
             phone.clear_logs()
+
+    def fail_next_sends(
+        self,
+        session_id: str,
+        count: int,
+        *,
+        code: str = "network_timeout",
+        transient: bool = True,
+        retry_after_s: float | None = None,
+    ) -> None:
+        """Fault injection: the session's next ``count`` sends fail with ``code``."""
+        phone = self._phone(session_id)
+        phone.send_faults.extend(SendFault(code, transient, retry_after_s) for _ in range(count))
 
     def forget(self, session_id: str) -> None:
         """Drop the session's phone and its ledger file: for a deleted session.

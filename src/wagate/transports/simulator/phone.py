@@ -94,6 +94,15 @@ class DeviceLink:
     revoked: set[int] = field(default_factory=set)  # devices unlinked by logout or 401/403
 
 
+@dataclass(frozen=True, slots=True)
+class SendFault:
+    """One injected send failure (fault injection for tests and drills)."""
+
+    code: str
+    transient: bool
+    retry_after_s: float | None = None
+
+
 class VirtualPhone:
     """One session's phone: its number, owner, contacts and what waits for the session."""
 
@@ -130,6 +139,7 @@ class VirtualPhone:
         self.receipts: dict[int, PendingReceipt] = {}  # by seq; not yet given to the session
         self.sent: dict[str, SentRecord] = {}  # by wa_message_id, in order of first arrival
         self.ledger: SentLedger | None = None  # where ``sent`` is kept across gateway crashes
+        self.send_faults: deque[SendFault] = deque()  # injected failures for the next sends
         self.presence_log: list[PresenceRecord] = []
         self.read_log: list[ReadRecord] = []
         self._lids: dict[str, str | None] = {c.lid: c.phone for c in self.contacts if c.lid}

@@ -38,6 +38,7 @@ from wagate.domain import (
     NotWaitingForScan,
     OutgoingMessage,
     PairingCodeIssued,
+    PermanentSendError,
     PresenceState,
     QrUpdated,
     ReceiptReceived,
@@ -336,6 +337,12 @@ class SimulatorTransport(Transport):
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         self._require_connected()
+        if self.phone.send_faults:
+            fault = self.phone.send_faults.popleft()
+            error = TransientSendError if fault.transient else PermanentSendError
+            raise error(
+                f"injected failure: {fault.code}", code=fault.code, retry_after=fault.retry_after_s
+            )
         check_outgoing(message, self.phone.knows_lid)
         if self.phone.record_sent(message):
             sent_at = self._clock.now()
