@@ -84,7 +84,10 @@ async def main_async(args: argparse.Namespace) -> int:
     }
     to_json(args.json, payload, runs)
     say(f"results written to {args.json}")
-    return 1 if any(run.failed for run in runs) else 0
+    drills = [(run.name, run.drill) for run in runs if run.drill is not None]
+    for name, drill in drills:
+        say(f"crash drill on {name}: {'PASS' if drill.passed else 'FAIL'}")
+    return 1 if any(run.failed or run.drill_failed for run in runs) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

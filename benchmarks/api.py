@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 _GAUGE = re.compile(r"^wagate_messages\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)$")
+_STATUS = re.compile(r'status="([^"]*)"')
 
 
 class ApiError(RuntimeError):
@@ -67,10 +68,18 @@ class Api:
 
     async def connected_simulator_session(self, name: str, timeout: float = 30.0) -> str:
         """Create a simulator session, scan its QR code and wait until it is connected."""
+        session_id = await self.create_session(name)
+        await self.connect(session_id, timeout)
+        return session_id
+
+    async def create_session(self, name: str) -> str:
         status, created = await self.call("POST", "/v1/sessions", {"name": name})
         if status != 201:
             raise ApiError(f"creating the session answered {status}: {created}")
-        session_id = str(created["id"])
+        return str(created["id"])
+
+    async def connect(self, session_id: str, timeout: float = 30.0) -> None:
+        """Scan the session's QR code. Only the process that runs the session can."""
         await self._until(f"/v1/sessions/{session_id}/qr", lambda s, _: s == 200, timeout)
         status, answer = await self.call("POST", f"/v1/simulator/{session_id}/scan")
         if status != 202:
@@ -80,7 +89,13 @@ class Api:
             lambda s, body: s == 200 and body.get("status") == "connected",
             timeout,
         )
-        return session_id
+
+    async def sessions_running_here(self) -> int:
+        """``/health``'s count of the sessions whose lease this process holds."""
+        status, body = await self.call("GET", "/health")
+        if status != 200:
+            raise ApiError(f"GET /health answered {status}: {body}")
+        return int(body["sessions_running_here"])
 
     async def _until(self, path: str, ok: Callable[[int, Any], bool], timeout: float) -> None:
         loop = asyncio.get_running_loop()
@@ -93,8 +108,8 @@ class Api:
             await asyncio.sleep(0.05)
         raise ApiError(f"GET {path} not as expected after {timeout:.0f} s: {status} {body}")
 
-    async def outbound_sent_count(self) -> int:
-        """Outbound messages whose committed status is ``sent``, from the database.
+    async def outbound_counts(self) -> dict[str, int]:
+        """Outbound messages by committed status, from the database.
 
         Read from ``/metrics``, whose ``wagate_messages`` gauge is a GROUP BY over
         the messages table on every scrape: one cheap query, instead of paging
@@ -103,19 +118,42 @@ class Api:
         status, text = await self.call("GET", "/metrics")
         if status != 200:
             raise ApiError(f"GET /metrics answered {status}")
-        total = 0.0
+        counts: dict[str, int] = {}
         for line in str(text).splitlines():
             match = _GAUGE.match(line)
-            if match is None:
+            if match is None or 'direction="out"' not in match.group("labels"):
                 continue
-            labels = match.group("labels")
-            if 'direction="out"' in labels and 'status="sent"' in labels:
-                total += float(match.group("value"))
-        return int(total)
+            found = _STATUS.search(match.group("labels"))
+            key = found.group(1) if found else "?"
+            counts[key] = counts.get(key, 0) + int(float(match.group("value")))
+        return counts
 
-    async def simulator_sent_count(self, session_id: str) -> int:
-        """Distinct messages that reached the simulated network (one heavier request)."""
+    async def outbound_sent_count(self) -> int:
+        """Outbound messages whose committed status is ``sent``."""
+        return (await self.outbound_counts()).get("sent", 0)
+
+    async def simulator_sent(self, session_id: str) -> list[dict[str, Any]]:
+        """Every distinct message that reached the simulated network (one heavier request)."""
         status, body = await self.call("GET", f"/v1/simulator/{session_id}/sent")
         if status != 200:
             raise ApiError(f"GET /v1/simulator/{session_id}/sent answered {status}")
-        return len(body["items"])
+        return list(body["items"])
+
+    async def simulator_sent_count(self, session_id: str) -> int:
+        return len(await self.simulator_sent(session_id))
+
+    async def outbound_messages(self, session_id: str, max_pages: int) -> list[dict[str, Any]]:
+        """The session's stored outbound messages, 500 a page, at most ``max_pages`` pages."""
+        path = f"/v1/sessions/{session_id}/messages"
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(max_pages):
+            params = "?direction=out&limit=500" + (f"&cursor={cursor}" if cursor else "")
+            status, page = await self.call("GET", path + params)
+            if status != 200:
+                raise ApiError(f"GET {path} answered {status}: {page}")
+            items += page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return items
+        raise ApiError(f"GET {path}: more than {max_pages} pages")

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from benchmarks.baseline import CommitRate, postgres_commit_rate, sqlite_commit_rate
 from benchmarks.plan import Plan
@@ -38,6 +39,14 @@ class Backend:
     notes: list[str] = field(default_factory=list)
     _sqlite_baseline_path: Path | None = None
     _pg_baseline_dsn: str | None = None
+    _pg_server: Any = None  # tests.support.postgres.PostgresServer
+
+    async def fresh_database_url(self, data_dir: Path) -> str:
+        """An empty database for another server (SQLite: a file in ``data_dir``)."""
+        if self._pg_server is None:
+            return f"sqlite+aiosqlite:///{data_dir / 'wagate.db'}"
+        name = await asyncio.to_thread(self._pg_server.create_database)
+        return str(self._pg_server.url(name))
 
     async def commit_rate(self, plan: Plan) -> CommitRate:
         if self._sqlite_baseline_path is not None:
@@ -92,6 +101,7 @@ async def _postgres() -> AsyncIterator[Backend]:
             database_url=server.url(wagate_db),
             notes=[PG_FSYNC_NOTE],
             _pg_baseline_dsn=f"postgresql://{server.user}@127.0.0.1:{server.port}/{baseline_db}",
+            _pg_server=server,
         )
     finally:
         await asyncio.to_thread(server.stop)

@@ -20,11 +20,19 @@ class Plan:
     concurrency: int
     recipients: int
     send_deadline_s: float
+    # the same send throughput with two servers on one PostgreSQL database
+    two_process_poll_s: float  # WAGATE_SENDER_POLL_S of both servers in that run
     # API latency at a fixed request rate (open loop)
     rate: float
     duration_s: float
     max_in_flight: int
     drain_s: float
+    # the crash drill: a burst, SIGKILL mid-send, restart, check every message arrived once
+    drill_messages: int
+    drill_chats: int
+    drill_concurrency: int
+    drill_burst_s: float  # deadline of the burst (the kill must come within it)
+    drill_recover_s: float  # deadline from the restart until every stored message is sent
 
 
 FULL = Plan(
@@ -35,10 +43,16 @@ FULL = Plan(
     concurrency=32,
     recipients=20,
     send_deadline_s=100.0,
+    two_process_poll_s=0.05,
     rate=200.0,
     duration_s=10.0,
     max_in_flight=256,
     drain_s=15.0,
+    drill_messages=10_000,
+    drill_chats=100,
+    drill_concurrency=32,
+    drill_burst_s=120.0,
+    drill_recover_s=120.0,
 )
 
 QUICK = Plan(
@@ -49,8 +63,14 @@ QUICK = Plan(
     concurrency=32,
     recipients=20,
     send_deadline_s=30.0,
+    two_process_poll_s=0.05,
     rate=50.0,
     duration_s=3.0,
     max_in_flight=64,
     drain_s=10.0,
+    drill_messages=1_000,
+    drill_chats=100,
+    drill_concurrency=32,
+    drill_burst_s=60.0,
+    drill_recover_s=60.0,
 )

@@ -17,7 +17,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks.drill_report import drill_json, drill_lines
 from benchmarks.run import BackendRun
+from benchmarks.throughput import SendResult
 
 Row = tuple[str, str, str]
 
@@ -38,6 +40,40 @@ def _times(value: float) -> str:
     return f"{value:.3f} x" if value < 0.1 else f"{value:.2f} x"
 
 
+def send_rows(what: str, send: SendResult, commit_rate: float) -> list[Row]:
+    def vs(rate: float) -> str:
+        return _times(rate / commit_rate) + " commit rate"
+
+    flag = " (TIMED OUT)" if send.timed_out else ""
+    out: list[Row] = [
+        (f"{what}: accepted (202) rate", _rate(send.accepted_per_s), vs(send.accepted_per_s)),
+        (f"{what}: sent rate, end to end{flag}", _rate(send.sent_per_s), vs(send.sent_per_s)),
+    ]
+    if send.drain_per_s is not None:
+        out.append((f"{what}: sent rate after the last 202", _rate(send.drain_per_s), ""))
+    out.append(
+        (
+            f"{what}: sent by the last 202",
+            f"{send.sent_at_accept_end} of {send.accepted} at {send.accept_s:.1f} s",
+            "",
+        )
+    )
+    out.append(
+        (f"{what}: sent / accepted / errors", f"{send.sent} / {send.accepted} / {send.errors}", "")
+    )
+    if send.processes > 1:
+        split = " + ".join(str(n) for n in send.accepted_by_process)
+        out.append((f"{what}: accepted by each process", split, ""))
+    out.append(
+        (
+            f"{what}: server CPU" + (" (both)" if send.processes > 1 else ""),
+            f"{send.server_cpu_share * 100:.0f} % of a core",
+            "",
+        )
+    )
+    return out
+
+
 def rows(run: BackendRun) -> list[Row]:
     out: list[Row] = []
     base = run.baseline
@@ -47,41 +83,10 @@ def rows(run: BackendRun) -> list[Row]:
     one_commit = base.one_commit_ms
     out.append(("raw commit rate (1 row per commit)", _rate(commit_rate), "1.00 x (baseline)"))
     out.append(("one raw commit", _ms(one_commit), ""))
-    send = run.send
-    if send is not None:
-        out.append(
-            (
-                "send: accepted (202) rate",
-                _rate(send.accepted_per_s),
-                _times(send.accepted_per_s / commit_rate) + " commit rate",
-            )
-        )
-        label = "send: sent rate, end to end" + (" (TIMED OUT)" if send.timed_out else "")
-        out.append(
-            (label, _rate(send.sent_per_s), _times(send.sent_per_s / commit_rate) + " commit rate")
-        )
-        if send.drain_per_s is not None:
-            out.append(
-                (
-                    "send: sent rate after the last 202 (sender alone)",
-                    _rate(send.drain_per_s),
-                    _times(send.drain_per_s / commit_rate) + " commit rate",
-                )
-            )
-        out.append(
-            (
-                "send: messages sent / accepted / errors",
-                f"{send.sent} / {send.accepted} / {send.errors}",
-                "",
-            )
-        )
-        out.append(
-            (
-                "send: server CPU during the phase",
-                f"{send.server_cpu_share * 100:.0f} % of a core",
-                "",
-            )
-        )
+    if run.send is not None:
+        out += send_rows("send, 1 process", run.send, commit_rate)
+    if run.two_process is not None and run.two_process.send is not None:
+        out += send_rows("send, 2 processes", run.two_process.send, commit_rate)
     lat = run.latency
     if lat is not None and lat.latency:
         p50 = lat.latency["p50_ms"]
@@ -133,6 +138,19 @@ def backend_table(run: BackendRun) -> str:
     if run.baseline is not None:
         parts.append(f"baseline: {run.baseline.how}")
     parts += [f"note: {note}" for note in run.notes]
+    two = run.two_process
+    if two is not None:
+        parts.append(
+            f"2 processes: worker ids {', '.join(two.worker_ids)}; lease held by {two.owner}; "
+            f"WAGATE_SENDER_POLL_S={two.sender_poll_s} on both (default 1.0)"
+        )
+        if two.send is not None and two.send.error_samples:
+            parts.append(f"send errors, 2 processes: {two.send.error_samples}")
+        parts += [
+            f"a server of the 2-process run did not stop cleanly: {u}" for u in two.unclean_stops
+        ]
+    if run.drill is not None:
+        parts += drill_lines(run.drill)
     if run.send is not None and run.send.error_samples:
         parts.append(f"send errors: {run.send.error_samples}")
     if run.latency is not None and run.latency.error_samples:
@@ -156,10 +174,18 @@ def summary_table(runs: list[BackendRun]) -> str:
         assert base is not None
         if what == "commit":
             return _rate(base.per_s)
-        if what in ("accepted", "sent") and run.send is not None:
-            rate = run.send.accepted_per_s if what == "accepted" else run.send.sent_per_s
-            flag = " TIMED OUT" if what == "sent" and run.send.timed_out else ""
+        two = run.two_process.send if run.two_process is not None else None
+        send = {"accepted": run.send, "sent": run.send, "accepted2": two, "sent2": two}.get(what)
+        if send is not None:
+            rate = send.sent_per_s if what.startswith("sent") else send.accepted_per_s
+            flag = " TIMED OUT" if what.startswith("sent") and send.timed_out else ""
             return f"{_rate(rate)} ({_times(rate / base.per_s)}){flag}"
+        if what == "drill" and run.drill is not None:
+            d = run.drill
+            return (
+                f"{'PASS' if d.passed else 'FAIL'}: {d.duplicates} dup, {d.lost} lost, "
+                f"{d.retransmitted} re-sent"
+            )
         if what in ("p50", "p99") and run.latency is not None and run.latency.latency:
             value = run.latency.latency[f"{what}_ms"]
             return f"{_ms(value)} ({_times(value / base.one_commit_ms)} commit)"
@@ -169,11 +195,14 @@ def summary_table(runs: list[BackendRun]) -> str:
 
     body = [
         ("raw commits (baseline)", *(cell(r, "commit") for r in measured)),
-        ("send: accepted", *(cell(r, "accepted") for r in measured)),
-        ("send: sent end to end", *(cell(r, "sent") for r in measured)),
+        ("send, 1 process: accepted", *(cell(r, "accepted") for r in measured)),
+        ("send, 1 process: sent end to end", *(cell(r, "sent") for r in measured)),
+        ("send, 2 processes: accepted", *(cell(r, "accepted2") for r in measured)),
+        ("send, 2 processes: sent end to end", *(cell(r, "sent2") for r in measured)),
         ("latency p50", *(cell(r, "p50") for r in measured)),
         ("latency p99", *(cell(r, "p99") for r in measured)),
         ("latency: achieved, errors", *(cell(r, "errors") for r in measured)),
+        ("crash drill", *(cell(r, "drill") for r in measured)),
     ]
     return _table(header, body)
 
@@ -189,18 +218,23 @@ def to_json(path: Path, payload: dict[str, Any], runs: list[BackendRun]) -> None
             data["baseline"].update(
                 per_s=run.baseline.per_s, one_commit_ms=run.baseline.one_commit_ms
             )
+        two = run.two_process.send if run.two_process is not None else None
         if run.send is not None:
-            data["send"].update(
-                accepted_per_s=run.send.accepted_per_s,
-                sent_per_s=run.send.sent_per_s,
-                server_cpu_share=run.send.server_cpu_share,
-                drain_per_s=run.send.drain_per_s,
-            )
+            data["send"].update(_send_json(run.send))
+        if two is not None:
+            data["two_process"]["send"].update(_send_json(two))
+        if run.drill is not None:
+            data["drill"].update(drill_json(run.drill))
         if run.baseline is not None:
             ratios: dict[str, float] = {}
             if run.send is not None:
                 ratios["accepted_per_commit_rate"] = run.send.accepted_per_s / run.baseline.per_s
                 ratios["sent_per_commit_rate"] = run.send.sent_per_s / run.baseline.per_s
+            if two is not None:
+                ratios["two_process_accepted_per_commit_rate"] = (
+                    two.accepted_per_s / run.baseline.per_s
+                )
+                ratios["two_process_sent_per_commit_rate"] = two.sent_per_s / run.baseline.per_s
             if run.latency is not None and run.latency.latency:
                 ratios["p50_per_commit_time"] = (
                     run.latency.latency["p50_ms"] / run.baseline.one_commit_ms
@@ -211,6 +245,15 @@ def to_json(path: Path, payload: dict[str, Any], runs: list[BackendRun]) -> None
     document = {**payload, "backends": {run.name: run_json(run) for run in runs}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(_finite(document), indent=2, default=str) + "\n")
+
+
+def _send_json(send: SendResult) -> dict[str, Any]:
+    return {
+        "accepted_per_s": send.accepted_per_s,
+        "sent_per_s": send.sent_per_s,
+        "server_cpu_share": send.server_cpu_share,
+        "drain_per_s": send.drain_per_s,
+    }
 
 
 def _finite(value: Any) -> Any:

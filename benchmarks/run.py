@@ -1,4 +1,10 @@
-"""One backend, start to finish: baseline, then a wagate server for the two API benchmarks."""
+"""One backend, start to finish.
+
+The baseline; one wagate server for send throughput and API latency; on
+PostgreSQL, send throughput again with two servers on one database; then the
+crash drill on a server of its own. Each phase gets a fresh database, and a
+phase that fails is reported without stopping the ones after it.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.api import Api
-from benchmarks.backends import BackendUnavailable, open_backend
+from benchmarks.backends import Backend, BackendUnavailable, open_backend
 from benchmarks.baseline import CommitRate
+from benchmarks.drill import DrillResult, run_drill
 from benchmarks.latency import LatencyResult, measure_latency
 from benchmarks.plan import Plan
 from benchmarks.server import WagateServer
 from benchmarks.throughput import SendResult, measure_send
+from benchmarks.twoproc import TwoProcessRun, measure_two_processes
+
+Say = Callable[[str], None]
 
 
 @dataclass
@@ -24,15 +34,31 @@ class BackendRun:
     baseline: CommitRate | None = None
     send: SendResult | None = None
     latency: LatencyResult | None = None
+    two_process: TwoProcessRun | None = None
+    drill: DrillResult | None = None
     skipped: str | None = None
     failed: str | None = None
     server_stopped_cleanly: bool | None = None
     server_log_tail: str | None = None
 
+    def fail(self, phase: str, exc: BaseException, say: Say) -> None:
+        what = f"{phase}: {type(exc).__name__}: {exc}"
+        self.failed = f"{self.failed}; {what}" if self.failed else what
+        say(f"  FAILED: {what}")
+        say(traceback.format_exc())
 
-async def run_backend(
-    name: str, plan: Plan, workdir: Path, say: Callable[[str], None]
-) -> BackendRun:
+    @property
+    def drill_failed(self) -> bool:
+        return self.drill is not None and not self.drill.passed
+
+
+def _sent_line(send: SendResult) -> str:
+    return f"    accepted {send.accepted_per_s:,.0f}/s, sent {send.sent_per_s:,.0f}/s" + (
+        " (TIMED OUT)" if send.timed_out else ""
+    )
+
+
+async def run_backend(name: str, plan: Plan, workdir: Path, say: Say) -> BackendRun:
     run = BackendRun(name=name)
     try:
         async with open_backend(name, workdir) as backend:
@@ -42,45 +68,63 @@ async def run_backend(
             say(f"  baseline: {plan.commits} one-row commits ...")
             run.baseline = await backend.commit_rate(plan)
             say(f"    {run.baseline.per_s:,.0f} commits/s ({run.baseline.how})")
-            server = WagateServer(
-                database_url=backend.database_url,
-                data_dir=workdir / "data",
-                log_path=workdir / "server.log",
-            )
             try:
-                async with server, Api(server.url, server.api_key) as api:
-                    say(f"  wagate serve on {server.url}; connecting a simulator session ...")
-                    session_id = await api.connected_simulator_session("bench")
-                    say(
-                        f"  send: {plan.messages} messages, {plan.concurrency} in flight, "
-                        f"{plan.recipients} recipients ..."
-                    )
-                    run.send = await measure_send(api, session_id, plan, server)
-                    say(
-                        f"    accepted {run.send.accepted_per_s:,.0f}/s, "
-                        f"sent {run.send.sent_per_s:,.0f}/s"
-                        + (" (TIMED OUT)" if run.send.timed_out else "")
-                    )
-                    say(
-                        f"  latency: {plan.rate:.0f} requests/s for {plan.duration_s:.0f} s, "
-                        "half POST message, half GET session ..."
-                    )
-                    run.latency = await measure_latency(api, session_id, plan, server)
-                    lat = run.latency.latency
-                    say(
-                        f"    p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, "
-                        f"{run.latency.achieved_rate:,.0f}/s achieved, {run.latency.errors} errors"
-                    )
-            finally:
-                run.server_stopped_cleanly = server.stopped_cleanly if server.process else None
-                if run.server_stopped_cleanly is False:
-                    run.server_log_tail = server.log_tail()
-            say(f"  server stopped (exit code {server.exit_code})")
+                await _one_server(run, backend, plan, workdir, say)
+            except Exception as exc:
+                run.fail("one server", exc, say)
+            if name == "postgresql":
+                try:
+                    run.two_process = await measure_two_processes(backend, plan, workdir, say)
+                    if run.two_process.send is not None:
+                        say(_sent_line(run.two_process.send))
+                except Exception as exc:
+                    run.fail("two servers", exc, say)
+            run.drill = await run_drill(backend, plan, workdir, say)
+            drill = run.drill
+            say(
+                f"    recovered in {drill.recover_s or float('nan'):.1f} s: {drill.arrived} "
+                f"arrived, {drill.duplicates} duplicates, {drill.lost} lost: "
+                + ("PASS" if drill.passed else "FAIL: " + "; ".join(drill.problems))
+            )
     except BackendUnavailable as exc:
         run.skipped = str(exc)
         say(f"  SKIPPED: {exc}")
     except Exception as exc:
-        run.failed = f"{type(exc).__name__}: {exc}"
-        say(f"  FAILED: {run.failed}")
-        say(traceback.format_exc())
+        run.fail("backend", exc, say)
     return run
+
+
+async def _one_server(
+    run: BackendRun, backend: Backend, plan: Plan, workdir: Path, say: Say
+) -> None:
+    """Send throughput, then API latency, on one server."""
+    server = WagateServer(
+        database_url=backend.database_url,
+        data_dir=workdir / "data",
+        log_path=workdir / "server.log",
+    )
+    try:
+        async with server, Api(server.url, server.api_key) as api:
+            say(f"  wagate serve on {server.url}; connecting a simulator session ...")
+            session_id = await api.connected_simulator_session("bench")
+            say(
+                f"  send, one process: {plan.messages} messages, {plan.concurrency} in flight, "
+                f"{plan.recipients} recipients ..."
+            )
+            run.send = await measure_send([api], session_id, plan, [server])
+            say(_sent_line(run.send))
+            say(
+                f"  latency: {plan.rate:.0f} requests/s for {plan.duration_s:.0f} s, "
+                "half POST message, half GET session ..."
+            )
+            run.latency = await measure_latency(api, session_id, plan, server)
+            lat = run.latency.latency
+            say(
+                f"    p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, "
+                f"{run.latency.achieved_rate:,.0f}/s achieved, {run.latency.errors} errors"
+            )
+    finally:
+        run.server_stopped_cleanly = server.stopped_cleanly if server.process else None
+        if run.server_stopped_cleanly is False:
+            run.server_log_tail = server.log_tail()
+    say(f"  server stopped (exit code {server.exit_code})")

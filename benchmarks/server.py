@@ -3,6 +3,12 @@
 Started the way an operator starts it (``python -m wagate serve`` with
 ``WAGATE_*`` variables) and always stopped the way an operator stops it:
 SIGTERM, then wait for a clean exit; SIGKILL only if it does not exit in time.
+The crash drill also kills it on purpose (:meth:`WagateServer.kill`) and
+starts it again with the same environment, port and worker id.
+
+Every server runs with pacing off (``WAGATE_PACING=instant``) and the
+per-recipient and per-session guardrails raised far beyond what a run sends,
+so the figures are wagate's own work, never a deliberate delay.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from types import TracebackType
 import aiohttp
 
 API_KEY = "wga_bench_admin_key_0123456789abcdef"
+UNLIMITED = "1000000"  # guardrail settings no benchmark comes near
 
 
 class ServerFailed(RuntimeError):
@@ -32,7 +39,15 @@ def free_port() -> int:
 
 
 class WagateServer:
-    def __init__(self, *, database_url: str, data_dir: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        data_dir: Path,
+        log_path: Path,
+        worker_id: str = "bench",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.api_key = API_KEY
@@ -49,7 +64,13 @@ class WagateServer:
             # traffic competes with the sends being measured.
             WAGATE_SIMULATOR_DELIVERY_DELAY_S="3600",
             WAGATE_SIMULATOR_READ_DELAY_S="3600",
+            WAGATE_WORKER_ID=worker_id,
+            WAGATE_PACING="instant",
+            WAGATE_RATE_PER_MINUTE=UNLIMITED,
+            WAGATE_BURST_SIZE=UNLIMITED,
+            WAGATE_DAILY_CAP=UNLIMITED,
         )
+        self.env.update(extra_env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None
 
@@ -80,6 +101,8 @@ class WagateServer:
             )
 
     async def start(self, timeout: float = 60.0) -> None:
+        """Spawn the server (again, after :meth:`kill`) and wait until ``/health`` answers."""
+        self.exit_code = None
         self.process = self._spawn()  # returns at once: the child starts in the background
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -108,6 +131,14 @@ class WagateServer:
                 process.kill()
                 await asyncio.to_thread(process.wait, 10)
         self.exit_code = process.returncode
+
+    async def kill(self) -> None:
+        """SIGKILL: no shutdown at all, as when the machine loses the process."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.kill()
+        await asyncio.to_thread(process.wait, 30)
 
     @property
     def stopped_cleanly(self) -> bool:

@@ -11,6 +11,11 @@ measure a single chat's queue). Two rates come out of one run:
 
 The rate at which the backlog left after the last 202 is drained is kept too:
 it is the sender's speed without API requests competing for the CPU.
+
+With several servers on one database (``apis`` and ``servers`` of more than
+one), the workers are spread over them round robin, and ``counter`` (the
+process that holds the session's lease) is the one asked for the counts:
+the ``sent`` count is the shared database's either way.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -43,6 +49,8 @@ class SendResult:
     on_network: int | None = None
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
+    processes: int = 1
+    accepted_by_process: list[int] = field(default_factory=list)
 
     @property
     def accepted_per_s(self) -> float:
@@ -64,7 +72,7 @@ class SendResult:
 
     @property
     def server_cpu_share(self) -> float:
-        """Server CPU over the phase, as a share of one core (1.0 = one core busy)."""
+        """Server CPU (all processes) over the phase, as a share of one core (1.0 = one core)."""
         span = self.sent_s if self.sent_s else self.accept_s
         return self.server_cpu_s / span if span else 0.0
 
@@ -73,14 +81,24 @@ def recipient(i: int, recipients: int) -> str:
     return f"55119{(i % recipients):08d}"
 
 
-async def measure_send(api: Api, session_id: str, plan: Plan, server: WagateServer) -> SendResult:
+async def measure_send(
+    apis: Sequence[Api],
+    session_id: str,
+    plan: Plan,
+    servers: Sequence[WagateServer],
+    *,
+    counter: Api | None = None,
+) -> SendResult:
     n = plan.messages
+    counter = counter or apis[0]
     path = f"/v1/sessions/{session_id}/messages"
-    result = SendResult(requested=n, accepted=0, errors=0)
+    result = SendResult(requested=n, accepted=0, errors=0, processes=len(servers))
+    accepted = [0] * len(apis)
     errors: Counter[str] = Counter()
     indexes = iter(range(n))  # shared by the workers: each takes the next index
 
-    async def worker() -> None:
+    async def worker(k: int) -> None:
+        api = apis[k % len(apis)]
         for i in indexes:
             body = {"to": recipient(i, plan.recipients), "text": f"bench message {i}"}
             try:
@@ -89,29 +107,34 @@ async def measure_send(api: Api, session_id: str, plan: Plan, server: WagateServ
                 errors[type(exc).__name__] += 1
                 continue
             if status == 202:
-                result.accepted += 1
+                accepted[k % len(apis)] += 1
             else:
                 errors[f"HTTP {status}"] += 1
 
-    before = await api.outbound_sent_count()
+    def server_cpu() -> float:
+        return sum(server.cpu_seconds() for server in servers)
+
+    before = await counter.outbound_sent_count()
     loop = asyncio.get_running_loop()
-    cpu0, client0 = server.cpu_seconds(), time.process_time()
+    cpu0, client0 = server_cpu(), time.process_time()
     t0 = loop.time()
-    workers = [asyncio.create_task(worker()) for _ in range(plan.concurrency)]
+    workers = [asyncio.create_task(worker(k)) for k in range(plan.concurrency)]
     try:
         await asyncio.wait_for(asyncio.gather(*workers), plan.send_deadline_s)
     except TimeoutError:
         result.timed_out = True
     result.accept_s = loop.time() - t0
+    result.accepted_by_process = accepted
+    result.accepted = sum(accepted)
     result.errors = sum(errors.values())
     result.error_samples = dict(errors.most_common(5))
 
     deadline = t0 + plan.send_deadline_s
-    sent = await api.outbound_sent_count() - before
+    sent = await counter.outbound_sent_count() - before
     result.sent_at_accept_end = sent
     while sent < result.accepted and loop.time() < deadline:
         await asyncio.sleep(POLL_S)
-        sent = await api.outbound_sent_count() - before
+        sent = await counter.outbound_sent_count() - before
     now = loop.time()
     result.sent = sent
     if sent >= result.accepted and not result.timed_out:
@@ -119,7 +142,7 @@ async def measure_send(api: Api, session_id: str, plan: Plan, server: WagateServ
     else:
         result.timed_out = True
         result.sent_s = now - t0  # a lower bound: the rate of what did get sent in time
-    result.server_cpu_s = server.cpu_seconds() - cpu0
+    result.server_cpu_s = server_cpu() - cpu0
     result.client_cpu_s = time.process_time() - client0
-    result.on_network = await api.simulator_sent_count(session_id)
+    result.on_network = await counter.simulator_sent_count(session_id)
     return result

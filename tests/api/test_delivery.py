@@ -178,7 +178,7 @@ async def test_messages_expire_while_the_session_is_offline(
     queued = await send(admin, sid, to=A, text="too late")
     await server.advance(30)
     assert (await admin.get(f"/v1/messages/{queued['id']}")).json()["status"] == "queued"
-    failed = await advance_until(server, admin, queued["id"], ("failed",), step=0.5, limit=5)
+    failed = await advance_until(server, admin, queued["id"], ("failed",), step=1, limit=40)
     assert failed["error"]["code"] == "expired"
     await admin.post(f"/v1/sessions/{sid}/start")
     events = (await admin.get("/v1/events", params={"type": "message.status"})).json()["items"]
@@ -300,3 +300,13 @@ async def test_retry_after_from_the_transport_is_honoured(
 
     until = datetime.fromisoformat(await eventually(waiting_until))
     assert until == server.clock.now() + timedelta(seconds=120)
+
+
+async def test_lid_without_a_known_phone_fails_clearly(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    session = await connected_session(server, admin)
+    queued = await send(admin, session["id"], to="987654321098765@lid", text="who?")
+    assert queued["chat_id"] == "987654321098765@lid"
+    failed = await wait_message(admin, queued["id"], "failed")
+    assert failed["error"]["code"] == "lid_without_mapping"

@@ -240,8 +240,9 @@ async def test_purge_expired_removes_old_keys(short_ttl_server: RunningServer) -
         async with server.services.db.transaction() as tx:
             assert await idempotency.purge_expired(tx, server.clock.now()) == 0
         await server.advance(31)
+        # the outbox supervisor purges once a minute too, so it may have got there first
         async with server.services.db.transaction() as tx:
-            assert await idempotency.purge_expired(tx, server.clock.now()) == 2
+            assert await idempotency.purge_expired(tx, server.clock.now()) in (0, 1, 2)
         assert await _key_row(server, sid, "old") is None
         assert await _key_row(server, sid, "abandoned") is None
         assert await _key_row(server, sid, "fresh") is not None

@@ -347,8 +347,8 @@ async def _refuse_opted_out(
 async def _refuse_duplicate(tx: AsyncSession, row: Message, window_s: float, now: datetime) -> None:
     """409 ``duplicate_message`` for the same text to the same chat within the window."""
     assert row.text is not None
-    await idempotency.lock_chat(tx, row.session_id, row.chat_id)
-    earlier = await idempotency.find_recent_duplicate(
+    await messages.lock_chat(tx, row.session_id, row.chat_id)
+    earlier = await messages.find_recent_duplicate(
         tx,
         session_id=row.session_id,
         chat_id=row.chat_id,

@@ -72,7 +72,7 @@ class ChatLane:
                 outcome = await self.deliver(self.queue[0])
                 if outcome is Outcome.RELEASE:
                     break
-                self.sender.release(self.queue.popleft().seq)
+                self.sender.settled(self.queue.popleft().seq)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -15,7 +15,7 @@ import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import select
@@ -30,13 +30,14 @@ from wagate.outbox.writer import Op, StatusWriter
 from wagate.sessions import SessionManager, SessionRuntime
 from wagate.store import Database
 from wagate.store.models import Message
-from wagate.store.repositories import messages, sessions
+from wagate.store.repositories import idempotency, messages, sessions
 from wagate.store.serialize import iso
 
 log = structlog.get_logger("wagate.outbox")
 
 BATCH = 500
 MAX_LANES = 64  # chats of one session sending at the same time
+PURGE_EVERY = timedelta(minutes=1)  # how often expired idempotency keys are deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ class Outbox:
         self.writer = StatusWriter(db, clock, events_committed)
         self._senders: dict[str, SessionSender] = {}
         self._stopping = False
+        self._last_purge: datetime | None = None
 
     def wake(self, session_id: str) -> None:
         """There may be work for this session: start its dispatcher or nudge it."""
@@ -152,6 +154,13 @@ class Outbox:
         for message in expired:
             if message.seq not in held:  # lanes expire their own messages
                 await self.expire(message)
+        now = self.clock.now()
+        if self._last_purge is None or now - self._last_purge >= PURGE_EVERY:
+            self._last_purge = now
+            async with self.db.transaction() as tx:
+                purged = await idempotency.purge_expired(tx, now)
+            if purged:
+                log.info("expired idempotency keys purged", count=purged)
 
     async def expire(self, message: Message) -> None:
         now = self.clock.now()
@@ -217,6 +226,10 @@ class SessionSender:
         self.guard = Guard(self.session_id, self.policy)
         self.lanes: dict[str, ChatLane] = {}
         self.assigned: set[int] = set()
+        # A read of the queue that began before a message was settled may still show it
+        # open; such rows are skipped (seq -> the fill count when it was settled).
+        self._fills = 0
+        self._settled: dict[int, int] = {}
         self.rng = random.Random()
         self._wakeup = asyncio.Event()
         self._changed = asyncio.Event()
@@ -251,7 +264,13 @@ class SessionSender:
             await wait_or_timeout(self._changed, self.clock, seconds)
 
     def release(self, seq: int) -> None:
+        """The message goes back to the queue unsent (offline, stopping)."""
         self.assigned.discard(seq)
+
+    def settled(self, seq: int) -> None:
+        """The message was sent or failed, and that is committed."""
+        self.assigned.discard(seq)
+        self._settled[seq] = self._fills
 
     def lane_finished(self, lane: ChatLane) -> None:
         if self.lanes.get(lane.chat_id) is lane:
@@ -288,8 +307,13 @@ class SessionSender:
 
     async def _fill(self) -> bool:
         """Give open messages to their chats' lanes. Returns whether any message is open."""
+        self._fills += 1
+        this_fill = self._fills
         async with self.outbox.db.read() as tx:
             rows = await messages.open_outbound(tx, self.session_id, BATCH)
+        stale = {seq for seq, at in self._settled.items() if at >= this_fill - 1}
+        self._settled = {seq: at for seq, at in self._settled.items() if seq in stale}
+        rows = [row for row in rows if row.seq not in stale]
         for row in rows:
             if row.seq in self.assigned:
                 continue

@@ -20,21 +20,16 @@ can neither complete nor delete the newer claim.
 from __future__ import annotations
 
 import enum
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, text, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wagate.domain import Direction, MessageStatus, MessageType
 from wagate.store.models import IdempotencyKey, Message
-
-RECENT_CHAT_ROWS = 500
-"""How far back (in a chat's latest messages) :func:`find_recent_duplicate` looks."""
 
 
 class ClaimState(enum.Enum):
@@ -240,47 +235,3 @@ async def purge_expired(db: AsyncSession, now: datetime, *, limit: int = 10_000)
 
 
 # --------------------------------------------------------------------------- same content
-
-
-async def lock_chat(db: AsyncSession, session_id: str, chat_id: str) -> None:
-    """Serialize acceptance per chat until the transaction ends (PostgreSQL).
-
-    SQLite needs nothing: its write transactions already run one at a time.
-    """
-    if db.get_bind().dialect.name != "postgresql":
-        return
-    digest = hashlib.sha256(f"{session_id}\x00{chat_id}".encode()).digest()
-    lock_id = int.from_bytes(digest[:8], "big", signed=True)
-    await db.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
-
-
-async def find_recent_duplicate(
-    db: AsyncSession, *, session_id: str, chat_id: str, text_value: str, since: datetime
-) -> Message | None:
-    """The latest outbound text message with this exact text to this chat created since ``since``.
-
-    Failed messages do not count (they never reached the recipient). Only the
-    chat's latest :data:`RECENT_CHAT_ROWS` messages are looked at, which keeps
-    the check cheap on long chats.
-    """
-    recent = (
-        select(Message.seq)
-        .where(Message.session_id == session_id, Message.chat_id == chat_id)
-        .order_by(Message.seq.desc())
-        .limit(RECENT_CHAT_ROWS)
-        .scalar_subquery()
-    )
-    query = (
-        select(Message)
-        .where(
-            Message.seq.in_(recent),
-            Message.direction == Direction.OUT.value,
-            Message.type == MessageType.TEXT.value,
-            Message.text == text_value,
-            Message.created_at >= since,
-            Message.status != MessageStatus.FAILED.value,
-        )
-        .order_by(Message.seq.desc())
-        .limit(1)
-    )
-    return (await db.scalars(query)).first()

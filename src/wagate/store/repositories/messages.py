@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from wagate.domain import (
     Direction,
     InboundMessage,
     MessageStatus,
+    MessageType,
     NotFound,
     statuses_before,
 )
@@ -224,3 +226,50 @@ async def count_by_status(db: AsyncSession) -> list[tuple[str, str, str, int]]:
         Message.direction, Message.type, Message.status
     )
     return [(d, t, s, n) for d, t, s, n in await db.execute(query)]
+
+
+RECENT_CHAT_ROWS = 500  # the duplicate check looks at this many latest messages of a chat
+
+
+async def lock_chat(db: AsyncSession, session_id: str, chat_id: str) -> None:
+    """Serialize acceptance per chat until the transaction ends (PostgreSQL).
+
+    SQLite needs nothing: its write transactions already run one at a time.
+    """
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"{session_id}\x00{chat_id}".encode()).digest()
+    lock_id = int.from_bytes(digest[:8], "big", signed=True)
+    await db.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+
+
+async def find_recent_duplicate(
+    db: AsyncSession, *, session_id: str, chat_id: str, text_value: str, since: datetime
+) -> Message | None:
+    """The latest outbound text message with this exact text to this chat created since ``since``.
+
+    Failed messages do not count (they never reached the recipient). Only the
+    chat's latest :data:`RECENT_CHAT_ROWS` messages are looked at, which keeps
+    the check cheap on long chats.
+    """
+    recent = (
+        select(Message.seq)
+        .where(Message.session_id == session_id, Message.chat_id == chat_id)
+        .order_by(Message.seq.desc())
+        .limit(RECENT_CHAT_ROWS)
+        .scalar_subquery()
+    )
+    query = (
+        select(Message)
+        .where(
+            Message.seq.in_(recent),
+            Message.direction == Direction.OUT.value,
+            Message.type == MessageType.TEXT.value,
+            Message.text == text_value,
+            Message.created_at >= since,
+            Message.status != MessageStatus.FAILED.value,
+        )
+        .order_by(Message.seq.desc())
+        .limit(1)
+    )
+    return (await db.scalars(query)).first()
