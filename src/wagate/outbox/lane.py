@@ -95,6 +95,16 @@ class ChatLane:
             if message.expires_at is not None and now >= message.expires_at:
                 await self.fail(message, "expired", "the message was not sent before it expired")
                 return Outcome.DONE
+            if self._outcome_unknown(message):
+                await self.fail(
+                    message,
+                    "send_outcome_unknown",
+                    (
+                        "the process stopped while this message was being sent, and this transport "
+                        "cannot resend it under the same id; it may or may not have arrived"
+                    ),
+                )
+                return Outcome.DONE
             proactive = sender.guard.is_proactive(self.chat_id, now)
             hold = self._retry_hold(message, now) or sender.guard.check(
                 self.chat_id, now, proactive=proactive
@@ -119,6 +129,17 @@ class ChatLane:
             if outcome is not None:
                 return outcome
 
+    def _outcome_unknown(self, message: Message) -> bool:
+        """A message found mid-send after a restart, on a transport that picks its own ids."""
+        transport = self.sender.runtime.transport
+        return (
+            transport is not None
+            and not transport.capabilities.choose_message_id
+            and message.status == MessageStatus.SENDING.value
+            and message.attempts > 0
+            and message.seq not in self.sender.sent_here
+        )
+
     def _retry_hold(self, message: Message, now: datetime) -> Hold | None:
         if (
             message.next_attempt_at is not None
@@ -138,6 +159,7 @@ class ChatLane:
             return Outcome.RELEASE
         now = sender.clock.now()
         message.attempts += 1
+        sender.sent_here.add(message.seq)
         sender.writer.submit(
             Op(
                 message.seq,

@@ -228,6 +228,7 @@ class SessionSender:
         self.assigned: set[int] = set()
         # A read of the queue that began before a message was settled may still show it
         # open; such rows are skipped (seq -> the fill count when it was settled).
+        self.sent_here: set[int] = set()  # attempted by this process (not left by a crash)
         self._fills = 0
         self._settled: dict[int, int] = {}
         self.rng = random.Random()
