@@ -12,15 +12,13 @@ the data directory, outside the gateway's database, as WhatsApp would.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.process import ServerProcess
-from tests.support.server import free_port
+from tests.support.process import ServerProcess, server_env, until
 
 pytestmark = pytest.mark.slow
 
@@ -31,13 +29,10 @@ ADMIN = "wga_crash_drill_key_0123456789"
 
 @pytest.fixture
 def env(db_url: str, tmp_path: Path) -> dict[str, str]:
-    values = {k: v for k, v in os.environ.items() if not k.startswith("WAGATE_")}
-    values.update(
-        WAGATE_PORT=str(free_port()),
-        WAGATE_DATA_DIR=str(tmp_path / "data"),
-        WAGATE_DATABASE_URL=db_url,
+    return server_env(
+        db_url,
+        tmp_path / "data",
         WAGATE_API_KEY=ADMIN,
-        WAGATE_LOG_LEVEL="info",
         WAGATE_PACING="instant",
         WAGATE_RATE_PER_MINUTE="100000",
         WAGATE_BURST_SIZE="100000",
@@ -45,17 +40,6 @@ def env(db_url: str, tmp_path: Path) -> dict[str, str]:
         WAGATE_SIMULATOR_DELIVERY_DELAY_S="3600",
         WAGATE_SIMULATOR_READ_DELAY_S="3600",
     )
-    return values
-
-
-async def _until(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.1)
 
 
 async def test_sigkill_mid_burst_loses_and_doubles_nothing(
@@ -72,14 +56,14 @@ async def test_sigkill_mid_burst_loses_and_doubles_nothing(
             async def qr() -> bool:
                 return (await api.get(f"/v1/sessions/{sid}/qr")).status_code == 200
 
-            await _until(qr)
+            await until(qr)
             await api.post(f"/v1/simulator/{sid}/scan")
 
             async def connected() -> bool:
                 body = (await api.get(f"/v1/sessions/{sid}")).json()
                 return bool(body["status"] == "connected")
 
-            await _until(connected)
+            await until(connected)
 
             acknowledged: list[str] = []
             gate = asyncio.Semaphore(16)
@@ -101,7 +85,7 @@ async def test_sigkill_mid_burst_loses_and_doubles_nothing(
                     listed = (await api.get(f"/v1/simulator/{sid}/sent")).json()["items"]
                     return len(listed) >= BURST // 4
 
-                await _until(sending)
+                await until(sending, timeout=120)
                 server.kill()
 
             await asyncio.gather(kill_mid_send(), *(post(i) for i in range(BURST)))
@@ -130,7 +114,7 @@ async def test_sigkill_mid_burst_loses_and_doubles_nothing(
                     cursor = page["next_cursor"]
                 return items if all(m["status"] == "sent" for m in items) else None
 
-            stored = await _until(all_sent)
+            stored = await until(all_sent, timeout=120)
             network = (await api.get(f"/v1/simulator/{sid}/sent")).json()["items"]
         server.stop()
     finally:

@@ -9,42 +9,25 @@ again: the session comes back connected without a new scan.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.process import ServerProcess
-from tests.support.server import free_port
+from tests.support.process import ServerProcess, server_env, until
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def env(db_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
-    values = {k: v for k, v in os.environ.items() if not k.startswith("WAGATE_")}
-    values.update(
-        WAGATE_PORT=str(free_port()),
-        WAGATE_DATA_DIR=str(tmp_path / "data"),
-        WAGATE_DATABASE_URL=db_url,
-        WAGATE_LOG_LEVEL="info",
+def env(db_url: str, tmp_path: Path) -> dict[str, str]:
+    return server_env(
+        db_url,
+        tmp_path / "data",
         COLUMNS="250",
     )
-    return values
-
-
-async def _until(check, timeout: float = 15.0):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def test_readme_walkthrough(env: dict[str, str], tmp_path: Path) -> None:
@@ -70,7 +53,7 @@ async def test_readme_walkthrough(env: dict[str, str], tmp_path: Path) -> None:
                 response = await api.get(f"/v1/sessions/{sid}/qr")
                 return response.json() if response.status_code == 200 else None
 
-            code = await _until(qr)
+            code = await until(qr)
             assert code["image"].startswith("data:image/png;base64,")
 
             printed = await asyncio.to_thread(
@@ -89,7 +72,7 @@ async def test_readme_walkthrough(env: dict[str, str], tmp_path: Path) -> None:
             async def connected() -> bool:
                 return bool((await api.get(f"/v1/sessions/{sid}")).json()["status"] == "connected")
 
-            await _until(connected)
+            await until(connected)
             sent = await api.post(
                 f"/v1/sessions/{sid}/messages",
                 json={"to": "+55 11 98888-7777", "text": "Hello from wagate"},
@@ -110,14 +93,14 @@ async def test_readme_walkthrough(env: dict[str, str], tmp_path: Path) -> None:
                 )
                 return items if ok else None
 
-            await _until(both_listed)
+            await until(both_listed)
         server.stop()
 
         server.start()  # restore on boot: the session reconnects with its saved login
         await server.wait_ready()
         assert "generated the admin API key" not in server.log.read_text().split("wagate ready")[-1]
         async with httpx.AsyncClient(base_url=server.url, headers=auth, timeout=10) as api:
-            await _until(connected)
+            await until(connected)
             items = (await api.get(f"/v1/sessions/{sid}/messages")).json()["items"]
             assert len(items) == 2
         server.stop()

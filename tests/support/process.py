@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+
+from tests.support.server import free_port
 
 
 class ServerProcess:
@@ -52,3 +55,27 @@ class ServerProcess:
         assert self.process is not None
         self.process.kill()
         self.process.wait(timeout=30)
+
+
+def server_env(db_url: str, data_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment of a test server: this one's, without its own WAGATE_* settings."""
+    values = {k: v for k, v in os.environ.items() if not k.startswith("WAGATE_")}
+    values.update(
+        WAGATE_PORT=str(free_port()),
+        WAGATE_DATA_DIR=str(data_dir),
+        WAGATE_DATABASE_URL=db_url,
+        WAGATE_LOG_LEVEL="info",
+    )
+    values.update(settings)
+    return values
+
+
+async def until(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    """Poll ``check`` until it returns something truthy; return that."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)

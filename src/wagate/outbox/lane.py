@@ -34,10 +34,10 @@ from wagate.domain import (
 )
 from wagate.outbox import pacing
 from wagate.outbox.guardrails import Hold, HoldReason
-from wagate.outbox.writer import Op
+from wagate.outbox.writer import Op, failure
 from wagate.store.models import Message
 from wagate.store.repositories import contacts
-from wagate.store.serialize import iso, message_json
+from wagate.store.serialize import message_json
 
 if TYPE_CHECKING:
     from wagate.outbox.sender import SessionSender
@@ -379,31 +379,6 @@ class ChatLane:
     async def fail(self, message: Message, code: str, text: str) -> None:
         sender = self.sender
         now = sender.clock.now()
-        await sender.writer.submit(
-            Op(
-                message.seq,
-                {
-                    "status": MessageStatus.FAILED.value,
-                    "error_code": code,
-                    "error_message": text,
-                    "next_attempt_at": None,
-                    "hold_reason": None,
-                    "updated_at": now,
-                },
-                event=(
-                    message.tenant_id,
-                    message.session_id,
-                    "message.status",
-                    {
-                        "message_id": message.id,
-                        "wa_message_id": message.wa_message_id,
-                        "chat_id": message.chat_id,
-                        "status": MessageStatus.FAILED.value,
-                        "error": {"code": code, "message": text},
-                        "timestamp": iso(now),
-                    },
-                ),
-            )
-        )
+        await sender.writer.submit(failure(message, code, text, now))
         sender.outbox.metrics.messages_out.labels(message.type, MessageStatus.FAILED.value).inc()
         sender.outbox.metrics.errors.labels(code).inc()

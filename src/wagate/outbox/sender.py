@@ -26,12 +26,11 @@ from wagate.observability import Metrics
 from wagate.outbox.guardrails import Guard
 from wagate.outbox.lane import ChatLane
 from wagate.outbox.media import MediaLoader
-from wagate.outbox.writer import Op, StatusWriter
+from wagate.outbox.writer import StatusWriter, failure
 from wagate.sessions import SessionManager, SessionRuntime
 from wagate.store import Database
 from wagate.store.models import Message
 from wagate.store.repositories import idempotency, messages, sessions
-from wagate.store.serialize import iso
 
 log = structlog.get_logger("wagate.outbox")
 
@@ -165,32 +164,7 @@ class Outbox:
     async def expire(self, message: Message) -> None:
         now = self.clock.now()
         text = "the message was not sent before it expired"
-        await self.writer.submit(
-            Op(
-                message.seq,
-                {
-                    "status": MessageStatus.FAILED.value,
-                    "error_code": "expired",
-                    "error_message": text,
-                    "next_attempt_at": None,
-                    "hold_reason": None,
-                    "updated_at": now,
-                },
-                event=(
-                    message.tenant_id,
-                    message.session_id,
-                    "message.status",
-                    {
-                        "message_id": message.id,
-                        "wa_message_id": message.wa_message_id,
-                        "chat_id": message.chat_id,
-                        "status": MessageStatus.FAILED.value,
-                        "error": {"code": "expired", "message": text},
-                        "timestamp": iso(now),
-                    },
-                ),
-            )
-        )
+        await self.writer.submit(failure(message, "expired", text, now))
         self.metrics.messages_out.labels(message.type, MessageStatus.FAILED.value).inc()
         self.metrics.errors.labels("expired").inc()
 

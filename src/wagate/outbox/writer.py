@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wagate.domain import MessageStatus, new_id
 from wagate.store import Database
 from wagate.store.models import Event, Message
+from wagate.store.serialize import iso
 
 log = structlog.get_logger("wagate.outbox")
 
@@ -122,3 +123,31 @@ async def _apply_one(tx: AsyncSession, op: Op) -> bool:
         {"b_seq": op.seq},
     )
     return bool(getattr(result, "rowcount", 1))
+
+
+def failure(message: Message, code: str, text: str, now: Any) -> Op:
+    """The op that fails a message for good, with its ``message.status`` event."""
+    return Op(
+        message.seq,
+        {
+            "status": MessageStatus.FAILED.value,
+            "error_code": code,
+            "error_message": text,
+            "next_attempt_at": None,
+            "hold_reason": None,
+            "updated_at": now,
+        },
+        event=(
+            message.tenant_id,
+            message.session_id,
+            "message.status",
+            {
+                "message_id": message.id,
+                "wa_message_id": message.wa_message_id,
+                "chat_id": message.chat_id,
+                "status": MessageStatus.FAILED.value,
+                "error": {"code": code, "message": text},
+                "timestamp": iso(now),
+            },
+        ),
+    )
