@@ -310,3 +310,18 @@ async def test_lid_without_a_known_phone_fails_clearly(
     assert queued["chat_id"] == "987654321098765@lid"
     failed = await wait_message(admin, queued["id"], "failed")
     assert failed["error"]["code"] == "lid_without_mapping"
+
+
+async def test_relaxing_a_guardrail_releases_waiting_messages(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    session = await connected_session(server, admin)
+    ids = [(await send(admin, session["id"], to=A, text=f"x{i}"))["id"] for i in range(4)]
+
+    async def held() -> bool:
+        body = (await admin.get(f"/v1/messages/{ids[3]}")).json()
+        return bool(body["waiting"] and body["waiting"]["reason"] == "burst_cooldown")
+
+    await eventually(held)
+    await _settings(admin, session["id"], burst_size=10)
+    await wait_sent(admin, ids[3])  # without moving the clock

@@ -104,8 +104,7 @@ class Outbox:
         """A session's delivery policy changed: its dispatcher rereads it."""
         sender = self._senders.get(session_id)
         if sender is not None and not sender.done:
-            sender.reload_policy = True
-            sender.notify_lanes()
+            sender.reload_policy = True  # its lanes are told once the new policy is loaded
         self.wake(session_id)
 
     def assigned(self) -> set[int]:
@@ -279,6 +278,7 @@ class SessionSender:
         if policy != self.policy:
             self.policy = policy
             self.guard.policy = policy
+            self.notify_lanes()  # waiting messages look again under the new policy
 
     async def _fill(self) -> bool:
         """Give open messages to their chats' lanes. Returns whether any message is open."""
