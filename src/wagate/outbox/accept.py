@@ -40,8 +40,8 @@ from wagate.domain import (
     phone_of,
     split_jid,
 )
+from wagate.domain.policy import DeliveryPolicy, resolve_policy
 from wagate.domain.urls import check_url_syntax, ensure_public_url
-from wagate.outbox.policy import DeliveryPolicy, resolve_policy
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Message, Session
