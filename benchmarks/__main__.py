@@ -15,9 +15,10 @@ import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from benchmarks.backends import BACKENDS
-from benchmarks.machine import machine_info
+from benchmarks.machine import machine_info, source_info
 from benchmarks.plan import FULL, QUICK
 from benchmarks.report import backend_table, machine_table, summary_table, to_json
 from benchmarks.run import BackendRun, run_backend
@@ -48,6 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _source_line(source: dict[str, Any]) -> str:
+    changed = source["uncommitted"]
+    return f"commit {source['commit']}" + (
+        f", uncommitted changes in {', '.join(changed)}" if changed else ", no uncommitted changes"
+    )
+
+
 def say(line: str) -> None:
     print(line, flush=True)
 
@@ -58,8 +66,10 @@ async def main_async(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     clock0 = time.monotonic()
     machine = machine_info()
+    source = source_info()
     say(f"wagate benchmarks ({plan.name} run), {started:%Y-%m-%d %H:%M:%S} UTC")
     say(machine_table(machine))
+    say(f"     source: {_source_line(source)}")
     runs: list[BackendRun] = []
     for name in names:
         say(f"\n[{name}]")
@@ -74,6 +84,9 @@ async def main_async(args: argparse.Namespace) -> int:
     say("== summary (ratio to the same backend's raw commit baseline) ==")
     say(summary_table(runs))
     say(f"\ntotal time {elapsed:.0f} s")
+    source_after = source_info()
+    if source_after != source:
+        say(f"WARNING: the source changed during the run: now {_source_line(source_after)}")
 
     payload = {
         "command": shlex.join([Path(sys.executable).name, "-m", "benchmarks", *sys.argv[1:]]),
@@ -81,6 +94,8 @@ async def main_async(args: argparse.Namespace) -> int:
         "elapsed_s": elapsed,
         "plan": asdict(plan),
         "machine": machine,
+        "source": source,
+        "source_after": source_after,
     }
     to_json(args.json, payload, runs)
     say(f"results written to {args.json}")

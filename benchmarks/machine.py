@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sqlite3
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -51,4 +52,29 @@ def machine_info() -> dict[str, Any]:
         "asyncpg": _version("asyncpg"),
         "sqlalchemy": _version("sqlalchemy"),
         "uvicorn": _version("uvicorn"),
+    }
+
+
+def source_info() -> dict[str, Any]:
+    """The commit measured and the files under ``src/`` that differ from it (read-only git).
+
+    Printed at the start and the end of a run: wagate is imported by each server
+    process when it starts, so a change to ``src/`` during the run would mean
+    that phases measured different code.
+    """
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return done.stdout.rstrip()  # not lstrip: a status line starts with a space
+
+    changed = git("status", "--porcelain", "--", "src", "pyproject.toml", "uv.lock")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD").strip() or "unknown",
+        "uncommitted": [line[3:] for line in changed.splitlines()],
     }

@@ -204,6 +204,11 @@ class SessionSender:
         self.sent_here: set[int] = set()  # attempted by this process (not left by a crash)
         self._fills = 0
         self._settled: dict[int, int] = {}
+        # Reads are incremental (messages accepted after the highest one seen) except for
+        # a full rescan at start, on each poll, and after messages were given back.
+        self._high_water = 0
+        self._rescan = True
+        self._rescan_when_a_lane_ends = False
         self.rng = random.Random()
         self._wakeup = asyncio.Event()
         self._changed = asyncio.Event()
@@ -240,6 +245,7 @@ class SessionSender:
     def release(self, seq: int) -> None:
         """The message goes back to the queue unsent (offline, stopping)."""
         self.assigned.discard(seq)
+        self._rescan = True
 
     def settled(self, seq: int) -> None:
         """The message was sent or failed, and that is committed."""
@@ -249,6 +255,9 @@ class SessionSender:
     def lane_finished(self, lane: ChatLane) -> None:
         if self.lanes.get(lane.chat_id) is lane:
             del self.lanes[lane.chat_id]
+        if self._rescan_when_a_lane_ends:  # messages were left for want of a lane
+            self._rescan_when_a_lane_ends = False
+            self._rescan = True
         self.wake()
 
     async def _run(self) -> None:
@@ -263,6 +272,8 @@ class SessionSender:
                 if not found and not self.lanes:
                     return  # nothing to do; wake() starts a new dispatcher
                 await wait_or_timeout(self._wakeup, self.clock, self.outbox.settings.poll_s)
+                if not self._wakeup.is_set():
+                    self._rescan = True  # a quiet poll: look at the whole queue again
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -284,8 +295,15 @@ class SessionSender:
         """Give open messages to their chats' lanes. Returns whether any message is open."""
         self._fills += 1
         this_fill = self._fills
+        full, self._rescan = self._rescan, False
         async with self.outbox.db.read() as tx:
-            rows = await messages.open_outbound(tx, self.session_id, BATCH)
+            rows = await messages.open_outbound(
+                tx, self.session_id, BATCH, after_seq=None if full else self._high_water
+            )
+        if rows:
+            self._high_water = max(self._high_water, rows[-1].seq)
+        if len(rows) == BATCH:
+            self._rescan_when_a_lane_ends = True
         stale = {seq for seq, at in self._settled.items() if at >= this_fill - 1}
         self._settled = {seq: at for seq, at in self._settled.items() if seq in stale}
         rows = [row for row in rows if row.seq not in stale]
@@ -295,6 +313,7 @@ class SessionSender:
             lane = self.lanes.get(row.chat_id)
             if lane is None:
                 if len(self.lanes) >= MAX_LANES:
+                    self._rescan_when_a_lane_ends = True
                     continue
                 lane = ChatLane(self, row.chat_id)
                 self.lanes[row.chat_id] = lane

@@ -152,15 +152,19 @@ async def list_messages(
     return rows, None
 
 
-async def open_outbound(db: AsyncSession, session_id: str, limit: int) -> list[Message]:
-    """Queued or interrupted outbound messages of a session, in the order they were accepted."""
-    query = (
-        select(Message)
-        .where(Message.session_id == session_id, Message.status.in_(OPEN_OUTBOUND))
-        .order_by(Message.seq)
-        .limit(limit)
+async def open_outbound(
+    db: AsyncSession, session_id: str, limit: int, *, after_seq: int | None = None
+) -> list[Message]:
+    """Queued or interrupted outbound messages of a session, in the order they were accepted.
+
+    With ``after_seq``, only those accepted after it (a sender's incremental read).
+    """
+    query = select(Message).where(
+        Message.session_id == session_id, Message.status.in_(OPEN_OUTBOUND)
     )
-    return list(await db.scalars(query))
+    if after_seq is not None:
+        query = query.where(Message.seq > after_seq)
+    return list(await db.scalars(query.order_by(Message.seq).limit(limit)))
 
 
 async def sessions_with_open_outbound(db: AsyncSession) -> list[str]:
