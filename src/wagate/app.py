@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +41,17 @@ from wagate.bootstrap import ensure_data_dir, load_or_create_admin_key
 from wagate.config import Settings
 from wagate.domain import Clock, RetryStrategy, SystemClock
 from wagate.domain.policy import DeliveryPolicy, QuietHours
-from wagate.events import EventBus
+from wagate.events import (
+    DeliveryMetrics,
+    DeliverySettings,
+    EventBus,
+    EventStreams,
+    LogHorizon,
+    SecretBox,
+    WebhookClient,
+    WebhookDispatcher,
+    load_or_create_key,
+)
 from wagate.observability import Metrics, configure_logging
 from wagate.outbox import AcceptSettings, MediaLoader, OutboundAcceptor, Outbox, SenderSettings
 from wagate.sessions import RuntimeSettings, SessionHooks, SessionManager
@@ -71,6 +83,10 @@ class Services:
     outbox: Outbox
     acceptor: OutboundAcceptor
     bus: EventBus
+    horizon: LogHorizon
+    secret_box: SecretBox
+    webhooks: WebhookDispatcher
+    streams: EventStreams
     simulator: SimulatorNetwork | None
     admin_key_digest: bytes
     worker_id: str
@@ -222,6 +238,43 @@ async def build_services(
             policy_defaults=policy_defaults,
         )
         outbox_ref.append(outbox)
+        secret_key, key_created = load_or_create_key(
+            settings.data_dir,
+            settings.webhook_secret_key.get_secret_value() if settings.webhook_secret_key else None,
+        )
+        if key_created and not db.is_sqlite:
+            log.warning(
+                "generated the webhook secret key in the data dir; workers that share this "
+                "database must use the same key (set WAGATE_WEBHOOK_SECRET_KEY on all of them)",
+                path=str(settings.data_dir / "secret-key"),
+            )
+        secret_box = SecretBox(secret_key)
+        horizon = LogHorizon(db)
+        dispatcher = WebhookDispatcher(
+            db=db,
+            clock=clock,
+            bus=bus,
+            horizon=horizon,
+            box=secret_box,
+            client=WebhookClient(
+                timeout_s=settings.webhook_timeout_s,
+                allow_private=settings.allow_private_urls,
+                now=clock.now,
+            ),
+            settings=DeliverySettings.from_schedule(
+                settings.webhook_retry_schedule_s,
+                max_in_flight=settings.webhook_max_in_flight,
+                disable_after_s=settings.webhook_disable_after_s,
+                poll_s=settings.events_poll_s,
+                lease_ttl_s=settings.lease_ttl_s,
+                retention_s=settings.webhook_delivery_retention_s,
+            ),
+            metrics=DeliveryMetrics(metrics.registry),
+            worker_id=worker_id,
+        )
+        streams = EventStreams(
+            db=db, bus=bus, horizon=horizon, clock=clock, poll_s=settings.events_poll_s
+        )
         acceptor = OutboundAcceptor(
             db=db,
             clock=clock,
@@ -245,6 +298,10 @@ async def build_services(
             outbox=outbox,
             acceptor=acceptor,
             bus=bus,
+            horizon=horizon,
+            secret_box=secret_box,
+            webhooks=dispatcher,
+            streams=streams,
             simulator=network,
             admin_key_digest=hashlib.sha256(admin_key.encode()).digest(),
             worker_id=worker_id,
@@ -253,6 +310,7 @@ async def build_services(
         )
         stack.push_async_callback(manager.shutdown)
         stack.push_async_callback(outbox.shutdown, settings.shutdown_timeout_s)
+        stack.push_async_callback(dispatcher.shutdown, settings.shutdown_timeout_s)
         yield services
 
 
@@ -283,6 +341,40 @@ class BackgroundTasks:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+@contextmanager
+def end_streams_on_exit_signal(streams: EventStreams) -> Iterator[None]:
+    """End live streams as soon as SIGTERM or SIGINT arrives.
+
+    uvicorn waits for open responses to finish before it runs the lifespan's
+    shutdown, and does not tell streaming responses that it is stopping; so
+    the handler uvicorn installed is wrapped to close the streams first, and
+    they end cleanly instead of being cut at the graceful-shutdown timeout.
+    The server's handler is put back when the lifespan ends.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    replaced: dict[signal.Signals, tuple[Any, Any]] = {}  # signal: (server's handler, ours)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):  # no server handler to wrap: leave the default alone
+            continue
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(streams.close)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
+        replaced[sig] = (previous, handler)
+    try:
+        yield
+    finally:
+        for sig, (previous, ours) in replaced.items():
+            if signal.getsignal(sig) is ours:
+                signal.signal(sig, previous)
+
+
 def _crash_loudly(name: str, exc: BaseException) -> None:
     log.critical("background task crashed; stopping", task=name, error=repr(exc))
     os.kill(os.getpid(), 15)
@@ -307,6 +399,7 @@ def create_app(
             await services.manager.restore()
             tasks.start("outbox-supervisor", services.outbox.run())
             tasks.start("session-leases", services.manager.keep_leases())
+            tasks.start("webhook-dispatcher", services.webhooks.run())
             log.info(
                 "wagate ready",
                 version=__version__,
@@ -314,9 +407,11 @@ def create_app(
                 worker_id=services.worker_id,
             )
             try:
-                yield {}
+                with end_streams_on_exit_signal(services.streams):
+                    yield {}
             finally:
                 log.info("wagate stopping: finishing in-flight sends, closing sessions")
+                services.streams.close()
                 await tasks.stop()
         log.info("wagate stopped")
 

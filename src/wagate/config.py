@@ -8,6 +8,8 @@ exactly one field, and ``docs/configuration.md`` is generated from this class
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -163,8 +165,9 @@ class Settings(BaseSettings):
     # ------------------------------------------------------------------ events
     webhook_secret_key: SecretStr | None = Field(
         None,
-        description="Key that encrypts webhook secrets at rest. Default: generated into "
-        "`<data dir>/secret-key`.",
+        description="Key that encrypts webhook secrets at rest (AES-256-GCM): 32 bytes in "
+        "base64, e.g. from `openssl rand -base64 32`. Default: generated into "
+        "`<data dir>/secret-key`. Workers that share a database need the same key.",
     )
     webhook_retry_schedule_s: list[float] = Field(
         [0, 5, 300, 1800, 7200, 18000, 36000, 36000],
@@ -176,6 +179,16 @@ class Settings(BaseSettings):
     )
     webhook_disable_after_s: PositiveSeconds = Field(
         5 * 86400.0, description="An endpoint failing this long is disabled."
+    )
+    webhook_delivery_retention_s: PositiveSeconds = Field(
+        7 * 86400.0,
+        description="Delivered webhook deliveries are listed this long, then deleted "
+        "(dead ones are kept until replayed or their webhook is deleted).",
+    )
+    events_poll_s: PositiveSeconds = Field(
+        1.0,
+        description="How often webhook delivery and live streams look for events written by "
+        "other workers (events of this process wake them at once).",
     )
 
     # ------------------------------------------------------------------ conversation engine
@@ -205,6 +218,19 @@ class Settings(BaseSettings):
     def _non_empty_non_negative(cls, value: list[float]) -> list[float]:
         if not value or any(v < 0 for v in value):
             raise ValueError("expected a non-empty JSON list of non-negative numbers")
+        return value
+
+    @field_validator("webhook_secret_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        try:
+            key = base64.b64decode(value.get_secret_value().strip(), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) != 32:
+            raise ValueError("expected 32 bytes in base64 (openssl rand -base64 32)")
         return value
 
     @field_validator("database_url")
@@ -264,6 +290,9 @@ def load_settings(**overrides: object) -> Settings:
         ) from None
 
 
+_SECRET_FIELDS = frozenset({"api_key", "webhook_secret_key", "openai_api_key", "anthropic_api_key"})
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """``WAGATE_PORT: expected an integer from 1 to 65535, got 'abc'``, one per bad field."""
     parts = []
@@ -271,6 +300,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         field = str(error["loc"][0]) if error["loc"] else "?"
         variable = f"WAGATE_{field.upper()}"
         got = error.get("input")
+        if field in _SECRET_FIELDS:
+            got = "<hidden>"
         message = str(error["msg"]).removeprefix("Value error, ")
         parts.append(f"{variable}: {message} (got {got!r})")
     return "invalid setting " + "; ".join(parts)

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -232,7 +233,14 @@ class Event(Base):
 
 
 class Webhook(Base):
-    """A tenant's webhook subscription."""
+    """A tenant's webhook subscription, and its delivery state.
+
+    ``secret`` holds the signing secret sealed with AES-256-GCM (see
+    ``events/crypto.py``), never the secret itself. ``cursor_seq`` is the last
+    event of the log that has been turned into delivery rows for this
+    endpoint. The lease columns say which worker delivers to it; ``version``
+    grows with every change made through the API, so that worker reloads.
+    """
 
     __tablename__ = "webhooks"
 
@@ -246,6 +254,61 @@ class Webhook(Base):
     secret: Mapped[str] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    ordered: Mapped[bool] = mapped_column(Boolean, default=True)  # a failed event holds back later
+    max_in_flight: Mapped[int | None] = mapped_column(Integer)  # None: the global setting
+    cursor_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None]  # first failure since the last success
+    disabled_reason: Mapped[str | None] = mapped_column(String(40))  # gone, failing, manual
+    disabled_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: its attempts so far and how the last one went.
+
+    Rows, not timers: a retry is ``next_attempt_at`` on a row, so it survives
+    restarts. ``status`` is ``pending`` (not tried yet), ``failed`` (tried,
+    another attempt is scheduled), ``delivered`` or ``dead`` (gave up;
+    replayable).
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_seq"),
+        Index("ix_webhook_deliveries_webhook_status_seq", "webhook_id", "status", "event_seq"),
+    )
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_seq: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("events.seq", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[str] = mapped_column(String(40))  # also the `webhook-id` header
+    event_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)  # HTTP status of the last answer
+    last_error: Mapped[str | None] = mapped_column(Text)  # why the last attempt failed
+    last_response: Mapped[str | None] = mapped_column(Text)  # the start of the last answer's body
+    last_duration_ms: Mapped[int | None] = mapped_column(Integer)
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+_OPEN_DELIVERY = text("status IN ('pending', 'failed')")
+Index(  # small: only what the endpoint workers still have to deliver
+    "ix_webhook_deliveries_open",
+    WebhookDelivery.webhook_id,
+    WebhookDelivery.event_seq,
+    sqlite_where=_OPEN_DELIVERY,
+    postgresql_where=_OPEN_DELIVERY,
+)
 
 
 class DeadLetter(Base):

@@ -1,18 +1,27 @@
-"""Pulling the event log."""
+"""The event log: pulled a page at a time, or followed as server-sent events."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import Response
 
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.schemas import EventPage
 from wagate.domain import InvalidRequest
+from wagate.events import EventStreamResponse, event_json
 from wagate.store.repositories import events
-from wagate.store.serialize import iso
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+def _cursor(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise InvalidRequest(f"{name} is not a cursor this API gave out", code="invalid_cursor")
+    return int(value)
 
 
 @router.get("", response_model=EventPage)
@@ -25,26 +34,44 @@ async def list_events(
     type: Annotated[list[str] | None, Query()] = None,
 ) -> Any:
     """Events oldest first after ``after`` (a cursor from an earlier page)."""
-    if after is not None and not after.isdigit():
-        raise InvalidRequest("after is not a cursor this API gave out", code="invalid_cursor")
+    start = _cursor(after, "after") or 0
+    horizon = await services.horizon.refresh()
     async with services.db.read() as tx:
         rows = await events.list_events(
             tx,
             tenant_id=principal.tenant_id,
-            after=int(after or 0),
+            after=start,
+            upto=horizon,
             limit=limit,
             session_id=session_id,
             types=type,
         )
-    items = [
-        {
-            "id": e.id,
-            "cursor": str(e.seq),
-            "type": e.type,
-            "session_id": e.session_id,
-            "timestamp": iso(e.created_at),
-            "data": e.data,
-        }
-        for e in rows
-    ]
+    items = [event_json(e) for e in rows]
     return {"items": items, "next_cursor": items[-1]["cursor"] if items else after}
+
+
+@router.get(
+    "/stream",
+    response_class=Response,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}},
+)
+async def stream_events(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    after: str | None = None,
+    session_id: str | None = None,
+    type: Annotated[list[str] | None, Query()] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Follow the log live. Each message's ``id`` is the event's cursor; reconnect with
+    ``Last-Event-ID`` (or ``?after=``) to continue without a gap. Without either, the
+    stream starts at the end of the log. A comment every 15 s keeps proxies from closing it.
+    """
+    start = _cursor(last_event_id, "Last-Event-ID")
+    if start is None:
+        start = _cursor(after, "after")
+    return EventStreamResponse(
+        services.streams.follow(
+            tenant_id=principal.tenant_id, after=start, session_id=session_id, types=type
+        )
+    )

@@ -43,8 +43,12 @@ async def list_events(
     limit: int = 100,
     session_id: str | None = None,
     types: list[str] | None = None,
+    upto: int | None = None,
 ) -> list[Event]:
+    """Events oldest first with ``after < seq`` (and ``seq <= upto``: the log's horizon)."""
     query = select(Event).where(Event.seq > after).order_by(Event.seq).limit(limit)
+    if upto is not None:
+        query = query.where(Event.seq <= upto)
     if tenant_id is not None:
         query = query.where(Event.tenant_id == tenant_id)
     if session_id is not None:

@@ -20,7 +20,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "dead_letters",
         sa.Column(
@@ -313,6 +312,16 @@ def upgrade() -> None:
         sa.Column("secret", sa.Text(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("created_at", wagate.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("ordered", sa.Boolean(), nullable=False),
+        sa.Column("max_in_flight", sa.Integer(), nullable=True),
+        sa.Column("cursor_seq", sa.BigInteger(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("failing_since", wagate.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("disabled_reason", sa.String(length=40), nullable=True),
+        sa.Column("disabled_at", wagate.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("lease_owner", sa.String(length=200), nullable=True),
+        sa.Column("lease_expires_at", wagate.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", wagate.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["session_id"],
             ["sessions.id"],
@@ -331,9 +340,70 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_webhooks_session_id"), ["session_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_webhooks_tenant_id"), ["tenant_id"], unique=False)
 
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("webhook_id", sa.String(length=40), nullable=False),
+        sa.Column("event_seq", sa.BigInteger(), nullable=False),
+        sa.Column("event_id", sa.String(length=40), nullable=False),
+        sa.Column("event_type", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", wagate.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("last_attempt_at", wagate.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("last_status", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("last_response", sa.Text(), nullable=True),
+        sa.Column("last_duration_ms", sa.Integer(), nullable=True),
+        sa.Column("delivered_at", wagate.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", wagate.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", wagate.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["event_seq"],
+            ["events.seq"],
+            name=op.f("fk_webhook_deliveries_event_seq_events"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["webhook_id"],
+            ["webhooks.id"],
+            name=op.f("fk_webhook_deliveries_webhook_id_webhooks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+        sa.UniqueConstraint(
+            "webhook_id", "event_seq", name=op.f("uq_webhook_deliveries_webhook_id_event_seq")
+        ),
+    )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhook_deliveries_event_seq"), ["event_seq"], unique=False
+        )
+        batch_op.create_index(
+            "ix_webhook_deliveries_open",
+            ["webhook_id", "event_seq"],
+            unique=False,
+            sqlite_where=sa.text("status IN ('pending', 'failed')"),
+            postgresql_where=sa.text("status IN ('pending', 'failed')"),
+        )
+        batch_op.create_index(
+            "ix_webhook_deliveries_webhook_status_seq",
+            ["webhook_id", "status", "event_seq"],
+            unique=False,
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhook_deliveries_webhook_status_seq")
+        batch_op.drop_index(
+            "ix_webhook_deliveries_open",
+            sqlite_where=sa.text("status IN ('pending', 'failed')"),
+            postgresql_where=sa.text("status IN ('pending', 'failed')"),
+        )
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_event_seq"))
 
+    op.drop_table("webhook_deliveries")
     with op.batch_alter_table("webhooks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhooks_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_webhooks_session_id"))

@@ -1,0 +1,182 @@
+"""The live stream: the event log as server-sent events (``GET /v1/events/stream``).
+
+Each event is one SSE message whose ``id:`` is the event's cursor and whose
+``data:`` is the same JSON object as an item of ``GET /v1/events``. A client
+that reconnects with ``Last-Event-ID`` (browsers do this by themselves)
+continues after the last event it received; without it (and without
+``?after=``) the stream starts at the end of the log. A comment line is sent
+every :data:`KEEPALIVE_S` of quiet so proxies keep the connection open.
+
+A stream ends when the client goes away or when :meth:`EventStreams.close`
+is called (the app does so when it starts shutting down), with a clean end
+of the response rather than a cut connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from datetime import timedelta
+from typing import Any
+
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from wagate.domain import Clock
+from wagate.events.bus import EventBus
+from wagate.events.dispatcher import wait_any
+from wagate.events.horizon import LogHorizon
+from wagate.store import Database
+from wagate.store.models import Event
+from wagate.store.repositories import events as event_log
+from wagate.store.serialize import iso
+
+KEEPALIVE_S = 15.0
+PAGE = 500
+RETRY_MS = 3000
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """An event as the API shows it (pull and stream alike)."""
+    return {
+        "id": event.id,
+        "cursor": str(event.seq),
+        "type": event.type,
+        "session_id": event.session_id,
+        "timestamp": iso(event.created_at),
+        "data": event.data,
+    }
+
+
+def sse_message(event: Event) -> str:
+    data = json.dumps(event_json(event), separators=(",", ":"), ensure_ascii=False)
+    return f"id: {event.seq}\ndata: {data}\n\n"
+
+
+class EventStreams:
+    """Serves the live streams of one process and ends them all on :meth:`close`."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        bus: EventBus,
+        horizon: LogHorizon,
+        clock: Clock,
+        poll_s: float,
+        keepalive_s: float = KEEPALIVE_S,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.horizon = horizon
+        self.clock = clock
+        self.poll_s = poll_s
+        self.keepalive_s = keepalive_s
+        self.open = 0
+        self._closing = asyncio.Event()
+        self._waiters: set[asyncio.Event] = set()
+
+    @property
+    def closing(self) -> bool:
+        return self._closing.is_set()
+
+    def close(self) -> None:
+        """End every stream (and refuse new ones): the server is going away."""
+        self._closing.set()
+        for waiter in self._waiters:
+            waiter.set()
+
+    async def follow(
+        self,
+        *,
+        tenant_id: str | None,
+        after: int | None,
+        session_id: str | None = None,
+        types: list[str] | None = None,
+    ) -> AsyncIterator[str]:
+        """SSE text, message by message, until the stream is closed."""
+        waiter = self.bus.subscribe()
+        self._waiters.add(waiter)
+        cursor: int | None = None
+        try:
+            cursor = after if after is not None else await self.horizon.refresh()
+            self.open += 1  # counted once positioned: what is committed from now on is sent
+            yield f"retry: {RETRY_MS}\n\n"
+            quiet_since = self.clock.now()
+            while not self.closing:
+                waiter.clear()
+                horizon = await self.horizon.refresh()
+                if horizon > cursor:
+                    async with self.db.read() as tx:
+                        rows = await event_log.list_events(
+                            tx,
+                            tenant_id=tenant_id,
+                            after=cursor,
+                            upto=horizon,
+                            limit=PAGE,
+                            session_id=session_id,
+                            types=types,
+                        )
+                    for row in rows:
+                        yield sse_message(row)
+                    cursor = rows[-1].seq if len(rows) == PAGE else horizon
+                    if rows:
+                        quiet_since = self.clock.now()
+                    if len(rows) == PAGE:
+                        continue
+                keepalive_at = quiet_since + timedelta(seconds=self.keepalive_s)
+                left = (keepalive_at - self.clock.now()).total_seconds()
+                if left <= 0:
+                    yield ": keep-alive\n\n"
+                    quiet_since = self.clock.now()
+                    continue
+                await wait_any(
+                    waiter,
+                    self.clock,
+                    min(self.poll_s, left),
+                    real_timeout=self.horizon.pending_gap_s(),
+                )
+        finally:
+            if cursor is not None:
+                self.open -= 1
+            self._waiters.discard(waiter)
+            self.bus.unsubscribe(waiter)
+
+
+class EventStreamResponse(StreamingResponse):
+    """A streaming response that always notices the client leaving.
+
+    Starlette stops watching for disconnects under ASGI 2.4 servers and relies
+    on a failed write instead, which a quiet stream may never attempt; this
+    response watches in every case and closes the generator when it stops.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, content: AsyncIterator[str]) -> None:
+        super().__init__(
+            content,
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+        self._source = content
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streaming = asyncio.ensure_future(self.stream_response(send))
+        watching = asyncio.ensure_future(self.listen_for_disconnect(receive))
+        try:
+            await asyncio.wait({streaming, watching}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (streaming, watching):
+                task.cancel()
+            await asyncio.gather(streaming, watching, return_exceptions=True)
+            aclose = getattr(self._source, "aclose", None)
+            if aclose is not None:
+                with suppress(Exception):
+                    await aclose()
+        failure = None
+        if streaming.done() and not streaming.cancelled():
+            failure = streaming.exception()
+        if failure is not None:
+            raise failure
