@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import new_id
 from wagate.store import Database
+from wagate.store.group_commit import GroupCommitter
 from wagate.store.models import Event, Webhook, WebhookDelivery
 
 log = structlog.get_logger("wagate.events")
@@ -82,36 +83,18 @@ class EndpointChange:
 Op = FanOut | Outcome | EndpointChange
 
 
-class DeliveryWriter:
+class DeliveryWriter(GroupCommitter[Op]):
+    max_batch = MAX_BATCH
+
     def __init__(
         self, db: Database, now: Callable[[], datetime], on_events: Callable[[], None]
     ) -> None:
         self.db = db
         self.now = now
         self.on_events = on_events
-        self._queue: asyncio.Queue[Op] = asyncio.Queue()
-        self.batches = 0
+        super().__init__()
 
-    def submit(self, op: Op) -> asyncio.Future[bool]:
-        self._queue.put_nowait(op)
-        return op.done
-
-    async def run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._apply(batch)
-
-    async def drain(self) -> None:
-        """Apply everything queued so far (at shutdown, after the run task stopped)."""
-        batch: list[Op] = []
-        while not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        if batch:
-            await self._apply(batch)
-
-    async def _apply(self, batch: list[Op]) -> None:
+    async def apply(self, batch: list[Op]) -> None:
         announced = False
         try:
             async with self.db.transaction() as tx:

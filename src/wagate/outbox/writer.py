@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import MessageStatus, new_id
 from wagate.store import Database
+from wagate.store.group_commit import GroupCommitter
 from wagate.store.models import Event, Message
 from wagate.store.serialize import iso
 
@@ -44,27 +45,17 @@ class Op:
     )
 
 
-class StatusWriter:
+class StatusWriter(GroupCommitter[Op]):
+    max_batch = MAX_BATCH
+
     def __init__(self, db: Database, clock: Any, on_committed: Callable[[], None]) -> None:
         self.db = db
         self.clock = clock
         self.on_committed = on_committed
-        self._queue: asyncio.Queue[Op] = asyncio.Queue()
-        self.batches = 0
+        super().__init__()
         self.ops = 0
 
-    def submit(self, op: Op) -> asyncio.Future[bool]:
-        self._queue.put_nowait(op)
-        return op.done
-
-    async def run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._apply(batch)
-
-    async def _apply(self, batch: list[Op]) -> None:
+    async def apply(self, batch: list[Op]) -> None:
         try:
             async with self.db.transaction() as tx:
                 results = [await _apply_one(tx, op) for op in batch]
@@ -101,14 +92,6 @@ class StatusWriter:
             if not op.done.done():
                 op.done.set_result(ok)
         self.on_committed()
-
-    async def drain(self) -> None:
-        """Apply everything queued so far (used at shutdown)."""
-        batch: list[Op] = []
-        while not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        if batch:
-            await self._apply(batch)
 
 
 async def _apply_one(tx: AsyncSession, op: Op) -> bool:
