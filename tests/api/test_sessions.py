@@ -136,7 +136,7 @@ async def test_network_drop_reconnects_and_401_logs_out(
 
     await admin.post(f"/v1/simulator/{session['id']}/disconnect", json={"code": 500})
     await wait_status(admin, session["id"], "reconnecting")
-    await server.advance(3)  # first backoff step is 2 s with 10 % jitter
+    await server.advance(6)  # second attempt (the 428 was the first): 5 s, +-10 %
     await wait_status(admin, session["id"], "connected")
 
     await admin.post(f"/v1/simulator/{session['id']}/disconnect", json={"code": 401})

@@ -38,11 +38,16 @@ class RetryStrategy:
             return self.schedule[min(attempt, len(self.schedule)) - 1]
         return float(min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
 
-    def decide(self, attempts_made: int, rng: random.Random | None = None) -> RetryDecision:
-        if attempts_made >= self.max_attempts:
-            return RetryDecision(retry=False)
-        delay = self.base_delay(attempts_made)
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """The jittered delay before the next try, after ``attempt`` failures (1-based)."""
+        delay = self.base_delay(attempt)
         if self.jitter and delay > 0:
             spread = delay * self.jitter
             delay += (rng or random).uniform(-spread, spread)
-        return RetryDecision(retry=True, delay_s=max(0.0, delay))
+        return max(0.0, delay)
+
+    def decide(self, attempts_made: int, rng: random.Random | None = None) -> RetryDecision:
+        """After ``attempts_made`` attempts in all, whether to try again and when."""
+        if attempts_made >= self.max_attempts:
+            return RetryDecision(retry=False)
+        return RetryDecision(retry=True, delay_s=self.delay(attempts_made, rng))

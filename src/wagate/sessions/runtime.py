@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from datetime import datetime, timedelta
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ class RuntimeSettings:
     reconnect: RetryStrategy
     policy_defaults: DeliveryPolicy
     default_proxy_url: str | None = None
+    stable_after_s: float = 60.0  # a connection this old resets the reconnect count
 
 
 class SessionRuntime:
@@ -87,6 +89,7 @@ class SessionRuntime:
         self.transport: Transport | None = None
         self.status = SessionStatus.STOPPED
         self.reconnect_attempts = 0
+        self._connected_since: datetime | None = None  # when the current connection opened
         self._lock = asyncio.Lock()  # events of one session are handled in order
         self._reconnect_task: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
@@ -233,7 +236,7 @@ class SessionRuntime:
                     row = await sessions.get_session(tx, self.session_id, None)
                     row.credentials = event.credentials
             case Connected():
-                self.reconnect_attempts = 0
+                self._connected_since = self.clock.now()
                 await self._set_status(
                     SessionStatus.CONNECTED,
                     None,
@@ -283,10 +286,15 @@ class SessionRuntime:
         if self._closed or (self._reconnect_task and not self._reconnect_task.done()):
             return
         rule = rule_for(event.code, event.reason)
+        if self._connected_since is not None and (
+            self.clock.now() - self._connected_since
+            >= timedelta(seconds=self.settings.stable_after_s)
+        ):
+            self.reconnect_attempts = 0  # the connection had been stable: start afresh
+        self._connected_since = None
         self.reconnect_attempts += 1
-        decision = self.settings.reconnect.decide(self.reconnect_attempts, self._rng)
-        if not decision.retry:
-            self._spawn(self.close(record=False), "close")
+        strategy = self.settings.reconnect
+        if self.reconnect_attempts > strategy.max_attempts:  # that many reconnects, all failed
             await self._set_status(
                 SessionStatus.FAILED,
                 "reconnect_attempts_exhausted",
@@ -294,12 +302,17 @@ class SessionRuntime:
                     "alert",
                     {
                         "kind": "reconnect_attempts_exhausted",
-                        "attempts": self.reconnect_attempts - 1,
+                        "attempts": strategy.max_attempts,
                     },
                 ),
             )
+            self._spawn(self.close(record=False), "close")  # after the status: see above
             return
-        delay = 0.0 if rule.action is Action.RECONNECT_NOW else decision.delay_s
+        delay = (
+            0.0
+            if rule.action is Action.RECONNECT_NOW
+            else strategy.delay(self.reconnect_attempts, self._rng)
+        )
         if rule.action is Action.RECONNECT_SLOW:
             delay *= 2
         await self._set_status(
