@@ -102,7 +102,10 @@ async def main_async(args: argparse.Namespace) -> int:
     drills = [(run.name, run.drill) for run in runs if run.drill is not None]
     for name, drill in drills:
         say(f"crash drill on {name}: {'PASS' if drill.passed else 'FAIL'}")
-    return 1 if any(run.failed or run.drill_failed for run in runs) else 0
+    for run in runs:
+        if run.outage is not None:
+            say(f"webhook outage drill on {run.name}: {'PASS' if run.outage.passed else 'FAIL'}")
+    return 1 if any(run.failed or run.drill_failed or run.webhooks_failed for run in runs) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,23 @@ class Plan:
     drill_concurrency: int
     drill_burst_s: float  # deadline of the burst (the kill must come within it)
     drill_recover_s: float  # deadline from the restart until every stored message is sent
+    # webhook delivery throughput: a receiver process, one webhook on `*`
+    hook_events: int  # inbound messages through the simulator, one event each
+    hook_generators: int  # inbound calls in flight
+    hook_raw_posts: int  # the reference: plain signed POSTs from one aiohttp client
+    hook_in_flight: int  # WAGATE_WEBHOOK_MAX_IN_FLIGHT, and the raw client's requests in flight
+    hook_deadline_s: float  # from the first inbound call until every event arrived
+    # the outage drill: the receiver answers 500, the server restarts, the receiver recovers
+    outage_s: float
+    outage_rate: float  # events/s generated during the outage (inbound messages)
+    outage_drain_s: float  # deadline from the recovery until every event of the log arrived
+
+
+# WAGATE_WEBHOOK_RETRY_SCHEDULE_S of the outage drill: 24 attempts over 208 s (at least
+# 166 s with the -20 % jitter), so the first event of a 2-minute outage is still being
+# retried when the receiver recovers. The gap between retries ends at 10 s, which bounds
+# how long after the recovery the next probe comes.
+OUTAGE_RETRY_SCHEDULE_S = (0.0, 1.0, 2.0, 5.0, *([10.0] * 20))
 
 
 FULL = Plan(
@@ -53,6 +70,14 @@ FULL = Plan(
     drill_concurrency=32,
     drill_burst_s=120.0,
     drill_recover_s=120.0,
+    hook_events=4000,
+    hook_generators=16,
+    hook_raw_posts=20_000,
+    hook_in_flight=8,
+    hook_deadline_s=120.0,
+    outage_s=120.0,
+    outage_rate=20.0,
+    outage_drain_s=120.0,
 )
 
 QUICK = Plan(
@@ -73,4 +98,12 @@ QUICK = Plan(
     drill_concurrency=32,
     drill_burst_s=60.0,
     drill_recover_s=60.0,
+    hook_events=500,
+    hook_generators=16,
+    hook_raw_posts=2000,
+    hook_in_flight=8,
+    hook_deadline_s=60.0,
+    outage_s=20.0,
+    outage_rate=20.0,
+    outage_drain_s=60.0,
 )

@@ -20,6 +20,13 @@ from typing import Any
 from benchmarks.drill_report import drill_json, drill_lines
 from benchmarks.run import BackendRun
 from benchmarks.throughput import SendResult
+from benchmarks.webhook_report import (
+    add_delivery_json,
+    delivery_lines,
+    delivery_rows,
+    outage_cell,
+    outage_lines,
+)
 
 Row = tuple[str, str, str]
 
@@ -116,6 +123,8 @@ def rows(run: BackendRun) -> list[Row]:
                 "",
             )
         )
+    if run.delivery is not None:
+        out += delivery_rows(run.delivery, commit_rate)
     return out
 
 
@@ -151,6 +160,10 @@ def backend_table(run: BackendRun) -> str:
         ]
     if run.drill is not None:
         parts += drill_lines(run.drill)
+    if run.delivery is not None:
+        parts += delivery_lines(run.delivery)
+    if run.outage is not None:
+        parts += outage_lines(run.outage)
     if run.send is not None and run.send.error_samples:
         parts.append(f"send errors: {run.send.error_samples}")
     if run.latency is not None and run.latency.error_samples:
@@ -191,7 +204,7 @@ def summary_table(runs: list[BackendRun]) -> str:
             return f"{_ms(value)} ({_times(value / base.one_commit_ms)} commit)"
         if what == "errors" and run.latency is not None:
             return f"{run.latency.achieved_rate:,.0f} /s, {run.latency.errors} errors"
-        return "-"
+        return _webhook_cell(run, what)
 
     body = [
         ("raw commits (baseline)", *(cell(r, "commit") for r in measured)),
@@ -203,8 +216,27 @@ def summary_table(runs: list[BackendRun]) -> str:
         ("latency p99", *(cell(r, "p99") for r in measured)),
         ("latency: achieved, errors", *(cell(r, "errors") for r in measured)),
         ("crash drill", *(cell(r, "drill") for r in measured)),
+        ("webhooks: raw signed POSTs", *(cell(r, "raw") for r in measured)),
+        ("webhooks: delivered live (x raw)", *(cell(r, "live") for r in measured)),
+        ("webhooks: delivered backlog (x raw)", *(cell(r, "backlog") for r in measured)),
+        ("webhook outage drill", *(cell(r, "outage") for r in measured)),
     ]
     return _table(header, body)
+
+
+def _webhook_cell(run: BackendRun, what: str) -> str:
+    delivery = run.delivery
+    if what == "outage" and run.outage is not None:
+        return outage_cell(run.outage)
+    if delivery is None:
+        return "-"
+    if what == "raw" and delivery.raw is not None:
+        return _rate(delivery.raw.per_s)
+    leg = {"live": delivery.live, "backlog": delivery.backlog}.get(what)
+    if leg is None:
+        return "-"
+    flag = " TIMED OUT" if leg.timed_out else ""
+    return f"{_rate(leg.delivered_per_s)} ({_times(delivery.ratio(leg) or math.nan)}){flag}"
 
 
 def machine_table(machine: dict[str, Any]) -> str:
@@ -225,6 +257,11 @@ def to_json(path: Path, payload: dict[str, Any], runs: list[BackendRun]) -> None
             data["two_process"]["send"].update(_send_json(two))
         if run.drill is not None:
             data["drill"].update(drill_json(run.drill))
+        if run.delivery is not None:
+            commit = run.baseline.per_s if run.baseline is not None else None
+            add_delivery_json(data["delivery"], run.delivery, commit)
+        if run.outage is not None:
+            data["outage"]["passed"] = run.outage.passed
         if run.baseline is not None:
             ratios: dict[str, float] = {}
             if run.send is not None:

@@ -1,9 +1,10 @@
 """One backend, start to finish.
 
 The baseline; one wagate server for send throughput and API latency; on
-PostgreSQL, send throughput again with two servers on one database; then the
-crash drill on a server of its own. Each phase gets a fresh database, and a
-phase that fails is reported without stopping the ones after it.
+PostgreSQL, send throughput again with two servers on one database; the
+crash drill on a server of its own; webhook delivery throughput; then the
+webhook outage drill. Each phase gets a fresh database, and a phase that
+fails is reported without stopping the ones after it.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from pathlib import Path
 from benchmarks.api import Api
 from benchmarks.backends import Backend, BackendUnavailable, open_backend
 from benchmarks.baseline import CommitRate
+from benchmarks.deliver import DeliveryRun, measure_delivery
 from benchmarks.drill import DrillResult, run_drill
 from benchmarks.latency import LatencyResult, measure_latency
+from benchmarks.outage import OutageResult, run_outage
 from benchmarks.plan import Plan
 from benchmarks.server import WagateServer
 from benchmarks.throughput import SendResult, measure_send
 from benchmarks.twoproc import TwoProcessRun, measure_two_processes
+from benchmarks.webhook_report import outage_verdict
 
 Say = Callable[[str], None]
 
@@ -36,6 +40,8 @@ class BackendRun:
     latency: LatencyResult | None = None
     two_process: TwoProcessRun | None = None
     drill: DrillResult | None = None
+    delivery: DeliveryRun | None = None
+    outage: OutageResult | None = None
     skipped: str | None = None
     failed: str | None = None
     server_stopped_cleanly: bool | None = None
@@ -50,6 +56,12 @@ class BackendRun:
     @property
     def drill_failed(self) -> bool:
         return self.drill is not None and not self.drill.passed
+
+    @property
+    def webhooks_failed(self) -> bool:
+        """The outage drill failed, or the throughput run found a lost or badly signed event."""
+        outage = self.outage is not None and not self.outage.passed
+        return outage or (self.delivery is not None and bool(self.delivery.problems))
 
 
 def _sent_line(send: SendResult) -> str:
@@ -86,6 +98,14 @@ async def run_backend(name: str, plan: Plan, workdir: Path, say: Say) -> Backend
                 f"arrived, {drill.duplicates} duplicates, {drill.lost} lost: "
                 + ("PASS" if drill.passed else "FAIL: " + "; ".join(drill.problems))
             )
+            try:
+                run.delivery = await measure_delivery(backend, plan, workdir, say)
+            except Exception as exc:
+                run.fail("webhook delivery", exc, say)
+            run.outage = await run_outage(backend, plan, workdir, say)
+            drain = run.outage.drain_s
+            say(f"    drained {drain or float('nan'):.1f} s after the recovery")
+            say(f"    {outage_verdict(run.outage)}")
     except BackendUnavailable as exc:
         run.skipped = str(exc)
         say(f"  SKIPPED: {exc}")
