@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.api.helpers import connected_session, inbound, send, wait_message
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, eventually
 
 
 async def test_health_needs_no_key(server: RunningServer) -> None:
@@ -80,3 +82,27 @@ async def test_openapi_docs_are_served(server: RunningServer) -> None:
         schema = (await client.get("/openapi.json")).json()
     assert "/v1/sessions/{session_id}/messages" in schema["paths"]
     assert "/v1/simulator/{session_id}/inbound" in schema["paths"]
+
+
+async def test_session_health(server: RunningServer, admin: httpx.AsyncClient) -> None:
+    session = await connected_session(server, admin)
+    sid = session["id"]
+    message = await send(admin, sid, to="5511988887777", text="x")
+    await wait_message(admin, message["id"], "sent")
+    await inbound(admin, sid, **{"from": "5511988887777", "text": "y"})
+
+    async def counted() -> dict[str, Any] | None:
+        body = (await admin.get(f"/v1/sessions/{sid}/health")).json()
+        return body if body["messages_last_24h"]["received"] == 1 else None
+
+    health = await eventually(counted)
+    assert health["status"] == "healthy"
+    assert health["connection"] == "connected"
+    assert health["messages_last_24h"] == {"sent": 1, "received": 1, "failed": 0}
+    assert health["reconnect_attempts"] == 0
+    assert health["running_here"] is True
+    assert health["last_activity"]
+    await admin.post(f"/v1/sessions/{sid}/stop")
+    stopped = (await admin.get(f"/v1/sessions/{sid}/health")).json()
+    assert stopped["status"] == "unhealthy"
+    assert stopped["running_here"] is False

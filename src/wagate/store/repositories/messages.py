@@ -277,3 +277,43 @@ async def find_recent_duplicate(
         .limit(1)
     )
     return (await db.scalars(query)).first()
+
+
+async def activity_since(db: AsyncSession, session_id: str, since: datetime) -> dict[str, Any]:
+    """Counts for a session's health: sent, received and failed since ``since``, last activity."""
+    sent = await db.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.session_id == session_id,
+            Message.direction == Direction.OUT.value,
+            Message.sent_at >= since,
+        )
+    )
+    received = await db.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.session_id == session_id,
+            Message.direction == Direction.IN.value,
+            Message.created_at >= since,
+        )
+    )
+    failed = await db.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.session_id == session_id,
+            Message.status == MessageStatus.FAILED.value,
+            Message.updated_at >= since,
+        )
+    )
+    last = await db.scalar(
+        select(func.max(Message.updated_at)).where(Message.session_id == session_id)
+    )
+    return {
+        "sent": int(sent or 0),
+        "received": int(received or 0),
+        "failed": int(failed or 0),
+        "last_activity": last,
+    }
