@@ -73,6 +73,18 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.reconnects = Counter(
+            "wagate_session_reconnects",
+            "Reconnect attempts, by session.",
+            ["session_id"],
+            registry=self.registry,
+        )
+        self.decrypt_failures = Counter(
+            "wagate_decrypt_failures",
+            "Messages that failed to decrypt (Bad MAC), by session.",
+            ["session_id"],
+            registry=self.registry,
+        )
         self.holds = Counter(
             "wagate_guardrail_holds",
             "Messages made to wait by a guardrail or a retry, by reason.",

@@ -46,6 +46,8 @@ async def test_restart_codes_reconnect_at_once(
     reconnecting = [e for e in events if e["status"] == "reconnecting"]
     assert reconnecting[-1]["code"] == code
     assert reconnecting[-1]["delay_s"] == 0
+    metrics = (await admin.get("/metrics")).text
+    assert f'wagate_session_reconnects_total{{session_id="{session["id"]}"}} 1.0' in metrics
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,14 @@ class IdentityLearned:
 
 
 @dataclass(frozen=True, slots=True)
+class DecryptFailed:
+    """A message could not be decrypted ("Bad MAC"): the Signal session may be corrupt."""
+
+    chat_id: str
+    error: str = "bad_mac"
+
+
+@dataclass(frozen=True, slots=True)
 class Unparseable:
     """A payload no normalizer understood; it goes to the dead-letter table."""
 
@@ -116,5 +124,6 @@ TransportEvent = (
     | PresenceChanged
     | CallReceived
     | IdentityLearned
+    | DecryptFailed
     | Unparseable
 )

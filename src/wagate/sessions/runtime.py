@@ -18,6 +18,7 @@ from wagate.domain import (
     Clock,
     Connected,
     CredentialsUpdated,
+    DecryptFailed,
     DesiredState,
     Disconnected,
     IdentityLearned,
@@ -35,6 +36,7 @@ from wagate.domain import (
 )
 from wagate.domain.policy import DeliveryPolicy
 from wagate.observability import Metrics
+from wagate.sessions.breaker import DecryptBreaker
 from wagate.sessions.hooks import SessionHooks
 from wagate.sessions.policy import Action, rule_for
 from wagate.sessions.recorder import EventRecorder, SessionRef
@@ -53,6 +55,9 @@ class RuntimeSettings:
     policy_defaults: DeliveryPolicy
     default_proxy_url: str | None = None
     stable_after_s: float = 60.0  # a connection this old resets the reconnect count
+    bad_mac_window_s: float = 60.0
+    bad_mac_threshold: int = 20
+    bad_mac_cooldown_s: float = 30.0
 
 
 class SessionRuntime:
@@ -95,6 +100,7 @@ class SessionRuntime:
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._rng = random.Random()
+        self.breaker = DecryptBreaker(settings.bad_mac_window_s, settings.bad_mac_threshold)
         self.log = structlog.get_logger("wagate.session").bind(session_id=ref.session_id)
 
     @property
@@ -210,6 +216,8 @@ class SessionRuntime:
                 await self.recorder.identity(event)
             case Unparseable():
                 await self.recorder.unparseable(event)
+            case DecryptFailed():
+                await self._on_decrypt_failed(event)
             case QrUpdated():
                 await self._set_status(
                     SessionStatus.QR,
@@ -252,6 +260,55 @@ class SessionRuntime:
             case Disconnected():
                 await self._on_disconnected(event)
 
+    async def _on_decrypt_failed(self, event: DecryptFailed) -> None:
+        """Count, log in aggregate (the first of a window, then every hundredth), trip."""
+        self.metrics.decrypt_failures.labels(self.session_id).inc()
+        tripped = self.breaker.record(self.clock.now())
+        if self.breaker.in_window == 1 or self.breaker.total % 100 == 0:
+            self.log.warning(
+                "decrypt failures",
+                in_window=self.breaker.in_window,
+                total=self.breaker.total,
+                error=event.error,
+            )
+        if not tripped or (self._reconnect_task and not self._reconnect_task.done()):
+            return
+        failures = self.breaker.in_window
+        self.breaker.reset()
+        cooldown = self.settings.bad_mac_cooldown_s
+        await self._set_status(
+            SessionStatus.RECONNECTING,
+            "bad_mac",
+            credentials=None,
+            reason_detail={"cooldown_s": cooldown},
+            extra_event=(
+                "alert",
+                {
+                    "kind": "bad_mac_storm",
+                    "failures": failures,
+                    "window_s": self.settings.bad_mac_window_s,
+                    "message": "decrypt failures: the session's keys were "
+                    "wiped; scan a new QR code",
+                },
+            ),
+        )
+        self._reconnect_task = asyncio.get_running_loop().create_task(
+            self._relink_after(cooldown), name=f"relink:{self.session_id}"
+        )
+
+    async def _relink_after(self, cooldown: float) -> None:
+        """Drop the corrupt login (unlink the device), wait, and start again with a new QR."""
+        old, self.transport = self.transport, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.logout()
+        await self.clock.sleep(cooldown)
+        if self._closed:
+            return
+        self._reconnect_task = None
+        await self._set_status(SessionStatus.STARTING, None)
+        await self._open_transport()
+
     async def _on_disconnected(self, event: Disconnected) -> None:
         rule = rule_for(event.code, event.reason)
         self.log.info("disconnected", code=event.code, reason=event.reason, action=rule.action)
@@ -293,6 +350,7 @@ class SessionRuntime:
             self.reconnect_attempts = 0  # the connection had been stable: start afresh
         self._connected_since = None
         self.reconnect_attempts += 1
+        self.metrics.reconnects.labels(self.session_id).inc()
         strategy = self.settings.reconnect
         if self.reconnect_attempts > strategy.max_attempts:  # that many reconnects, all failed
             await self._set_status(

@@ -13,6 +13,7 @@ from wagate.domain import InvalidRequest, UnsupportedByTransport
 from wagate.store.models import Session
 from wagate.transports.simulator import (
     SimulatorCall,
+    SimulatorDecryptStorm,
     SimulatorDisconnect,
     SimulatorInbound,
     SimulatorNetwork,
@@ -106,6 +107,16 @@ async def fail_sends(
         retry_after_s=body.retry_after_s,
     )
     return {"session_id": session.id, "failing_sends": body.count}
+
+
+@router.post("/{session_id}/faults/decrypt", status_code=status.HTTP_202_ACCEPTED)
+async def decrypt_storm(
+    session_id: str, body: SimulatorDecryptStorm, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Fault injection: ``count`` messages arrive that cannot be decrypted (Bad MAC)."""
+    session, network = await _simulated(services, session_id, principal)
+    reached = await network.decrypt_storm(session.id, body.count, body.from_)
+    return {"session_id": session.id, "delivered": reached}
 
 
 @router.get("/{session_id}/sent")

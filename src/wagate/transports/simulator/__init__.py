@@ -9,6 +9,7 @@ request models below.
 
 from wagate.transports.simulator.models import (
     SimulatorCall,
+    SimulatorDecryptStorm,
     SimulatorDisconnect,
     SimulatorInbound,
     SimulatorMedia,
@@ -45,6 +46,7 @@ __all__ = [
     "SentRecord",
     "SimulatorCall",
     "SimulatorConfig",
+    "SimulatorDecryptStorm",
     "SimulatorDisconnect",
     "SimulatorInbound",
     "SimulatorMedia",

@@ -280,3 +280,12 @@ class SimulatorSendFailures(BaseModel):
     code: str = Field(default="network_timeout", pattern=r"^[a-z][a-z0-9_]{0,63}$")
     transient: bool = Field(default=True, description="retried by the gateway when true")
     retry_after_s: float | None = Field(default=None, ge=0, le=3600)
+
+
+class SimulatorDecryptStorm(BaseModel):
+    """Fault injection: messages that fail to decrypt ("Bad MAC") arrive from a contact."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    count: int = Field(ge=1, le=100_000)
+    from_: str = Field(default="5511900000000", alias="from", pattern=r"^\d{8,15}$")

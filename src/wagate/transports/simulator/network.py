@@ -26,6 +26,7 @@ from wagate.domain import (
     CallReceived,
     Clock,
     Conflict,
+    DecryptFailed,
     InvalidDestination,
     NotFound,
     NotWaitingForScan,
@@ -249,6 +250,22 @@ class SimulatorNetwork:
         phones = [self._phone(session_id)] if session_id else self._phones.values()
         for phone in phones:
             phone.clear_logs()
+
+    async def decrypt_storm(self, session_id: str, count: int, from_: str) -> int:
+        """Fault injection: ``count`` messages arrive that cannot be decrypted (Bad MAC).
+
+        Returns how many reached the session (none while it is offline).
+        """
+        phone = self._phone(session_id)
+        reached = 0
+        for _ in range(count):
+            transport = phone.transport
+            if transport is None or not await transport.on_event(
+                DecryptFailed(chat_id=phone_jid(from_), error="bad_mac")
+            ):
+                break
+            reached += 1
+        return reached
 
     def fail_next_sends(
         self,
