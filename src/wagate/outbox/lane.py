@@ -180,6 +180,7 @@ class ChatLane:
             return Outcome.DONE
         except TransportError as exc:
             if exc.code == "not_connected":
+                sender.runtime.report_dead_connection()  # it claimed to be connected
                 return Outcome.RELEASE
             self.log.info("send failed, may retry", message_id=message.id, code=exc.code)
             return None if await self.schedule_retry(message, exc) else Outcome.DONE

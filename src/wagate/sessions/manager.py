@@ -275,8 +275,10 @@ class SessionManager:
     async def _close_here(self, session_id: str, *, record: bool) -> None:
         async with self._lock(session_id):
             runtime = self._runtimes.pop(session_id, None)
-            if runtime is not None:
-                await runtime.close(SessionStatus.STOPPED, "stopped_by_request", record=record)
+            if runtime is not None and not runtime.closed:  # one that ended itself keeps its
+                await runtime.close(  # own status (failed, logged out, qr_timeout)
+                    SessionStatus.STOPPED, "stopped_by_request", record=record
+                )
             if record:
                 await self._release(session_id)
             else:

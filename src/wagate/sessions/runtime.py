@@ -58,6 +58,9 @@ class RuntimeSettings:
     bad_mac_window_s: float = 60.0
     bad_mac_threshold: int = 20
     bad_mac_cooldown_s: float = 30.0
+    keepalive_interval_s: float = 30.0
+    keepalive_timeout_s: float = 10.0
+    idle_reconnect_s: float = 300.0  # for transports without keepalives
 
 
 class SessionRuntime:
@@ -100,6 +103,8 @@ class SessionRuntime:
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._rng = random.Random()
+        self._watchdog_task: asyncio.Task[None] | None = None
+        self.last_traffic = clock.now()
         self.breaker = DecryptBreaker(settings.bad_mac_window_s, settings.bad_mac_threshold)
         self.log = structlog.get_logger("wagate.session").bind(session_id=ref.session_id)
 
@@ -153,6 +158,7 @@ class SessionRuntime:
     ) -> None:
         """Close the transport and stop reconnecting; record ``status`` unless told not to."""
         self._closed = True
+        self._stop_watchdog()
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -195,6 +201,7 @@ class SessionRuntime:
         """The transport's sink: one event at a time, in order, committed before returning."""
         if self._closed:
             return
+        self.last_traffic = self.clock.now()
         async with self._lock:
             await self._dispatch(event)
 
@@ -256,9 +263,58 @@ class SessionRuntime:
                     pairing_code=None,
                     connected_at=self.clock.now(),
                 )
+                self._start_watchdog()
                 self.hooks.session_connected(self.session_id)
             case Disconnected():
                 await self._on_disconnected(event)
+
+    # ------------------------------------------------------------------ watchdog
+
+    def _start_watchdog(self) -> None:
+        self._stop_watchdog()
+        if self.transport is not None:
+            self._watchdog_task = asyncio.get_running_loop().create_task(
+                self._watch(self.transport), name=f"watchdog:{self.session_id}"
+            )
+
+    def _stop_watchdog(self) -> None:
+        task, self._watchdog_task = self._watchdog_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _watch(self, transport: Transport) -> None:
+        """Keepalives where the transport has them; otherwise reconnect after long silence."""
+        settings = self.settings
+        while True:
+            await self.clock.sleep(settings.keepalive_interval_s)
+            if self.transport is not transport or not self.connected:
+                return
+            if transport.capabilities.keepalive:
+                if not await _within(
+                    self.clock, transport.keepalive(), settings.keepalive_timeout_s
+                ):
+                    await self.connection_lost("keepalive_timeout", transport)
+                    return
+                self.last_traffic = self.clock.now()
+            elif (self.clock.now() - self.last_traffic).total_seconds() >= (
+                settings.idle_reconnect_s
+            ):
+                await self.connection_lost("idle", transport)
+                return
+
+    async def connection_lost(self, reason: str, transport: Transport | None = None) -> None:
+        """The connection is dead although the transport did not say so: reconnect."""
+        if self._closed or (transport is not None and self.transport is not transport):
+            return
+        self.log.warning("connection presumed dead", reason=reason)
+        async with self._lock:
+            if self.status is SessionStatus.CONNECTED:
+                await self._on_disconnected(Disconnected(code=408, reason=reason))
+
+    def report_dead_connection(self) -> None:
+        """A send found no connection while the session claims ``connected`` (a zombie)."""
+        if self.connected:
+            self._spawn(self.connection_lost("zombie", self.transport), "zombie")
 
     async def _on_decrypt_failed(self, event: DecryptFailed) -> None:
         """Count, log in aggregate (the first of a window, then every hundredth), trip."""
@@ -378,6 +434,7 @@ class SessionRuntime:
             rule.reason,
             reason_detail={
                 "code": event.code,
+                "cause": event.reason or None,
                 "attempt": self.reconnect_attempts,
                 "delay_s": round(delay, 3),
             },
@@ -427,3 +484,16 @@ class SessionRuntime:
             self.metrics.session_transitions.labels(status.value).inc()
         self.status = status
         self.hooks.events_committed()
+
+
+async def _within(clock: Clock, work: Coroutine[Any, Any, None], timeout: float) -> bool:
+    """Whether ``work`` finished without error within ``timeout`` of the clock's time."""
+    task = asyncio.ensure_future(work)
+    sleeper = asyncio.ensure_future(clock.sleep(timeout))
+    try:
+        done, _ = await asyncio.wait({task, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, sleeper):
+            pending.cancel()
+        await asyncio.gather(task, sleeper, return_exceptions=True)
+    return task in done and not task.cancelled() and task.exception() is None

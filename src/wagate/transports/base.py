@@ -43,6 +43,7 @@ class Capabilities:
     read_receipts: bool = False  # can mark messages read
     choose_message_id: bool = False  # the caller may fix the WhatsApp id before sending
     lid_destinations: bool = False  # can send to an @lid JID directly
+    keepalive: bool = False  # answers keepalive pings (the watchdog uses them)
     message_types: frozenset[MessageType] = field(default_factory=frozenset)
 
     def require(self, what: str, supported: bool) -> None:
@@ -96,6 +97,10 @@ class Transport(ABC):
     async def request_pairing_code(self, phone: str) -> str:
         """Ask for a code to type on the phone instead of scanning a QR."""
         raise UnsupportedByTransport("this session's transport has no pairing codes")
+
+    async def keepalive(self) -> None:
+        """Ping the server; returns when it answers (the watchdog times it out)."""
+        raise UnsupportedByTransport("this session's transport has no keepalive")
 
     async def send_presence(self, chat_id: Jid, state: PresenceState) -> None:
         """Show typing/recording/paused in a chat."""

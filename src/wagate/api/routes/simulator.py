@@ -119,6 +119,14 @@ async def decrypt_storm(
     return {"session_id": session.id, "delivered": reached}
 
 
+@router.post("/{session_id}/faults/stall", status_code=status.HTTP_202_ACCEPTED)
+async def stall(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Fault injection: the connection stays open but stops answering (keepalives hang)."""
+    session, network = await _simulated(services, session_id, principal)
+    network.stall(session.id)
+    return {"session_id": session.id, "stalled": True}
+
+
 @router.get("/{session_id}/sent")
 async def sent(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Every distinct message that reached the simulated network, in order of arrival."""

@@ -267,6 +267,10 @@ class SimulatorNetwork:
             reached += 1
         return reached
 
+    def stall(self, session_id: str) -> None:
+        """Fault injection: the session's connection stays up but stops answering."""
+        self._phone(session_id).stalled = True
+
     def fail_next_sends(
         self,
         session_id: str,

@@ -140,6 +140,7 @@ class VirtualPhone:
         self.sent: dict[str, SentRecord] = {}  # by wa_message_id, in order of first arrival
         self.ledger: SentLedger | None = None  # where ``sent`` is kept across gateway crashes
         self.send_faults: deque[SendFault] = deque()  # injected failures for the next sends
+        self.stalled = False  # the connection is up but nothing answers (keepalives hang)
         self.presence_log: list[PresenceRecord] = []
         self.read_log: list[ReadRecord] = []
         self._lids: dict[str, str | None] = {c.lid: c.phone for c in self.contacts if c.lid}

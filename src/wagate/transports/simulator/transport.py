@@ -89,6 +89,7 @@ class SimulatorTransport(Transport):
         read_receipts=True,
         choose_message_id=True,
         lid_destinations=True,
+        keepalive=True,
         message_types=OUTBOUND_TYPES,
     )
 
@@ -276,6 +277,7 @@ class SimulatorTransport(Transport):
     async def _go_online(self, new_credentials: dict[str, Any] | None) -> None:
         async with self._ordered():
             self._end_attempt(State.CONNECTED)
+            self.phone.stalled = False  # a stall belongs to the connection that had it
             if new_credentials is not None:
                 self.context.credentials = new_credentials
                 await self._emit(CredentialsUpdated(dict(new_credentials)))
@@ -353,6 +355,12 @@ class SimulatorTransport(Transport):
                 self._schedule(receipt)
             await self._tasks.settle()
         return SendResult(wa_message_id=message.wa_message_id, timestamp=self._clock.now())
+
+    async def keepalive(self) -> None:
+        """Answered at once, unless the network stalls this connection (it never answers)."""
+        self._require_connected()
+        while self.phone.stalled:
+            await self._clock.sleep(3600)
 
     async def send_presence(self, chat_id: Jid, state: PresenceState) -> None:
         self._require_connected()
