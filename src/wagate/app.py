@@ -213,6 +213,7 @@ async def build_services(
                 bad_mac_window_s=settings.bad_mac_window_s,
                 bad_mac_threshold=settings.bad_mac_threshold,
                 bad_mac_cooldown_s=settings.bad_mac_cooldown_s,
+                stable_after_s=settings.stable_connection_s,
                 keepalive_interval_s=settings.keepalive_interval_s,
                 keepalive_timeout_s=settings.keepalive_timeout_s,
                 idle_reconnect_s=settings.idle_reconnect_s,

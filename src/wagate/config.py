@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     reconnect_max_attempts: int = Field(
         10, ge=1, description="Reconnect attempts before a session is `failed`."
     )
+    stable_connection_s: PositiveSeconds = Field(
+        60.0, description="A connection up this long resets the reconnect attempt count."
+    )
     qr_max_codes: int = Field(
         5, ge=1, description="Unscanned QR codes before a session stops with `qr_timeout`."
     )
