@@ -40,6 +40,7 @@ from wagate.sessions.breaker import DecryptBreaker
 from wagate.sessions.hooks import SessionHooks
 from wagate.sessions.policy import Action, rule_for
 from wagate.sessions.recorder import EventRecorder, SessionRef
+from wagate.sessions.watchdog import Watchdog
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.repositories import events, sessions
@@ -103,8 +104,7 @@ class SessionRuntime:
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._rng = random.Random()
-        self._watchdog_task: asyncio.Task[None] | None = None
-        self.last_traffic = clock.now()
+        self.watchdog = Watchdog(self)
         self.breaker = DecryptBreaker(settings.bad_mac_window_s, settings.bad_mac_threshold)
         self.log = structlog.get_logger("wagate.session").bind(session_id=ref.session_id)
 
@@ -158,7 +158,7 @@ class SessionRuntime:
     ) -> None:
         """Close the transport and stop reconnecting; record ``status`` unless told not to."""
         self._closed = True
-        self._stop_watchdog()
+        self.watchdog.stop()
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -201,7 +201,7 @@ class SessionRuntime:
         """The transport's sink: one event at a time, in order, committed before returning."""
         if self._closed:
             return
-        self.last_traffic = self.clock.now()
+        self.watchdog.saw_traffic()
         async with self._lock:
             await self._dispatch(event)
 
@@ -263,44 +263,13 @@ class SessionRuntime:
                     pairing_code=None,
                     connected_at=self.clock.now(),
                 )
-                self._start_watchdog()
+                if self.transport is not None:
+                    self.watchdog.start(self.transport)
                 self.hooks.session_connected(self.session_id)
             case Disconnected():
                 await self._on_disconnected(event)
 
-    # ------------------------------------------------------------------ watchdog
-
-    def _start_watchdog(self) -> None:
-        self._stop_watchdog()
-        if self.transport is not None:
-            self._watchdog_task = asyncio.get_running_loop().create_task(
-                self._watch(self.transport), name=f"watchdog:{self.session_id}"
-            )
-
-    def _stop_watchdog(self) -> None:
-        task, self._watchdog_task = self._watchdog_task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-
-    async def _watch(self, transport: Transport) -> None:
-        """Keepalives where the transport has them; otherwise reconnect after long silence."""
-        settings = self.settings
-        while True:
-            await self.clock.sleep(settings.keepalive_interval_s)
-            if self.transport is not transport or not self.connected:
-                return
-            if transport.capabilities.keepalive:
-                if not await _within(
-                    self.clock, transport.keepalive(), settings.keepalive_timeout_s
-                ):
-                    await self.connection_lost("keepalive_timeout", transport)
-                    return
-                self.last_traffic = self.clock.now()
-            elif (self.clock.now() - self.last_traffic).total_seconds() >= (
-                settings.idle_reconnect_s
-            ):
-                await self.connection_lost("idle", transport)
-                return
+    # ------------------------------------------------------------------ dead connections
 
     async def connection_lost(self, reason: str, transport: Transport | None = None) -> None:
         """The connection is dead although the transport did not say so: reconnect."""
@@ -484,16 +453,3 @@ class SessionRuntime:
             self.metrics.session_transitions.labels(status.value).inc()
         self.status = status
         self.hooks.events_committed()
-
-
-async def _within(clock: Clock, work: Coroutine[Any, Any, None], timeout: float) -> bool:
-    """Whether ``work`` finished without error within ``timeout`` of the clock's time."""
-    task = asyncio.ensure_future(work)
-    sleeper = asyncio.ensure_future(clock.sleep(timeout))
-    try:
-        done, _ = await asyncio.wait({task, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for pending in (task, sleeper):
-            pending.cancel()
-        await asyncio.gather(task, sleeper, return_exceptions=True)
-    return task in done and not task.cancelled() and task.exception() is None
