@@ -9,9 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.routes.sessions import load_session
-from wagate.domain import Conflict, PresenceState, normalize_destination
+from wagate.domain import Conflict, Jid, PresenceState, normalize_destination
 from wagate.sessions import SessionRuntime
+from wagate.store.models import Session
 from wagate.store.repositories import messages
+from wagate.transports import Transport
 
 router = APIRouter(prefix="/v1/sessions", tags=["chats"])
 
@@ -32,11 +34,19 @@ class ReadRequest(BaseModel):
     )
 
 
-def _connected(services: Any, session_id: str) -> SessionRuntime:
-    runtime: SessionRuntime | None = services.manager.runtime(session_id)
+async def _connected_transport(
+    services: Any, session_id: str, principal: Any, chat_id: str, what: str, capability: str
+) -> tuple[Session, Transport, Jid]:
+    """The caller's session, its transport and the chat: 404 for another tenant's session,
+    422 if the transport cannot do ``what`` or the chat is not valid, 409 if offline."""
+    session = await load_session(services, session_id, principal)
+    capabilities = services.registry.capabilities(session.transport)
+    capabilities.require(what, getattr(capabilities, capability))
+    chat = normalize_destination(chat_id)
+    runtime: SessionRuntime | None = services.manager.runtime(session.id)
     if runtime is None or not runtime.connected or runtime.transport is None:
         raise Conflict("the session is not connected", code="session_not_connected")
-    return runtime
+    return session, runtime.transport, chat
 
 
 @router.post("/{session_id}/presence", status_code=status.HTTP_202_ACCEPTED)
@@ -44,13 +54,10 @@ async def send_presence(
     session_id: str, body: PresenceRequest, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Show typing (``composing``), recording or paused to the people in a chat."""
-    session = await load_session(services, session_id, principal)
-    capabilities = services.registry.capabilities(session.transport)
-    capabilities.require("presence", capabilities.presence)
-    chat = normalize_destination(body.chat_id)
-    runtime = _connected(services, session.id)
-    assert runtime.transport is not None
-    await runtime.transport.send_presence(chat, PresenceState(body.state))
+    _, transport, chat = await _connected_transport(
+        services, session_id, principal, body.chat_id, "presence", "presence"
+    )
+    await transport.send_presence(chat, PresenceState(body.state))
     return {"chat_id": chat, "state": body.state}
 
 
@@ -59,11 +66,9 @@ async def mark_read(
     session_id: str, body: ReadRequest, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Send read receipts (blue ticks) for inbound messages of a chat."""
-    session = await load_session(services, session_id, principal)
-    capabilities = services.registry.capabilities(session.transport)
-    capabilities.require("read receipts", capabilities.read_receipts)
-    chat = normalize_destination(body.chat_id)
-    runtime = _connected(services, session.id)
+    session, transport, chat = await _connected_transport(
+        services, session_id, principal, body.chat_id, "read receipts", "read_receipts"
+    )
     wa_ids: list[str] = []
     sender: str | None = None
     async with services.db.read() as tx:
@@ -74,6 +79,5 @@ async def mark_read(
                 sender = sender or row.sender
             else:
                 wa_ids.append(ref)
-    assert runtime.transport is not None
-    await runtime.transport.mark_read(chat, wa_ids, sender)
+    await transport.mark_read(chat, wa_ids, sender)
     return {"chat_id": chat, "message_ids": wa_ids}
