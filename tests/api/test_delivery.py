@@ -152,6 +152,7 @@ async def test_pacing_reads_types_and_pauses_before_sending(
     activity = (await admin.get(f"/v1/simulator/{sid}/activity")).json()
     chat = f"{A}@s.whatsapp.net"
     assert [r["wa_message_ids"] for r in activity["read"]] == [[wa_id]]
+    assert [s["chat_id"] for s in activity["subscribed"]] == [chat]
     states = [p["state"] for p in activity["presence"] if p["chat_id"] == chat]
     assert states[0] == "composing"
     assert states[-1] == "paused"

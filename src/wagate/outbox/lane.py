@@ -301,6 +301,8 @@ class ChatLane:
         capabilities = transport.capabilities
         if capabilities.read_receipts:
             await self.mark_chat_read(outgoing.to)
+        if capabilities.presence:
+            await transport.subscribe_presence(outgoing.to)
         await sender.clock.sleep(the_plan.think_s)
         for chunk in the_plan.typing_chunks():
             if capabilities.presence:

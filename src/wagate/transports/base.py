@@ -102,6 +102,10 @@ class Transport(ABC):
         """Ping the server; returns when it answers (the watchdog times it out)."""
         raise UnsupportedByTransport("this session's transport has no keepalive")
 
+    async def subscribe_presence(self, chat_id: Jid) -> None:
+        """Ask to be told when the person in a chat is online or typing."""
+        raise UnsupportedByTransport("this session's transport cannot subscribe to presence")
+
     async def send_presence(self, chat_id: Jid, state: PresenceState) -> None:
         """Show typing/recording/paused in a chat."""
         raise UnsupportedByTransport("this session's transport cannot show presence")

@@ -149,5 +149,9 @@ async def activity(
     session, network = await _simulated(services, session_id, principal)
     return {
         "presence": jsonable_encoder(network.presence_log(session.id)),
+        "subscribed": [
+            {"chat_id": chat, "timestamp": when.isoformat()}
+            for chat, when in network.subscriptions(session.id)
+        ],
         "read": jsonable_encoder(network.read_log(session.id)),
     }

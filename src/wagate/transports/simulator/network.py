@@ -213,6 +213,10 @@ class SimulatorNetwork:
         """Every distinct message the session sent, in order of first arrival."""
         return list(self._phone(session_id).sent.values())
 
+    def subscriptions(self, session_id: str) -> list[tuple[str, datetime]]:
+        """Presence subscriptions the gateway asked for: (chat, when)."""
+        return list(self._phone(session_id).subscriptions)
+
     def presence_log(self, session_id: str) -> list[PresenceRecord]:
         return list(self._phone(session_id).presence_log)
 

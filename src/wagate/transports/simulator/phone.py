@@ -142,6 +142,7 @@ class VirtualPhone:
         self.send_faults: deque[SendFault] = deque()  # injected failures for the next sends
         self.stalled = False  # the connection is up but nothing answers (keepalives hang)
         self.presence_log: list[PresenceRecord] = []
+        self.subscriptions: list[tuple[str, datetime]] = []  # presence subscriptions asked for
         self.read_log: list[ReadRecord] = []
         self._lids: dict[str, str | None] = {c.lid: c.phone for c in self.contacts if c.lid}
 
@@ -282,4 +283,5 @@ class VirtualPhone:
         if self.ledger is not None:
             self.ledger.clear()
         self.presence_log.clear()
+        self.subscriptions.clear()
         self.read_log.clear()

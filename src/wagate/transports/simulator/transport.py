@@ -362,6 +362,10 @@ class SimulatorTransport(Transport):
         while self.phone.stalled:
             await self._clock.sleep(3600)
 
+    async def subscribe_presence(self, chat_id: Jid) -> None:
+        self._require_connected()
+        self.phone.subscriptions.append((chat_id, self._clock.now()))
+
     async def send_presence(self, chat_id: Jid, state: PresenceState) -> None:
         self._require_connected()
         self.phone.presence_log.append(PresenceRecord(chat_id, state, self._clock.now()))
