@@ -55,7 +55,7 @@ from wagate.events import (
 )
 from wagate.observability import Metrics, configure_logging
 from wagate.outbox import AcceptSettings, MediaLoader, OutboundAcceptor, Outbox, SenderSettings
-from wagate.sessions import RuntimeSettings, SessionHooks, SessionManager
+from wagate.sessions import ConfigSecrets, RuntimeSettings, SessionHooks, SessionManager
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.repositories import tenants
@@ -190,6 +190,17 @@ async def build_services(
         )
         stack.push_async_callback(http.aclose)
 
+        secret_key, key_created = load_or_create_key(
+            settings.data_dir,
+            settings.webhook_secret_key.get_secret_value() if settings.webhook_secret_key else None,
+        )
+        if key_created and not db.is_sqlite:
+            log.warning(
+                "generated the webhook secret key in the data dir; workers that share this "
+                "database must use the same key (set WAGATE_WEBHOOK_SECRET_KEY on all of them)",
+                path=str(settings.data_dir / "secret-key"),
+            )
+        secret_box = SecretBox(secret_key)
         outbox_ref: list[Outbox] = []
         hooks = SessionHooks(
             events_committed=bus.notify,
@@ -224,6 +235,7 @@ async def build_services(
             restore_concurrency=settings.restore_concurrency,
             worker_id=worker_id,
             lease_ttl_s=settings.lease_ttl_s,
+            secrets=ConfigSecrets(secret_box, registry),
         )
         outbox = Outbox(
             db=db,
@@ -246,17 +258,6 @@ async def build_services(
             policy_defaults=policy_defaults,
         )
         outbox_ref.append(outbox)
-        secret_key, key_created = load_or_create_key(
-            settings.data_dir,
-            settings.webhook_secret_key.get_secret_value() if settings.webhook_secret_key else None,
-        )
-        if key_created and not db.is_sqlite:
-            log.warning(
-                "generated the webhook secret key in the data dir; workers that share this "
-                "database must use the same key (set WAGATE_WEBHOOK_SECRET_KEY on all of them)",
-                path=str(settings.data_dir / "secret-key"),
-            )
-        secret_box = SecretBox(secret_key)
         horizon = LogHorizon(db)
         dispatcher = WebhookDispatcher(
             db=db,

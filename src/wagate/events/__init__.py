@@ -12,11 +12,11 @@
 
 from wagate.events.bus import EventBus
 from wagate.events.client import WebhookClient
-from wagate.events.crypto import SecretBox, SecretUnreadable, load_or_create_key
 from wagate.events.dispatcher import DeliverySettings, WebhookDispatcher
 from wagate.events.horizon import LogHorizon
 from wagate.events.metrics import DeliveryMetrics
 from wagate.events.stream import EventStreamResponse, EventStreams, event_json
+from wagate.store.crypto import SecretBox, SecretUnreadable, load_or_create_key
 
 __all__ = [
     "DeliveryMetrics",

@@ -26,13 +26,13 @@ import structlog
 from wagate.domain import Clock, RetryStrategy
 from wagate.events.bus import EventBus
 from wagate.events.client import WebhookClient
-from wagate.events.crypto import SecretBox, SecretUnreadable
 from wagate.events.endpoint import EndpointWorker
 from wagate.events.horizon import LogHorizon
 from wagate.events.metrics import DeliveryMetrics
 from wagate.events.signing import Signer
 from wagate.events.writer import DeliveryWriter
 from wagate.store import Database
+from wagate.store.crypto import SecretBox, SecretUnreadable
 from wagate.store.models import Webhook
 from wagate.store.repositories import deliveries, webhooks
 

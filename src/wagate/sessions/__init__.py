@@ -4,11 +4,13 @@ from wagate.sessions.hooks import SessionHooks
 from wagate.sessions.manager import SessionManager
 from wagate.sessions.policy import CLOSE_CODES, Action, CloseRule, rule_for
 from wagate.sessions.runtime import RuntimeSettings, SessionRuntime
+from wagate.sessions.secrets import ConfigSecrets
 
 __all__ = [
     "CLOSE_CODES",
     "Action",
     "CloseRule",
+    "ConfigSecrets",
     "RuntimeSettings",
     "SessionHooks",
     "SessionManager",

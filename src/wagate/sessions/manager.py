@@ -18,12 +18,15 @@ from wagate.domain import (
     DesiredState,
     NotFound,
     SessionStatus,
+    TransportEvent,
+    new_id,
     normalize_phone,
 )
 from wagate.observability import Metrics
 from wagate.sessions.hooks import SessionHooks
-from wagate.sessions.recorder import SessionRef
+from wagate.sessions.recorder import EventRecorder, SessionRef
 from wagate.sessions.runtime import RuntimeSettings, SessionRuntime
+from wagate.sessions.secrets import ConfigSecrets
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Session
@@ -48,8 +51,10 @@ class SessionManager:
         restore_concurrency: int = 8,
         worker_id: str = "worker",
         lease_ttl_s: float = 30.0,
+        secrets: ConfigSecrets | None = None,
     ) -> None:
         self.db = db
+        self.secrets = secrets
         self.registry = registry
         self.clock = clock
         self.media = media
@@ -73,6 +78,41 @@ class SessionManager:
     def _lock(self, session_id: str) -> asyncio.Lock:
         return self._locks.setdefault(session_id, asyncio.Lock())
 
+    def session_config(self, row: Session) -> dict[str, Any]:
+        """A session's transport config with its secrets opened."""
+        if self.secrets is None:
+            return dict(row.config)
+        return self.secrets.open(row.transport, row.id, row.config)
+
+    async def ingest(self, session_id: str, tenant_id: str, event: TransportEvent) -> None:
+        """Take an event that an engine delivered by webhook (Cloud API, Evolution).
+
+        Ingest webhooks reach whichever worker the load balancer picks. When this
+        worker runs the session the event goes through its runtime, in order with
+        the transport's own events; otherwise messages, receipts and the like are
+        recorded directly and connection changes are left to the owner, whose
+        transport watches its own connection.
+        """
+        runtime = self._runtimes.get(session_id)
+        if runtime is not None:
+            await runtime.ingest(event)
+            return
+        recorder = EventRecorder(
+            SessionRef(session_id, tenant_id),
+            db=self.db,
+            clock=self.clock,
+            media=self.media,
+            hooks=self.hooks,
+            metrics=self.metrics,
+            policy_defaults=self.settings.policy_defaults,
+        )
+        if not await recorder.record(event):
+            log.debug(
+                "ingested connection event left to the owner",
+                session_id=session_id,
+                kind=type(event).__name__,
+            )
+
     # ------------------------------------------------------------------ operator actions
 
     async def create(
@@ -89,9 +129,13 @@ class SessionManager:
     ) -> Session:
         self.registry.ensure_available(transport)
         desired = DesiredState.RUNNING if start else DesiredState.STOPPED
+        session_id = new_id("ses")
+        if self.secrets is not None:
+            config = self.secrets.seal(transport, session_id, config)
         async with self.db.transaction() as tx:
             row = await sessions.create_session(
                 tx,
+                session_id=session_id,
                 tenant_id=tenant_id,
                 name=name,
                 transport=transport,
@@ -149,6 +193,7 @@ class SessionManager:
                 settings=self.settings,
                 hooks=self.hooks,
                 metrics=self.metrics,
+                open_config=self.session_config,
             )
             self._runtimes[session_id] = runtime
             try:

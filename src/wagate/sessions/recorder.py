@@ -22,6 +22,7 @@ from wagate.domain import (
     MessageRevoked,
     PresenceChanged,
     ReceiptReceived,
+    TransportEvent,
     Unparseable,
     new_id,
     phone_of,
@@ -74,6 +75,34 @@ class EventRecorder:
             data=data,
             now=self.clock.now(),
         )
+
+    async def record(self, event: TransportEvent) -> bool:
+        """Store an event that needs no connection state; False for any other kind.
+
+        Messages, receipts, edits, presence, calls and identities can be recorded by
+        any worker (an ingest webhook may reach one that does not run the session);
+        connection changes belong to the runtime that owns the session.
+        """
+        match event:
+            case MessageReceived():
+                await self.message(event)
+            case ReceiptReceived():
+                await self.receipt(event)
+            case MessageEdited():
+                await self.edit(event)
+            case MessageRevoked():
+                await self.revoke(event)
+            case PresenceChanged():
+                await self.presence(event)
+            case CallReceived():
+                await self.call(event)
+            case IdentityLearned():
+                await self.identity(event)
+            case Unparseable():
+                await self.unparseable(event)
+            case _:
+                return False
+        return True
 
     async def message(self, event: MessageReceived) -> bool:
         """Store an inbound message once; returns False for a duplicate."""

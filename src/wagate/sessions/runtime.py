@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,25 +14,17 @@ from typing import Any
 import structlog
 
 from wagate.domain import (
-    CallReceived,
     Clock,
     Connected,
     CredentialsUpdated,
     DecryptFailed,
     DesiredState,
     Disconnected,
-    IdentityLearned,
-    MessageEdited,
-    MessageReceived,
-    MessageRevoked,
     PairingCodeIssued,
-    PresenceChanged,
     QrUpdated,
-    ReceiptReceived,
     RetryStrategy,
     SessionStatus,
     TransportEvent,
-    Unparseable,
 )
 from wagate.domain.policy import DeliveryPolicy
 from wagate.observability import Metrics
@@ -43,6 +35,7 @@ from wagate.sessions.recorder import EventRecorder, SessionRef
 from wagate.sessions.watchdog import Watchdog
 from wagate.store import Database
 from wagate.store.media import MediaStore
+from wagate.store.models import Session
 from wagate.store.repositories import events, sessions
 from wagate.store.serialize import iso
 from wagate.transports.base import Transport, TransportContext
@@ -78,8 +71,10 @@ class SessionRuntime:
         settings: RuntimeSettings,
         hooks: SessionHooks,
         metrics: Metrics,
+        open_config: Callable[[Session], dict[str, Any]] | None = None,
     ) -> None:
         self.ref = ref
+        self._open_config = open_config or (lambda row: dict(row.config))
         self.db = db
         self.registry = registry
         self.clock = clock
@@ -134,7 +129,7 @@ class SessionRuntime:
         context = TransportContext(
             session_id=row.id,
             session_name=row.name,
-            config=dict(row.config),
+            config=self._open_config(row),
             credentials=dict(row.credentials) if row.credentials else None,
             data_dir=self.settings.data_dir,
             clock=self.clock,
@@ -197,6 +192,19 @@ class SessionRuntime:
 
     # ------------------------------------------------------------------ events
 
+    async def ingest(self, event: TransportEvent) -> None:
+        """An event that reached wagate by webhook (Cloud API, Evolution) rather than
+        through the transport's own connection; handled like one the transport reported.
+
+        A closed runtime still records messages and receipts: the engine delivered them
+        and they must not be lost because the session is stopping.
+        """
+        if self._closed:
+            if not await self.recorder.record(event):
+                self.log.debug("ingested event ignored: session closed", kind=type(event).__name__)
+            return
+        await self._on_event(event)
+
     async def _on_event(self, event: TransportEvent) -> None:
         """The transport's sink: one event at a time, in order, committed before returning."""
         if self._closed:
@@ -206,23 +214,9 @@ class SessionRuntime:
             await self._dispatch(event)
 
     async def _dispatch(self, event: TransportEvent) -> None:
+        if await self.recorder.record(event):
+            return
         match event:
-            case MessageReceived():
-                await self.recorder.message(event)
-            case ReceiptReceived():
-                await self.recorder.receipt(event)
-            case MessageEdited():
-                await self.recorder.edit(event)
-            case MessageRevoked():
-                await self.recorder.revoke(event)
-            case PresenceChanged():
-                await self.recorder.presence(event)
-            case CallReceived():
-                await self.recorder.call(event)
-            case IdentityLearned():
-                await self.recorder.identity(event)
-            case Unparseable():
-                await self.recorder.unparseable(event)
             case DecryptFailed():
                 await self._on_decrypt_failed(event)
             case QrUpdated():

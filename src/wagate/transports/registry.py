@@ -18,10 +18,23 @@ class TransportRegistry:
     def __init__(self) -> None:
         self._factories: dict[str, TransportFactory] = {}
         self._capabilities: dict[str, Capabilities] = {}
+        self._secret_fields: dict[str, frozenset[str]] = {}
 
-    def register(self, name: str, factory: TransportFactory, capabilities: Capabilities) -> None:
+    def register(
+        self,
+        name: str,
+        factory: TransportFactory,
+        capabilities: Capabilities,
+        *,
+        secret_fields: frozenset[str] = frozenset(),
+    ) -> None:
+        """Add a transport; ``secret_fields`` are the config keys stored sealed."""
         self._factories[name] = factory
         self._capabilities[name] = capabilities
+        self._secret_fields[name] = secret_fields
+
+    def secret_fields(self, name: str) -> frozenset[str]:
+        return self._secret_fields.get(name, frozenset())
 
     def capabilities(self, name: str) -> Capabilities:
         self.ensure_available(name)

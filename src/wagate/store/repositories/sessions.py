@@ -33,6 +33,7 @@ async def create_session(
     desired: DesiredState,
     now: datetime,
     settings: dict[str, Any] | None = None,
+    session_id: str | None = None,
 ) -> Session:
     existing = await db.scalars(
         select(Session.id).where(Session.tenant_id == tenant_id, Session.name == name)
@@ -40,7 +41,7 @@ async def create_session(
     if existing.first() is not None:
         raise SessionNameTaken(f"a session named {name!r} already exists")
     session = Session(
-        id=new_id("ses"),
+        id=session_id or new_id("ses"),
         tenant_id=tenant_id,
         name=name,
         transport=transport,

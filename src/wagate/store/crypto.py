@@ -1,4 +1,5 @@
-"""Webhook secrets at rest: sealed with AES-256-GCM under one key per installation.
+"""Secrets at rest (webhook secrets, engine credentials in session configs): sealed
+with AES-256-GCM under one key per installation.
 
 The key comes from ``WAGATE_WEBHOOK_SECRET_KEY`` (32 bytes, base64) or, when
 that is unset, from ``<data dir>/secret-key``, generated on first start with
@@ -6,8 +7,9 @@ mode 0600. Workers that share a database must share the key: a secret sealed
 by one cannot be opened by another.
 
 A sealed value is ``v1:<base64(nonce | ciphertext | tag)>`` with a fresh
-96-bit nonce per value. The webhook's id is the associated data, so a sealed
-secret copied onto another webhook's row does not open there.
+96-bit nonce per value. The owning row's id (webhook id, session id plus field)
+is the associated data, so a sealed secret copied onto another row does not
+open there.
 """
 
 from __future__ import annotations
