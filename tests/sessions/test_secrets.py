@@ -28,7 +28,8 @@ def test_secret_fields_are_sealed_and_others_kept() -> None:
     config = {"phone_number_id": "123", "access_token": "EAAG-token", "app_secret": "s3cret"}
     sealed = secrets.seal("cloud", "ses_1", config)
     assert sealed["phone_number_id"] == "123"
-    assert sealed["access_token"].startswith("v1:") and "EAAG" not in sealed["access_token"]
+    assert sealed["access_token"].startswith("v1:")
+    assert "EAAG" not in sealed["access_token"]
     assert sealed["app_secret"].startswith("v1:")
     assert secrets.open("cloud", "ses_1", sealed) == config
 
