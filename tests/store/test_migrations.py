@@ -25,7 +25,7 @@ async def test_migrations_match_models(db: Database) -> None:
 async def test_migrate_is_idempotent_and_records_head(db: Database) -> None:
     await db.migrate()
     await db.migrate()
-    assert await db.current_revision() == "0001"
+    assert await db.current_revision() == "0002"
 
     async with db.writer.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))

@@ -322,3 +322,7 @@ class DeadLetter(Base):
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+
+
+# The conversation engine's tables live in their own module; importing it registers them.
+from wagate.store import models_engine as _models_engine  # noqa: E402, F401
