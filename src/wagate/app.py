@@ -55,7 +55,13 @@ from wagate.events import (
 )
 from wagate.observability import Metrics, configure_logging
 from wagate.outbox import AcceptSettings, MediaLoader, OutboundAcceptor, Outbox, SenderSettings
-from wagate.sessions import ConfigSecrets, RuntimeSettings, SessionHooks, SessionManager
+from wagate.sessions import (
+    ConfigSecrets,
+    ProxyProbe,
+    RuntimeSettings,
+    SessionHooks,
+    SessionManager,
+)
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.repositories import tenants
@@ -92,6 +98,7 @@ class Services:
     admin_key_digest: bytes
     worker_id: str
     policy_defaults: DeliveryPolicy
+    proxy_probe: ProxyProbe
     key_cache: KeyCache[Principal] = field(default_factory=KeyCache)
     config_validators: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(
         default_factory=dict
@@ -315,6 +322,7 @@ async def build_services(
             admin_key_digest=hashlib.sha256(admin_key.encode()).digest(),
             worker_id=worker_id,
             policy_defaults=policy_defaults,
+            proxy_probe=ProxyProbe(clock),
             config_validators={"simulator": validate_simulator_config},
         )
         stack.push_async_callback(manager.shutdown)

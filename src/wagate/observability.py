@@ -85,6 +85,24 @@ class Metrics:
             ["session_id"],
             registry=self.registry,
         )
+        self.transport_operations = Counter(
+            "wagate_transport_operations",
+            "Calls into a session's engine, by transport, operation and outcome.",
+            ["transport", "operation", "outcome"],
+            registry=self.registry,
+        )
+        self.unknown_close_codes = Counter(
+            "wagate_unknown_close_codes",
+            "Close codes the close-code policy has no row for, by transport and code.",
+            ["transport", "code"],
+            registry=self.registry,
+        )
+        self.unknown_events = Counter(
+            "wagate_unknown_events",
+            "Engine event types wagate could not place, by transport and kind.",
+            ["transport", "kind"],
+            registry=self.registry,
+        )
         self.holds = Counter(
             "wagate_guardrail_holds",
             "Messages made to wait by a guardrail or a retry, by reason.",

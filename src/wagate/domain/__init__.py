@@ -49,6 +49,7 @@ from wagate.domain.events import (
     QrUpdated,
     ReceiptReceived,
     TransportEvent,
+    UnknownEventType,
     Unparseable,
 )
 from wagate.domain.idgen import new_id, new_secret, new_wa_message_id
@@ -138,6 +139,7 @@ __all__ = [
     "TransientSendError",
     "TransportError",
     "TransportEvent",
+    "UnknownEventType",
     "Unparseable",
     "UnsafeUrl",
     "UnsupportedByTransport",

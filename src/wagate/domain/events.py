@@ -64,10 +64,16 @@ class MessageRevoked:
 
 @dataclass(frozen=True, slots=True)
 class ReceiptReceived:
+    """Messages moved on (delivered, read...). A ``failed`` receipt carries why: engines
+    that report failures after accepting a send (the Cloud API) give a machine-readable
+    ``error_code`` and a human ``error_message``."""
+
     wa_message_ids: tuple[str, ...]
     status: MessageStatus
     chat_id: str
     timestamp: datetime
+    error_code: str | None = None
+    error_message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +117,15 @@ class Unparseable:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class UnknownEventType:
+    """The engine reported an event of a type wagate does not handle (a new WhatsApp
+    feature, an engine upgrade). Nothing is stored; the protocol monitor counts it."""
+
+    source: str
+    kind: str
+
+
 TransportEvent = (
     QrUpdated
     | PairingCodeIssued
@@ -126,4 +141,5 @@ TransportEvent = (
     | IdentityLearned
     | DecryptFailed
     | Unparseable
+    | UnknownEventType
 )

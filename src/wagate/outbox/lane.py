@@ -173,7 +173,8 @@ class ChatLane:
             )
         )
         try:
-            result = await transport.send(outgoing)
+            async with sender.runtime.monitor.track("send"):
+                result = await transport.send(outgoing)
         except PermanentSendError as exc:
             self.log.info("send failed permanently", message_id=message.id, code=exc.code)
             await self.fail(message, exc.code, exc.message)
@@ -299,17 +300,21 @@ class ChatLane:
         if transport is None:
             raise TransportError("the session went offline", code="not_connected")
         capabilities = transport.capabilities
+        monitor = sender.runtime.monitor
         if capabilities.read_receipts:
             await self.mark_chat_read(outgoing.to)
         if capabilities.presence:
-            await transport.subscribe_presence(outgoing.to)
+            async with monitor.track("presence"):
+                await transport.subscribe_presence(outgoing.to)
         await sender.clock.sleep(the_plan.think_s)
         for chunk in the_plan.typing_chunks():
             if capabilities.presence:
-                await transport.send_presence(outgoing.to, the_plan.presence)
+                async with monitor.track("presence"):
+                    await transport.send_presence(outgoing.to, the_plan.presence)
             await sender.clock.sleep(chunk)
         if capabilities.presence:
-            await transport.send_presence(outgoing.to, PresenceState.PAUSED)
+            async with monitor.track("presence"):
+                await transport.send_presence(outgoing.to, PresenceState.PAUSED)
         await sender.clock.sleep(the_plan.pause_s)
 
     async def mark_chat_read(self, chat: Jid) -> None:
@@ -334,9 +339,10 @@ class ChatLane:
         transport = sender.runtime.transport
         if transport is None:
             return
-        await transport.mark_read(
-            chat, [m.wa_message_id for m in unread if m.wa_message_id], unread[0].sender
-        )
+        async with sender.runtime.monitor.track("read_receipts"):
+            await transport.mark_read(
+                chat, [m.wa_message_id for m in unread if m.wa_message_id], unread[0].sender
+            )
         now = sender.clock.now()
         for row in unread:
             sender.writer.submit(Op(row.seq, {"read_at": now}, only_if_open=False))

@@ -2,7 +2,9 @@
 
 from wagate.sessions.hooks import SessionHooks
 from wagate.sessions.manager import SessionManager
+from wagate.sessions.monitor import ProtocolMonitor
 from wagate.sessions.policy import CLOSE_CODES, Action, CloseRule, rule_for
+from wagate.sessions.proxy import ProxyProbe, ProxyStatus
 from wagate.sessions.runtime import RuntimeSettings, SessionRuntime
 from wagate.sessions.secrets import ConfigSecrets
 
@@ -11,6 +13,9 @@ __all__ = [
     "Action",
     "CloseRule",
     "ConfigSecrets",
+    "ProtocolMonitor",
+    "ProxyProbe",
+    "ProxyStatus",
     "RuntimeSettings",
     "SessionHooks",
     "SessionManager",

@@ -50,6 +50,11 @@ CLOSE_CODES: dict[int, CloseRule] = {
 QR_TIMEOUT = CloseRule(Action.STOP, SessionStatus.STOPPED, "qr_timeout")
 
 
+def is_known_close_code(code: int, reason: str = "") -> bool:
+    """Whether the table has a row for ``code``; the protocol monitor counts the others."""
+    return reason == "qr_timeout" or code in CLOSE_CODES
+
+
 def rule_for(code: int, reason: str = "") -> CloseRule:
     """The rule for a close code; unknown codes reconnect with backoff."""
     if reason == "qr_timeout":

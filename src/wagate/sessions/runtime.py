@@ -25,12 +25,15 @@ from wagate.domain import (
     RetryStrategy,
     SessionStatus,
     TransportEvent,
+    UnknownEventType,
+    Unparseable,
 )
 from wagate.domain.policy import DeliveryPolicy
 from wagate.observability import Metrics
 from wagate.sessions.breaker import DecryptBreaker
 from wagate.sessions.hooks import SessionHooks
-from wagate.sessions.policy import Action, rule_for
+from wagate.sessions.monitor import ProtocolMonitor
+from wagate.sessions.policy import Action, is_known_close_code, rule_for
 from wagate.sessions.recorder import EventRecorder, SessionRef
 from wagate.sessions.watchdog import Watchdog
 from wagate.store import Database
@@ -100,6 +103,7 @@ class SessionRuntime:
         self._closed = False
         self._rng = random.Random()
         self.watchdog = Watchdog(self)
+        self.monitor = ProtocolMonitor(transport="", metrics=metrics)
         self.breaker = DecryptBreaker(settings.bad_mac_window_s, settings.bad_mac_threshold)
         self.log = structlog.get_logger("wagate.session").bind(session_id=ref.session_id)
 
@@ -136,10 +140,12 @@ class SessionRuntime:
             sink=self._on_event,
             proxy_url=row.proxy_url or self.settings.default_proxy_url,
         )
+        self.monitor.transport = row.transport
         transport = self.registry.create(row.transport, context)
         self.transport = transport
         try:
-            await transport.connect()
+            async with self.monitor.track("connect"):
+                await transport.connect()
         except Exception as exc:  # a transport that cannot even start: reconnect with backoff
             self.log.warning("connect failed", error=str(exc))
             await self._schedule_reconnect(Disconnected(code=500, reason=f"connect failed: {exc}"))
@@ -214,9 +220,13 @@ class SessionRuntime:
             await self._dispatch(event)
 
     async def _dispatch(self, event: TransportEvent) -> None:
+        if isinstance(event, Unparseable):
+            self.monitor.payload_unparseable()
         if await self.recorder.record(event):
             return
         match event:
+            case UnknownEventType():
+                self.monitor.unknown_event(f"{event.source}:{event.kind}")
             case DecryptFailed():
                 await self._on_decrypt_failed(event)
             case QrUpdated():
@@ -329,6 +339,8 @@ class SessionRuntime:
         await self._open_transport()
 
     async def _on_disconnected(self, event: Disconnected) -> None:
+        if not is_known_close_code(event.code, event.reason):
+            self.monitor.unknown_close_code(event.code)
         rule = rule_for(event.code, event.reason)
         self.log.info("disconnected", code=event.code, reason=event.reason, action=rule.action)
         if rule.action in (Action.LOGGED_OUT, Action.STOP):

@@ -49,7 +49,9 @@ class Watchdog:
             if runtime.transport is not transport or not runtime.connected:
                 return
             if transport.capabilities.keepalive:
-                if not await _within(clock, transport.keepalive(), settings.keepalive_timeout_s):
+                answered = await _within(clock, transport.keepalive(), settings.keepalive_timeout_s)
+                runtime.monitor.record("keepalive", answered, None if answered else "timeout")
+                if not answered:
                     await runtime.connection_lost("keepalive_timeout", transport)
                     return
                 self.saw_traffic()

@@ -36,8 +36,9 @@ class ReadRequest(BaseModel):
 
 async def _connected_transport(
     services: Any, session_id: str, principal: Any, chat_id: str, what: str, capability: str
-) -> tuple[Session, Transport, Jid]:
-    """The caller's session, its transport and the chat: 404 for another tenant's session,
+) -> tuple[Session, SessionRuntime, Transport, Jid]:
+    """The caller's session, its runtime and transport, and the chat: 404 for another
+    tenant's session,
     422 if the transport cannot do ``what`` or the chat is not valid, 409 if offline."""
     session = await load_session(services, session_id, principal)
     capabilities = services.registry.capabilities(session.transport)
@@ -46,7 +47,7 @@ async def _connected_transport(
     runtime: SessionRuntime | None = services.manager.runtime(session.id)
     if runtime is None or not runtime.connected or runtime.transport is None:
         raise Conflict("the session is not connected", code="session_not_connected")
-    return session, runtime.transport, chat
+    return session, runtime, runtime.transport, chat
 
 
 @router.post("/{session_id}/presence", status_code=status.HTTP_202_ACCEPTED)
@@ -54,10 +55,11 @@ async def send_presence(
     session_id: str, body: PresenceRequest, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Show typing (``composing``), recording or paused to the people in a chat."""
-    _, transport, chat = await _connected_transport(
+    _, runtime, transport, chat = await _connected_transport(
         services, session_id, principal, body.chat_id, "presence", "presence"
     )
-    await transport.send_presence(chat, PresenceState(body.state))
+    async with runtime.monitor.track("presence"):
+        await transport.send_presence(chat, PresenceState(body.state))
     return {"chat_id": chat, "state": body.state}
 
 
@@ -66,7 +68,7 @@ async def mark_read(
     session_id: str, body: ReadRequest, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Send read receipts (blue ticks) for inbound messages of a chat."""
-    session, transport, chat = await _connected_transport(
+    session, runtime, transport, chat = await _connected_transport(
         services, session_id, principal, body.chat_id, "read receipts", "read_receipts"
     )
     wa_ids: list[str] = []
@@ -79,5 +81,6 @@ async def mark_read(
                 sender = sender or row.sender
             else:
                 wa_ids.append(ref)
-    await transport.mark_read(chat, wa_ids, sender)
+    async with runtime.monitor.track("read_receipts"):
+        await transport.mark_read(chat, wa_ids, sender)
     return {"chat_id": chat, "message_ids": wa_ids}

@@ -25,8 +25,10 @@ _HEALTH = {
 
 @router.get("/{session_id}/health")
 async def session_health(session_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
-    """``healthy`` when connected, ``degraded`` while (re)connecting or waiting for a scan,
-    ``unhealthy`` when stopped, logged out or failed; with the last 24 h of traffic."""
+    """``healthy`` when connected, ``degraded`` while (re)connecting or waiting for a scan
+    (or connected through a proxy that stopped answering), ``unhealthy`` when stopped,
+    logged out or failed; with the last 24 h of traffic, the proxy's reachability and,
+    on the worker that runs the session, the protocol monitor's counters."""
     session = await load_session(services, session_id, principal)
     now = services.clock.now()
     async with services.db.read() as tx:
@@ -34,9 +36,14 @@ async def session_health(session_id: str, services: ServicesDep, principal: Prin
     runtime = services.manager.runtime(session.id)
     status = SessionStatus(session.status)
     last = max((t for t in (activity["last_activity"], session.connected_at) if t), default=None)
+    health = _HEALTH.get(status, "unhealthy")
+    proxy_url = session.proxy_url or services.settings.default_proxy_url
+    proxy = await services.proxy_probe.check(proxy_url) if proxy_url else None
+    if proxy is not None and proxy.state != "reachable" and health == "healthy":
+        health = "degraded"
     return {
         "session_id": session.id,
-        "status": _HEALTH.get(status, "unhealthy"),
+        "status": health,
         "connection": status.value,
         "reason": session.status_reason,
         "last_activity": iso(last),
@@ -44,5 +51,7 @@ async def session_health(session_id: str, services: ServicesDep, principal: Prin
         "running_here": runtime is not None,
         "worker": session.lease_owner,
         "messages_last_24h": {k: activity[k] for k in ("sent", "received", "failed")},
-        "proxy_status": "unknown" if session.proxy_url else "none",
+        "proxy_status": proxy.state if proxy is not None else "none",
+        "proxy": proxy.as_json() if proxy is not None else None,
+        "protocol": runtime.monitor.as_json() if runtime is not None else None,
     }

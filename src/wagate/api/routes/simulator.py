@@ -20,6 +20,8 @@ from wagate.transports.simulator import (
     SimulatorPair,
     SimulatorPresence,
     SimulatorSendFailures,
+    SimulatorSlowNetwork,
+    SimulatorUnknownEvent,
 )
 
 router = APIRouter(prefix="/v1/simulator", tags=["simulator"])
@@ -125,6 +127,28 @@ async def stall(session_id: str, services: ServicesDep, principal: PrincipalDep)
     session, network = await _simulated(services, session_id, principal)
     network.stall(session.id)
     return {"session_id": session.id, "stalled": True}
+
+
+@router.post("/{session_id}/faults/slow", status_code=status.HTTP_202_ACCEPTED)
+async def slow_network(
+    session_id: str, body: SimulatorSlowNetwork, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Fault injection: every round trip (send, keepalive, presence, read receipts) takes
+    ``latency_ms`` longer, across reconnects, until set back to 0."""
+    session, network = await _simulated(services, session_id, principal)
+    network.slow_down(session.id, body.latency_ms / 1000)
+    return {"session_id": session.id, "latency_ms": body.latency_ms}
+
+
+@router.post("/{session_id}/faults/unknown-event", status_code=status.HTTP_202_ACCEPTED)
+async def unknown_event(
+    session_id: str, body: SimulatorUnknownEvent, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Fault injection: an event type wagate does not know reaches the session (counted by
+    the protocol monitor in the session's health)."""
+    session, network = await _simulated(services, session_id, principal)
+    delivered = await network.unknown_event(session.id, body.kind)
+    return {"session_id": session.id, "kind": body.kind, "delivered": delivered}
 
 
 @router.get("/{session_id}/sent")

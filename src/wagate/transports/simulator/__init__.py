@@ -17,6 +17,8 @@ from wagate.transports.simulator.models import (
     SimulatorPresence,
     SimulatorReaction,
     SimulatorSendFailures,
+    SimulatorSlowNetwork,
+    SimulatorUnknownEvent,
 )
 from wagate.transports.simulator.network import SimulatorNetwork
 from wagate.transports.simulator.normalize import (
@@ -56,7 +58,9 @@ __all__ = [
     "SimulatorReaction",
     "SimulatorSendFailures",
     "SimulatorSettings",
+    "SimulatorSlowNetwork",
     "SimulatorTransport",
+    "SimulatorUnknownEvent",
     "VirtualContact",
     "learned_identity",
     "media_of",

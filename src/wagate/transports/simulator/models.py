@@ -289,3 +289,19 @@ class SimulatorDecryptStorm(BaseModel):
 
     count: int = Field(ge=1, le=100_000)
     from_: str = Field(default="5511900000000", alias="from", pattern=r"^\d{8,15}$")
+
+
+class SimulatorSlowNetwork(BaseModel):
+    """Fault injection: every round trip of the session's connection takes longer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: int = Field(ge=0, le=600_000, description="added to every round trip; 0 clears")
+
+
+class SimulatorUnknownEvent(BaseModel):
+    """Fault injection: an event of a type wagate does not handle reaches the session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(default="newsletter_update", pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")

@@ -31,6 +31,7 @@ from wagate.domain import (
     NotFound,
     NotWaitingForScan,
     PresenceChanged,
+    UnknownEventType,
     normalize_phone,
     phone_jid,
 )
@@ -271,9 +272,25 @@ class SimulatorNetwork:
             reached += 1
         return reached
 
+    async def unknown_event(self, session_id: str, kind: str) -> bool:
+        """Fault injection: the network sends an event type no engine knows yet (as
+        WhatsApp does when it ships a feature). False when the session is offline."""
+        return await self._transport(session_id).on_event(
+            UnknownEventType(source="simulator", kind=kind)
+        )
+
     def stall(self, session_id: str) -> None:
         """Fault injection: the session's connection stays up but stops answering."""
         self._phone(session_id).stalled = True
+
+    def slow_down(self, session_id: str, latency_s: float) -> None:
+        """Fault injection: every round trip of the session's connection (a send, a
+        keepalive, presence, read receipts) takes ``latency_s`` more; 0 restores it.
+
+        Unlike a stall it belongs to the network path, not to one connection, so it
+        lasts across reconnects until it is cleared.
+        """
+        self._phone(session_id).latency_s = max(0.0, latency_s)
 
     def fail_next_sends(
         self,

@@ -141,6 +141,7 @@ class VirtualPhone:
         self.ledger: SentLedger | None = None  # where ``sent`` is kept across gateway crashes
         self.send_faults: deque[SendFault] = deque()  # injected failures for the next sends
         self.stalled = False  # the connection is up but nothing answers (keepalives hang)
+        self.latency_s = 0.0  # a slow network: every round trip to the server takes this long
         self.presence_log: list[PresenceRecord] = []
         self.subscriptions: list[tuple[str, datetime]] = []  # presence subscriptions asked for
         self.read_log: list[ReadRecord] = []

@@ -337,8 +337,19 @@ class SimulatorTransport(Transport):
         if not self.connected:
             raise TransientSendError("the simulated phone is not connected", code="not_connected")
 
-    async def send(self, message: OutgoingMessage) -> SendResult:
+    async def _round_trip(self) -> None:
+        """One request to the server and its answer: instant unless the network is slow.
+
+        The connection may drop while the answer is on its way; the caller then
+        sees the same error as a request made while disconnected.
+        """
         self._require_connected()
+        if self.phone.latency_s > 0:
+            await self._clock.sleep(self.phone.latency_s)
+            self._require_connected()
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        await self._round_trip()
         if self.phone.send_faults:
             fault = self.phone.send_faults.popleft()
             error = TransientSendError if fault.transient else PermanentSendError
@@ -357,21 +368,22 @@ class SimulatorTransport(Transport):
         return SendResult(wa_message_id=message.wa_message_id, timestamp=self._clock.now())
 
     async def keepalive(self) -> None:
-        """Answered at once, unless the network stalls this connection (it never answers)."""
-        self._require_connected()
+        """Answered after one round trip, unless the network stalls this connection
+        (then it never answers)."""
+        await self._round_trip()
         while self.phone.stalled:
             await self._clock.sleep(3600)
 
     async def subscribe_presence(self, chat_id: Jid) -> None:
-        self._require_connected()
+        await self._round_trip()
         self.phone.subscriptions.append((chat_id, self._clock.now()))
 
     async def send_presence(self, chat_id: Jid, state: PresenceState) -> None:
-        self._require_connected()
+        await self._round_trip()
         self.phone.presence_log.append(PresenceRecord(chat_id, state, self._clock.now()))
 
     async def mark_read(self, chat_id: Jid, wa_message_ids: list[str], sender: str | None) -> None:
-        self._require_connected()
+        await self._round_trip()
         record = ReadRecord(chat_id, tuple(wa_message_ids), sender, self._clock.now())
         self.phone.read_log.append(record)
 
