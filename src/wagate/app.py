@@ -359,19 +359,29 @@ class BackgroundTasks:
 
 
 @contextmanager
-def end_streams_on_exit_signal(streams: EventStreams) -> Iterator[None]:
-    """End live streams as soon as SIGTERM or SIGINT arrives.
+def exit_signals(on_first: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM or SIGINT: first a graceful stop, and a second one exits at once.
 
-    uvicorn waits for open responses to finish before it runs the lifespan's
-    shutdown, and does not tell streaming responses that it is stopping; so
-    the handler uvicorn installed is wrapped to close the streams first, and
-    they end cleanly instead of being cut at the graceful-shutdown timeout.
-    The server's handler is put back when the lifespan ends.
+    The first signal calls ``on_first`` (which ends live streams), then goes to
+    uvicorn's own handler:
+    uvicorn waits for open responses before it runs the lifespan's shutdown and
+    does not tell streaming responses that it is stopping, so without this they
+    would be cut at the graceful-shutdown timeout instead of ending cleanly.
+
+    A second signal, while in-flight sends drain (up to
+    ``WAGATE_SHUTDOWN_TIMEOUT_S``), exits the process at once: the operator
+    asked twice. Nothing is lost that a crash would not lose: every accepted
+    message and event is committed, and a send cut mid-way is resolved on the
+    next start like after a crash (docs/delivery.md).
+
+    Held over the whole lifespan, the services' own shutdown included (that is
+    where sends drain); uvicorn's handlers are put back at the end.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     loop = asyncio.get_running_loop()
+    received: list[int] = []
     replaced: dict[signal.Signals, tuple[Any, Any]] = {}  # signal: (server's handler, ours)
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous = signal.getsignal(sig)
@@ -379,7 +389,16 @@ def end_streams_on_exit_signal(streams: EventStreams) -> Iterator[None]:
             continue
 
         def handler(signum: int, frame: Any, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(streams.close)
+            received.append(signum)
+            if len(received) > 1:
+                print(
+                    "wagate: second stop signal, exiting at once without waiting for "
+                    "in-flight sends",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                os._exit(128 + signum)
+            loop.call_soon_threadsafe(on_first)
             previous(signum, frame)
 
         signal.signal(sig, handler)
@@ -410,26 +429,33 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with build_services(settings, clock=clock) as services:
-            app.state.services = services
-            tasks = BackgroundTasks(on_task_crash)
-            await services.manager.restore()
-            tasks.start("outbox-supervisor", services.outbox.run())
-            tasks.start("session-leases", services.manager.keep_leases())
-            tasks.start("webhook-dispatcher", services.webhooks.run())
-            log.info(
-                "wagate ready",
-                version=__version__,
-                database=services.db.dialect,
-                worker_id=services.worker_id,
-            )
-            try:
-                with end_streams_on_exit_signal(services.streams):
-                    yield {}
-            finally:
-                log.info("wagate stopping: finishing in-flight sends, closing sessions")
+        started: list[Services] = []
+
+        def end_streams() -> None:
+            for services in started:
                 services.streams.close()
-                await tasks.stop()
+
+        with exit_signals(end_streams):
+            async with build_services(settings, clock=clock) as services:
+                started.append(services)
+                app.state.services = services
+                tasks = BackgroundTasks(on_task_crash)
+                await services.manager.restore()
+                tasks.start("outbox-supervisor", services.outbox.run())
+                tasks.start("session-leases", services.manager.keep_leases())
+                tasks.start("webhook-dispatcher", services.webhooks.run())
+                log.info(
+                    "wagate ready",
+                    version=__version__,
+                    database=services.db.dialect,
+                    worker_id=services.worker_id,
+                )
+                try:
+                    yield {}
+                finally:
+                    log.info("wagate stopping: finishing in-flight sends, closing sessions")
+                    services.streams.close()
+                    await tasks.stop()
         log.info("wagate stopped")
 
     app = FastAPI(
