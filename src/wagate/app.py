@@ -30,6 +30,7 @@ from wagate.api.routes import (
     events,
     health,
     health_session,
+    ingest_cloud,
     messages,
     sessions,
     simulator,
@@ -66,6 +67,14 @@ from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.repositories import tenants
 from wagate.transports import TransportRegistry
+from wagate.transports.cloud import (
+    SECRET_FIELDS as CLOUD_SECRET_FIELDS,
+)
+from wagate.transports.cloud import (
+    CloudTransport,
+    GraphSettings,
+    validate_cloud_config,
+)
 from wagate.transports.simulator import (
     SimulatorNetwork,
     SimulatorSettings,
@@ -141,9 +150,18 @@ def default_worker_id(settings: Settings) -> str:
     return f"{socket.gethostname()}:{where}"
 
 
-def build_registry(network: SimulatorNetwork) -> TransportRegistry:
+def build_registry(
+    network: SimulatorNetwork, cloud_graph: GraphSettings | None = None
+) -> TransportRegistry:
     registry = TransportRegistry()
     registry.register("simulator", network.create_transport, SimulatorTransport.capabilities)
+    graph = cloud_graph or GraphSettings()
+    registry.register(
+        "cloud",
+        lambda context: CloudTransport(context, graph),
+        CloudTransport.capabilities,
+        secret_fields=CLOUD_SECRET_FIELDS,
+    )
     return registry
 
 
@@ -190,7 +208,9 @@ async def build_services(
             ledger_dir=settings.data_dir / "simulator",
         )
         stack.callback(network.close)  # runs after the sessions are shut down
-        registry = build_registry(network)
+        registry = build_registry(
+            network, GraphSettings(settings.cloud_graph_url, settings.media_fetch_timeout_s)
+        )
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.media_fetch_timeout_s, connect=10.0),
             headers={"user-agent": f"wagate/{__version__}"},
@@ -323,7 +343,10 @@ async def build_services(
             worker_id=worker_id,
             policy_defaults=policy_defaults,
             proxy_probe=ProxyProbe(clock),
-            config_validators={"simulator": validate_simulator_config},
+            config_validators={
+                "simulator": validate_simulator_config,
+                "cloud": validate_cloud_config,
+            },
         )
         stack.push_async_callback(manager.shutdown)
         stack.push_async_callback(outbox.shutdown, settings.shutdown_timeout_s)
@@ -477,6 +500,7 @@ def create_app(
         bulk.router,
         chats.router,
         simulator.router,
+        ingest_cloud.router,
         webhooks.router,
         events.router,
         admin.router,

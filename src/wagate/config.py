@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     default_proxy_url: str | None = Field(
         None, description="Proxy for sessions without their own (`socks5://` or `http://`)."
     )
+    cloud_graph_url: str = Field(
+        "https://graph.facebook.com",
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="Base URL of Meta's Graph API for `cloud` sessions (tests point it at "
+        "a local fake).",
+    )
 
     # ------------------------------------------------------------------ outbound
     sender_poll_s: PositiveSeconds = Field(

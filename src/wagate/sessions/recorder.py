@@ -218,19 +218,20 @@ class EventRecorder:
                 status=event.status,
                 at=event.timestamp,
                 now=self.clock.now(),
+                error_code=event.error_code,
+                error_message=event.error_message,
             )
             for row in moved:
-                await self._event(
-                    tx,
-                    "message.status",
-                    {
-                        "message_id": row.id,
-                        "wa_message_id": row.wa_message_id,
-                        "chat_id": row.chat_id,
-                        "status": row.status,
-                        "timestamp": iso(event.timestamp),
-                    },
-                )
+                data: dict[str, Any] = {
+                    "message_id": row.id,
+                    "wa_message_id": row.wa_message_id,
+                    "chat_id": row.chat_id,
+                    "status": row.status,
+                    "timestamp": iso(event.timestamp),
+                }
+                if row.error_code:
+                    data["error"] = {"code": row.error_code, "message": row.error_message or ""}
+                await self._event(tx, "message.status", data)
         for row in moved:
             self.metrics.messages_out.labels(row.type, row.status).inc()
         if moved:

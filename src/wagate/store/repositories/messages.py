@@ -196,9 +196,20 @@ async def apply_receipt(
     status: MessageStatus,
     at: datetime,
     now: datetime,
+    error_code: str | None = None,
+    error_message: str | None = None,
 ) -> list[Message]:
-    """Move outbound messages forward to ``status``; never backwards. Returns those moved."""
+    """Move outbound messages forward to ``status``; never backwards. Returns those moved.
+
+    A ``failed`` receipt (the Cloud API reports failures after accepting a send)
+    may also fail a message that was only ``sent``, and records its error.
+    """
     values: dict[str, Any] = {"status": status.value, "updated_at": now}
+    allowed = [s.value for s in statuses_before(status)]
+    if status is MessageStatus.FAILED:
+        allowed.append(MessageStatus.SENT.value)
+        values["error_code"] = error_code or "send_failed"
+        values["error_message"] = error_message or ""
     column = _RECEIPT_TIME_COLUMN.get(status)
     if column:
         values[column] = at
@@ -212,7 +223,7 @@ async def apply_receipt(
             Message.session_id == session_id,
             Message.wa_message_id.in_(list(wa_message_ids)),
             Message.direction == Direction.OUT.value,
-            Message.status.in_([s.value for s in statuses_before(status)]),
+            Message.status.in_(allowed),
         )
         .values(**values)
         .returning(Message.seq)
