@@ -11,12 +11,14 @@ from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.routes.sessions import load_session
 from wagate.domain import InvalidRequest, UnsupportedByTransport
 from wagate.store.models import Session
+from wagate.store.repositories import sessions
 from wagate.transports.simulator import (
     SimulatorCall,
     SimulatorDecryptStorm,
     SimulatorDisconnect,
     SimulatorInbound,
     SimulatorNetwork,
+    SimulatorOutage,
     SimulatorPair,
     SimulatorPresence,
     SimulatorSendFailures,
@@ -37,6 +39,23 @@ async def _simulated(
     if network is None:
         raise InvalidRequest("the simulator is not enabled", code="simulator_disabled")
     return session, network
+
+
+@router.post("/outage", status_code=status.HTTP_202_ACCEPTED)
+async def outage(
+    body: SimulatorOutage, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Fault injection: the network drops every connected simulator session at the same
+    moment with ``code`` (the admin key: all sessions; a tenant's key: its own)."""
+    network: SimulatorNetwork | None = services.simulator
+    if network is None:
+        raise InvalidRequest("the simulator is not enabled", code="simulator_disabled")
+    scope = None
+    if not principal.is_admin:
+        async with services.db.read() as tx:
+            scope = [row.id for row in await sessions.list_sessions(tx, principal.tenant_id)]
+    dropped = await network.outage(body.code, scope)
+    return {"code": body.code, "dropped": len(dropped)}
 
 
 @router.post("/{session_id}/scan", status_code=status.HTTP_202_ACCEPTED)

@@ -305,3 +305,11 @@ class SimulatorUnknownEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str = Field(default="newsletter_update", pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
+
+
+class SimulatorOutage(BaseModel):
+    """``POST /v1/simulator/outage``: the network drops every connection at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: int = Field(default=428, ge=100, le=999, description="the close code every session gets")

@@ -16,6 +16,8 @@ Without one (unit tests), it remembers nothing beyond the process.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -207,6 +209,26 @@ class SimulatorNetwork:
         if not 100 <= code <= 999:
             raise ValueError(f"close code {code} is not between 100 and 999")
         await self._transport(session_id).on_drop(code)
+
+    async def outage(self, code: int, session_ids: Iterable[str] | None = None) -> list[str]:
+        """Fault injection: the network drops every connected session at the same moment
+        (as when WhatsApp restarts a front-end), or those of ``session_ids``.
+
+        Returns the ids of the sessions dropped. The drops run concurrently, so the
+        sessions' reconnects stampede as they would in production.
+        """
+        if not 100 <= code <= 999:
+            raise ValueError(f"close code {code} is not between 100 and 999")
+        wanted = set(session_ids) if session_ids is not None else None
+        victims = [
+            (session_id, phone.transport)
+            for session_id, phone in self._phones.items()
+            if phone.transport is not None
+            and phone.transport.connected
+            and (wanted is None or session_id in wanted)
+        ]
+        await asyncio.gather(*(transport.on_drop(code) for _, transport in victims))
+        return [session_id for session_id, _ in victims]
 
     # ------------------------------------------------------------------ inspection
 
