@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 
 @dataclass
@@ -113,7 +113,7 @@ class FakeGraph:
         elif request.content_type.startswith("multipart/"):
             reader = await request.multipart()
             async for part in reader:
-                if not isinstance(part, web.BodyPartReader):
+                if not isinstance(part, BodyPartReader):
                     continue
                 name = part.name or ""
                 if part.filename:
@@ -236,3 +236,29 @@ async def running_fake_graph(
         yield fake
     finally:
         await runner.cleanup()
+
+
+# --------------------------------------------------------------------------- API-test helpers
+
+CLOUD_TOKEN = "EAAtest-token-0123456789"
+CLOUD_PHONE_ID = "106540352242922"
+CLOUD_APP_SECRET = "app-secret-0123456789"
+CLOUD_VERIFY_TOKEN = "verify-me-please"
+
+
+def cloud_config(**overrides: Any) -> dict[str, Any]:
+    """A cloud session's config that matches the fake Graph server's defaults."""
+    return {
+        "phone_number_id": CLOUD_PHONE_ID,
+        "access_token": CLOUD_TOKEN,
+        "app_secret": CLOUD_APP_SECRET,
+        "verify_token": CLOUD_VERIFY_TOKEN,
+        **overrides,
+    }
+
+
+def sign(body: bytes, app_secret: str = CLOUD_APP_SECRET) -> str:
+    """``X-Hub-Signature-256`` as Meta computes it."""
+    import hmac
+
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()

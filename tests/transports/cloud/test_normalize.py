@@ -80,11 +80,18 @@ def test_media_kinds() -> None:
         "The blue one",
         "image/jpeg",
     )
-    assert video.type is MessageType.VIDEO and video.text is None
-    assert document.type is MessageType.DOCUMENT and document.text == "invoice"
-    assert document.media is not None and document.media.file_name == "invoice-42.pdf"
-    assert audio.type is MessageType.AUDIO and audio.media is not None and not audio.media.voice
-    assert voice.type is MessageType.VOICE and voice.media is not None and voice.media.voice
+    assert video.type is MessageType.VIDEO
+    assert video.text is None
+    assert document.type is MessageType.DOCUMENT
+    assert document.text == "invoice"
+    assert document.media is not None
+    assert document.media.file_name == "invoice-42.pdf"
+    assert audio.type is MessageType.AUDIO
+    assert audio.media is not None
+    assert not audio.media.voice
+    assert voice.type is MessageType.VOICE
+    assert voice.media is not None
+    assert voice.media.voice
     assert sticker.type is MessageType.STICKER
     assert [media_id_of(m) for m in (image, video, document, audio, voice, sticker)] == [
         "1003383421387256",
@@ -104,7 +111,8 @@ def test_location_contacts_and_reply() -> None:
     assert location.location.address == "1 Hacker Way, Menlo Park, CA 94025"
     assert contacts.type is MessageType.CONTACTS
     assert contacts.contacts == [ContactCard(name="Barbara J. Johnson", phone="14155550123")]
-    assert reply.reply_to == "wamid.ORIGINAL" and reply.text == "Yes, that one"
+    assert reply.reply_to == "wamid.ORIGINAL"
+    assert reply.text == "Yes, that one"
     assert media_id_of(reply) is None
 
 
@@ -131,8 +139,10 @@ def test_interactive_and_button_replies_carry_the_title() -> None:
 def test_unsupported_and_unknown_types_are_kept() -> None:
     unsupported, order, no_text = (e.message for e in received("unsupported"))
     assert unsupported.type is MessageType.UNSUPPORTED
-    assert unsupported.raw is not None and unsupported.raw["errors"][0]["code"] == 131051
-    assert order.type is MessageType.UNSUPPORTED and order.wa_message_id == "wamid.ORDER"
+    assert unsupported.raw is not None
+    assert unsupported.raw["errors"][0]["code"] == 131051
+    assert order.type is MessageType.UNSUPPORTED
+    assert order.wa_message_id == "wamid.ORDER"
     assert no_text.type is MessageType.UNSUPPORTED  # a text without its body
 
 
@@ -140,7 +150,8 @@ def test_users_known_only_by_business_scoped_id() -> None:
     maria, nameless = (e.message for e in received("bsuid_only"))
     assert maria.sender == "MX.7712340985512@bsuid"
     assert maria.chat_id == "MX.7712340985512@bsuid"
-    assert maria.sender_phone is None and maria.sender_lid is None
+    assert maria.sender_phone is None
+    assert maria.sender_lid is None
     assert maria.push_name == "Maria"
     assert nameless.sender == "US.1101@bsuid"
     assert nameless.push_name == "@nameless"  # the username when there is no profile name
@@ -182,12 +193,14 @@ def test_failed_statuses_carry_the_mapped_code(wa_id: str, code: str) -> None:
 def test_failed_status_message_keeps_meta_details() -> None:
     receipts = only(ReceiptReceived, events("failed_statuses"))
     assert receipts[0].error_message is not None
-    assert "24 hours" in receipts[0].error_message and "131047" in receipts[0].error_message
+    assert "24 hours" in receipts[0].error_message
+    assert "131047" in receipts[0].error_message
 
 
 def test_error_only_notification_is_dead_lettered() -> None:
     (event,) = only(Unparseable, events("errors_only"))
-    assert event.source == "cloud" and "131000" in event.reason
+    assert event.source == "cloud"
+    assert "131000" in event.reason
 
 
 def test_edits_revokes_and_group_messages() -> None:
@@ -238,7 +251,8 @@ def test_broken_messages_are_unparseable(message: Any, reason: str) -> None:
     }
     ((pid, event),) = normalize_notification(payload)
     assert pid == PHONE_ID
-    assert isinstance(event, Unparseable) and reason in event.reason
+    assert isinstance(event, Unparseable)
+    assert reason in event.reason
 
 
 def test_change_without_phone_number_id_is_unroutable() -> None:

@@ -130,6 +130,8 @@ async def logout_session(
 async def get_qr(session_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
     """The QR code to scan now; 409 when the session is not waiting for a scan."""
     row = await load_session(services, session_id, principal)
+    capabilities = services.registry.capabilities(row.transport)
+    capabilities.require("QR login", capabilities.qr)
     now = services.clock.now()
     if (
         row.status != SessionStatus.QR
@@ -147,6 +149,8 @@ async def pairing_code(
 ) -> Any:
     """A code to type on the phone (Linked devices > Link with phone number)."""
     row = await load_session(services, session_id, principal)
+    capabilities = services.registry.capabilities(row.transport)
+    capabilities.require("pairing codes", capabilities.pairing_code)
     code = await services.manager.request_pairing_code(row.id, body.phone)
     return {"code": code}
 

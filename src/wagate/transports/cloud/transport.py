@@ -38,7 +38,6 @@ from wagate.domain import (
     is_group,
     is_lid,
     phone_of,
-    split_jid,
 )
 from wagate.transports.base import Capabilities, Transport, TransportContext
 from wagate.transports.cloud.config import CloudConfig, parse_cloud_config
@@ -265,12 +264,19 @@ class CloudTransport(Transport):
 
 
 def recipient_of(jid: Jid) -> str:
-    """What the Graph API's ``to`` takes: phone digits, or a group's id."""
+    """What the Graph API's ``to`` takes: phone digits.
+
+    Cloud API groups have opaque ids (not the numeric ``@g.us`` ids wagate's
+    destinations accept), so sending to a group is refused for now.
+    """
     phone = phone_of(jid)
     if phone:
         return phone
     if is_group(jid):
-        return split_jid(jid)[0]
+        raise PermanentSendError(
+            "sending to groups through the Cloud API is not supported yet",
+            code="unsupported_by_transport",
+        )
     if is_lid(jid):
         raise PermanentSendError(
             "the Cloud API cannot address an @lid; use the phone number",
@@ -283,5 +289,9 @@ def contact_of(name: str, phone: str) -> Contact:
     digits = "".join(ch for ch in phone if ch.isdigit())
     return Contact(
         name=Contact.Name(formatted_name=name, first_name=name),
-        phones=[Contact.Phone(phone=f"+{digits}" if digits else phone, wa_id=digits or None)],
+        phones=[
+            Contact.Phone(
+                phone=f"+{digits}" if digits else phone, type="CELL", wa_id=digits or None
+            )
+        ],
     )
