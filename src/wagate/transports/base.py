@@ -44,11 +44,22 @@ class Capabilities:
     choose_message_id: bool = False  # the caller may fix the WhatsApp id before sending
     lid_destinations: bool = False  # can send to an @lid JID directly
     keepalive: bool = False  # answers keepalive pings (the watchdog uses them)
+    check_numbers: bool = False  # can tell whether phone numbers are on WhatsApp
+    group_info: bool = False  # can fetch a group's name and participants
     message_types: frozenset[MessageType] = field(default_factory=frozenset)
 
     def require(self, what: str, supported: bool) -> None:
         if not supported:
             raise UnsupportedByTransport(f"this session's transport does not support {what}")
+
+
+@dataclass(frozen=True, slots=True)
+class NumberCheck:
+    """Whether one phone number has a WhatsApp account, and its JID if so."""
+
+    phone: str  # the digits asked about
+    on_whatsapp: bool
+    jid: str | None = None
 
 
 @dataclass(slots=True)
@@ -113,6 +124,14 @@ class Transport(ABC):
     async def mark_read(self, chat_id: Jid, wa_message_ids: list[str], sender: str | None) -> None:
         """Send read receipts for inbound messages."""
         raise UnsupportedByTransport("this session's transport cannot send read receipts")
+
+    async def check_numbers(self, phones: list[str]) -> list[NumberCheck]:
+        """Ask WhatsApp which of these phone numbers (digits) have an account."""
+        raise UnsupportedByTransport("this session's transport cannot look numbers up")
+
+    async def group_info(self, group: Jid) -> dict[str, Any]:
+        """A group's name, topic and participants."""
+        raise UnsupportedByTransport("this session's transport cannot fetch group info")
 
     async def __aenter__(self) -> Self:
         await self.connect()

@@ -1,0 +1,603 @@
+"""One whatsmeow session inside an engine host: neonize's async client and its events.
+
+Runs only in the engine host process. Every call that reaches the network
+goes through one of the small ``_net_*`` methods, so a test engine can replace
+the network (there is no WhatsApp server in tests) while neonize's own event
+machinery, the normalizer and the builder stay real.
+
+The device store is ``<data dir>/whatsmeow/<session id>/device.db``: the
+directory is 0700 and its files 0600 (the host runs with umask 077), and its
+path is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from neonize._binder import ProxySettings
+from neonize.aioze.client import NewAClient
+from neonize.aioze.events import (
+    CallOfferEv,
+    ChatPresenceEv,
+    ClientOutdatedEv,
+    ConnectedEv,
+    ConnectFailureEv,
+    DisconnectedEv,
+    KeepAliveRestoredEv,
+    KeepAliveTimeoutEv,
+    LoggedOutEv,
+    MessageEv,
+    PairStatusEv,
+    PresenceEv,
+    ReceiptEv,
+    StreamErrorEv,
+    StreamReplacedEv,
+    TemporaryBanEv,
+)
+from neonize.events import UndecryptableMessageEv
+from neonize.proto import Neonize_pb2 as neo
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
+from neonize.utils.enum import (
+    ChatPresence,
+    ChatPresenceMedia,
+    MediaType,
+    Presence,
+    ReceiptType,
+)
+
+from wagate.domain import (
+    Conflict,
+    Connected,
+    CredentialsUpdated,
+    Disconnected,
+    IdentityLearned,
+    InboundMedia,
+    InboundMessage,
+    InvalidRequest,
+    MessageEdit,
+    MessageEdited,
+    MessageReceived,
+    MessageRevoked,
+    MessageType,
+    NotWaitingForScan,
+    OutgoingMessage,
+    PairingCodeIssued,
+    PermanentSendError,
+    PresenceState,
+    TransientSendError,
+    TransportError,
+    TransportEvent,
+    Unparseable,
+    normalize_phone,
+    phone_of,
+)
+from wagate.transports.audio import AudioConversionError, to_ogg_opus
+from wagate.transports.whatsmeow import normalize as norm
+from wagate.transports.whatsmeow.build import (
+    UPLOAD_KIND,
+    BuildError,
+    KnownMessage,
+    Uploaded,
+    build_media,
+    build_non_media,
+    parse_jid,
+)
+from wagate.transports.whatsmeow.protocol import RawQr
+
+log = logging.getLogger("wagate.whatsmeow.engine")
+
+Emit = Callable[[TransportEvent | RawQr], Awaitable[None]]
+KNOWN_MESSAGES = 512  # per session, for the quote of a reply and the key of a reaction
+PAIRING_WAIT_S = 30.0  # how long a pairing request waits for the login socket
+
+
+class _Client(NewAClient):  # type: ignore[misc]  # neonize ships no type information
+    """neonize's client, with the login-status callback it otherwise drops."""
+
+    on_login_status: Callable[[str], None] | None = None
+
+    def _NewAClient__onLoginStatus(self, uuid: int, status: int) -> None:
+        # Called from a Go thread with the C string of whatsmeow's QR-channel event.
+        if self.on_login_status is not None and status:
+            self.on_login_status(ctypes.string_at(status).decode(errors="replace"))
+
+
+def secure_dir(path: Path) -> None:
+    """Create ``path`` as 0700 and tighten anything already in it to 0600."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    for child in path.iterdir():
+        if child.is_file():
+            os.chmod(child, 0o600)
+
+
+class SessionEngine:
+    """A session's whatsmeow client: opens, reports normalized events, sends."""
+
+    def __init__(
+        self,
+        session_id: str,
+        store_dir: Path,
+        emit: Emit,
+        *,
+        proxy_url: str | None = None,
+        max_media_bytes: int = 64 * 1024 * 1024,
+        known_jid: str | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.store_dir = store_dir
+        self.emit = emit
+        self.proxy_url = proxy_url
+        self.max_media_bytes = max_media_bytes
+        self.known_jid = known_jid
+        self.own = norm.Own()
+        self.loop = asyncio.get_running_loop()
+        self.client = _Client(str(store_dir / "device.db"), uuid=session_id)
+        self.client.on_login_status = self._login_status_threadsafe
+        self.connect_task: asyncio.Task[Any] | None = None
+        self.qr_count = 0
+        self.login_socket = asyncio.Event()  # set once whatsmeow shows a QR (socket is up)
+        self.connected = False
+        self.keepalive_failing = False
+        self.closed = False
+        self.known: OrderedDict[str, KnownMessage] = OrderedDict()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._register()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self, fresh: bool) -> None:
+        """Start connecting; outcomes arrive as events. ``fresh`` wipes the device store."""
+        if fresh and self.store_dir.exists():
+            shutil.rmtree(self.store_dir, ignore_errors=True)
+        secure_dir(self.store_dir)
+        self.connect_task = await self._net_connect()
+        self.connect_task.add_done_callback(self._connect_ended)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await self._net_stop()
+        except Exception as exc:  # the session is going away either way
+            log.warning("stopping the client failed: %s", exc)
+        if self.connect_task is not None:
+            with contextlib.suppress(Exception):  # ended, failed, or still stuck in Go
+                await asyncio.wait_for(asyncio.shield(self.connect_task), 10)
+        for task in list(self._tasks):
+            task.cancel()
+        if self.store_dir.exists():
+            secure_dir(self.store_dir)
+
+    async def logout(self) -> None:
+        """Unlink this device from the phone (when linked), stop, wipe the device store."""
+        if self.connected:
+            try:
+                await self._net_logout()
+            except Exception as exc:  # unlinking is best effort; the store goes anyway
+                log.warning("logout request failed: %s", exc)
+        await self.close()
+        shutil.rmtree(self.store_dir, ignore_errors=True)
+
+    def _connect_ended(self, task: asyncio.Task[Any]) -> None:
+        """whatsmeow's connect call returned: after close, or because it could not connect."""
+        if self.closed or task.cancelled():
+            return
+        exc = task.exception()
+        self.connected = False
+        reason = f"could not connect: {exc}" if exc else "the engine's connection loop ended"
+        self._spawn(self._report(Disconnected(408, reason)))
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _report(self, event: TransportEvent | RawQr) -> None:
+        if not self.closed:
+            await self.emit(event)
+
+    # ------------------------------------------------------------------ network edge
+
+    async def _net_connect(self) -> asyncio.Task[Any]:
+        proxy = ProxySettings(proxy_address=self.proxy_url) if self.proxy_url else None
+        task: asyncio.Task[Any] = await self.client.connect(proxy)
+        return task
+
+    async def _net_stop(self) -> None:
+        await self.client.stop()
+
+    async def _net_logout(self) -> None:
+        await self.client.logout()
+
+    async def _net_me(self) -> neo.Device:
+        return await self.client.get_me()
+
+    async def _net_pair(self, phone: str) -> str:
+        code: str = await self.client.PairPhone(phone, True)
+        return code
+
+    async def _net_upload(self, data: bytes, kind: int) -> Uploaded:
+        response = await self.client.upload(data, MediaType(kind))
+        return Uploaded(
+            url=response.url,
+            direct_path=response.DirectPath,
+            media_key=response.MediaKey,
+            file_enc_sha256=response.FileEncSHA256,
+            file_sha256=response.FileSHA256,
+            file_length=response.FileLength,
+        )
+
+    async def _net_send(self, to: neo.JID, message: Message) -> tuple[str, int]:
+        response = await self.client.send_message(to, message)
+        return response.ID, response.Timestamp
+
+    async def _net_download(self, message: Message) -> bytes:
+        data: bytes = await self.client.download_any(message)
+        return data
+
+    async def _net_is_connected(self) -> bool:
+        return bool(await self.client.is_connected)
+
+    async def _net_chat_presence(self, to: neo.JID, state: PresenceState) -> None:
+        if state in (PresenceState.AVAILABLE, PresenceState.UNAVAILABLE):
+            presence = (
+                Presence.AVAILABLE if state is PresenceState.AVAILABLE else Presence.UNAVAILABLE
+            )
+            await self.client.send_presence(presence)
+            return
+        chat_state = (
+            ChatPresence.CHAT_PRESENCE_PAUSED
+            if state is PresenceState.PAUSED
+            else ChatPresence.CHAT_PRESENCE_COMPOSING
+        )
+        media = (
+            ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO
+            if state is PresenceState.RECORDING
+            else ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT
+        )
+        await self.client.send_chat_presence(to, chat_state, media)
+
+    async def _net_subscribe(self, to: neo.JID) -> None:
+        await self.client.subscribe_presence(to)
+
+    async def _net_mark_read(self, chat: neo.JID, sender: neo.JID, ids: list[str]) -> None:
+        await self.client.mark_read(*ids, chat=chat, sender=sender, receipt=ReceiptType.READ)
+
+    async def _net_is_on_whatsapp(self, phones: list[str]) -> list[neo.IsOnWhatsAppResponse]:
+        return list(await self.client.is_on_whatsapp(*phones))
+
+    async def _net_group_info(self, jid: neo.JID) -> neo.GroupInfo:
+        return await self.client.get_group_info(jid)
+
+    # ------------------------------------------------------------------ requests
+
+    def _require_connected(self) -> None:
+        if not self.connected:
+            raise TransportError("the session is not connected to WhatsApp", code="not_connected")
+
+    async def keepalive(self) -> None:
+        self._require_connected()
+        if self.keepalive_failing or not await self._net_is_connected():
+            raise TransportError("whatsmeow reports the connection down", code="not_connected")
+
+    async def request_pairing_code(self, phone: str) -> str:
+        digits = normalize_phone(phone)
+        if self.connected:
+            raise Conflict("the session is already logged in", code="already_logged_in")
+        try:
+            await asyncio.wait_for(self.login_socket.wait(), PAIRING_WAIT_S)
+        except TimeoutError:
+            raise NotWaitingForScan("the session is not waiting for a login yet") from None
+        try:
+            code = await self._net_pair(digits)
+        except Exception as exc:
+            raise InvalidRequest(
+                f"WhatsApp refused the pairing code: {exc}", code="pairing_failed"
+            ) from None
+        pretty = code if "-" in code or len(code) != 8 else f"{code[:4]}-{code[4:]}"
+        await self._report(PairingCodeIssued(code=pretty, phone=digits))
+        return pretty
+
+    async def send(self, msg: OutgoingMessage) -> tuple[str, int]:
+        self._require_connected()
+        try:
+            to = parse_jid(msg.to)
+            quoted = self.known.get(msg.reply_to) if msg.reply_to else None
+            if msg.type in UPLOAD_KIND:
+                message = await self._media_message(msg, quoted)
+            else:
+                target = self.known.get(msg.reaction.message_id) if msg.reaction else None
+                message = build_non_media(
+                    msg, quoted=quoted, target=target, now_ms=int(time.time() * 1000)
+                )
+        except BuildError as exc:
+            raise PermanentSendError(str(exc), code="invalid_message") from None
+        try:
+            wa_id, timestamp = await self._net_send(to, message)
+        except Exception as exc:
+            raise _send_error(exc) from None
+        self._remember(wa_id, KnownMessage(sender=None, from_me=True, message=message))
+        return wa_id, timestamp
+
+    async def _media_message(self, msg: OutgoingMessage, quoted: KnownMessage | None) -> Message:
+        if msg.media is None:
+            raise BuildError(f"a {msg.type.value} message needs media")
+        data, mime, seconds = msg.media.data, msg.media.mime_type, None
+        if msg.type is MessageType.VOICE:
+            try:
+                converted = await to_ogg_opus(data)
+            except AudioConversionError as exc:
+                raise PermanentSendError(str(exc), code="audio_conversion_failed") from None
+            data, mime, seconds = converted.data, converted.mime_type, converted.seconds
+        try:
+            uploaded = await self._net_upload(data, UPLOAD_KIND[msg.type])
+        except Exception as exc:
+            raise _send_error(exc, during="upload") from None
+        return build_media(
+            msg, uploaded, mime_type=mime, seconds=seconds, now_s=int(time.time()), quoted=quoted
+        )
+
+    async def send_presence(self, chat: str, state: PresenceState) -> None:
+        self._require_connected()
+        await self._net_chat_presence(parse_jid(chat), state)
+
+    async def subscribe_presence(self, chat: str) -> None:
+        self._require_connected()
+        await self._net_subscribe(parse_jid(chat))
+
+    async def mark_read(self, chat: str, ids: list[str], sender: str | None) -> None:
+        self._require_connected()
+        await self._net_mark_read(parse_jid(chat), parse_jid(sender or chat), ids)
+
+    async def check_numbers(self, phones: list[str]) -> list[dict[str, Any]]:
+        self._require_connected()
+        queries = ["+" + normalize_phone(p) for p in phones]
+        try:
+            answers = await self._net_is_on_whatsapp(queries)
+        except Exception as exc:
+            raise TransportError(f"WhatsApp did not answer the lookup: {exc}") from None
+        by_query = {a.Query.lstrip("+"): a for a in answers}
+        results = []
+        for query in queries:
+            digits = query.lstrip("+")
+            answer = by_query.get(digits)
+            jid = norm.jid_str(answer.JID) if answer is not None else None
+            results.append(
+                {"phone": digits, "on_whatsapp": bool(answer and answer.IsIn), "jid": jid}
+            )
+        return results
+
+    async def group_info(self, jid: str) -> dict[str, Any]:
+        self._require_connected()
+        try:
+            info = await self._net_group_info(parse_jid(jid))
+        except Exception as exc:
+            raise TransportError(f"WhatsApp did not give the group's info: {exc}") from None
+        participants = []
+        for p in info.Participants:
+            person = norm.person_of(p.PhoneNumber, p.LID, p.JID)
+            participants.append(
+                {
+                    "jid": person.jid if person else norm.jid_str(p.JID),
+                    "phone": person.phone if person else None,
+                    "lid": person.lid if person else None,
+                    "admin": bool(p.IsAdmin or p.IsSuperAdmin),
+                    "super_admin": bool(p.IsSuperAdmin),
+                }
+            )
+            if person and person.phone and person.lid:
+                await self._report(IdentityLearned(phone=person.phone, lid=person.lid))
+        return {
+            "jid": norm.jid_str(info.JID) or jid,
+            "name": info.GroupName.Name or None,
+            "topic": info.GroupTopic.Topic or None,
+            "owner": norm.jid_str(info.OwnerPN) or norm.jid_str(info.OwnerJID),
+            "created_at": int(info.GroupCreated) or None,
+            "announce": bool(info.GroupAnnounce.IsAnnounce),
+            "locked": bool(info.GroupLocked.isLocked),
+            "participants": participants,
+        }
+
+    def _remember(self, wa_id: str, known: KnownMessage) -> None:
+        self.known[wa_id] = known
+        self.known.move_to_end(wa_id)
+        while len(self.known) > KNOWN_MESSAGES:
+            self.known.popitem(last=False)
+
+    # ------------------------------------------------------------------ events
+
+    def _register(self) -> None:
+        on = self.client.event
+        self.client.qr(self._on_qr)
+        handlers: list[tuple[Any, Callable[[Any, Any], Awaitable[None]]]] = [
+            (ConnectedEv, self._on_connected),
+            (PairStatusEv, self._on_pair_status),
+            (LoggedOutEv, self._on_logged_out),
+            (StreamReplacedEv, self._on_simple(norm.STREAM_REPLACED)),
+            (TemporaryBanEv, self._on_disconnect(norm.temporary_ban)),
+            (ConnectFailureEv, self._on_disconnect(norm.connect_failure)),
+            (ClientOutdatedEv, self._on_simple(norm.CLIENT_OUTDATED)),
+            (StreamErrorEv, self._on_disconnect(norm.stream_error)),
+            (DisconnectedEv, self._on_simple(norm.CONNECTION_CLOSED)),
+            (KeepAliveTimeoutEv, self._on_keepalive(failing=True)),
+            (KeepAliveRestoredEv, self._on_keepalive(failing=False)),
+            (MessageEv, self._on_message),
+            (ReceiptEv, self._on_other(norm.normalize_receipt)),
+            (ChatPresenceEv, self._on_other(norm.normalize_chat_presence)),
+            (PresenceEv, self._on_other(norm.normalize_presence)),
+            (CallOfferEv, self._on_other(norm.normalize_call)),
+            (UndecryptableMessageEv, self._on_other(norm.normalize_undecryptable)),
+        ]
+        for event_type, handler in handlers:
+            on(event_type)(handler)
+
+    async def _on_qr(self, _: Any, code: bytes) -> None:
+        self.login_socket.set()
+        index, self.qr_count = self.qr_count, self.qr_count + 1
+        await self._report(RawQr(code=code.decode(), index=index))
+
+    def _login_status_threadsafe(self, status: str) -> None:
+        self.loop.call_soon_threadsafe(self._login_status, status)
+
+    def _login_status(self, status: str) -> None:
+        """whatsmeow's QR channel ended: ``success``, ``timeout`` or an ``err-...``."""
+        self.login_socket.clear()
+        if status == "timeout":
+            self._spawn(self._report(Disconnected(408, "qr_timeout")))
+        elif status.startswith("err"):
+            self._spawn(self._report(Disconnected(500, f"login failed: {status}")))
+
+    async def _on_connected(self, _: Any, __: Any) -> None:
+        self.connected = True
+        self.keepalive_failing = False
+        self.login_socket.clear()
+        try:
+            me = await self._net_me()
+        except Exception as exc:
+            log.warning("could not read the account's own JID: %s", exc)
+            me = None
+        jid = norm.jid_str(me.JID) if me is not None else None
+        lid = norm.jid_str(me.LID) if me is not None and me.HasField("LID") else None
+        phone = phone_of(jid)
+        self.own = norm.Own(phone=phone, lid=lid)
+        if jid and jid != self.known_jid:
+            self.known_jid = jid
+            await self._report(CredentialsUpdated({"jid": jid, "lid": lid}))
+        push_name = (me.PushName or None) if me is not None else None
+        await self._report(Connected(phone=phone, push_name=push_name, lid=lid))
+
+    async def _on_pair_status(self, _: Any, event: neo.PairStatus) -> None:
+        if event.Status == neo.PairStatus.ERROR:
+            await self._report(Disconnected(500, f"pairing failed: {event.Error or 'unknown'}"))
+
+    async def _on_logged_out(self, _: Any, event: neo.LoggedOut) -> None:
+        self.connected = False
+        await self._report(CredentialsUpdated(None))
+        await self._report(norm.logged_out(event))
+
+    def _on_simple(self, event: Disconnected) -> Callable[[Any, Any], Awaitable[None]]:
+        async def handler(_: Any, __: Any) -> None:
+            self.connected = False
+            await self._report(event)
+
+        return handler
+
+    def _on_disconnect(
+        self, convert: Callable[[Any], Disconnected]
+    ) -> Callable[[Any, Any], Awaitable[None]]:
+        async def handler(_: Any, event: Any) -> None:
+            self.connected = False
+            await self._report(convert(event))
+
+        return handler
+
+    def _on_keepalive(self, *, failing: bool) -> Callable[[Any, Any], Awaitable[None]]:
+        async def handler(_: Any, __: Any) -> None:
+            self.keepalive_failing = failing
+
+        return handler
+
+    def _on_other(
+        self, convert: Callable[[Any], TransportEvent | None]
+    ) -> Callable[[Any, Any], Awaitable[None]]:
+        async def handler(_: Any, event: Any) -> None:
+            try:
+                normalized = convert(event)
+                identity = _identity(event)
+            except Exception as exc:  # a shape we do not know must not kill the session
+                await self._report(_unparseable(event, exc))
+                return
+            if identity is not None:
+                await self._report(identity)
+            if normalized is not None:
+                await self._report(normalized)
+
+        return handler
+
+    async def _on_message(self, _: Any, event: neo.Message) -> None:
+        try:
+            normalized = norm.normalize_message(event, self.own)
+            identity = norm.identity_of(event.Info.MessageSource)
+        except Exception as exc:
+            await self._report(_unparseable(event, exc))
+            return
+        if identity is not None:
+            await self._report(identity)
+        if normalized is None:
+            return
+        if isinstance(normalized, InboundMessage):
+            source = event.Info.MessageSource
+            self._remember(
+                normalized.wa_message_id,
+                KnownMessage(
+                    sender=norm.jid_str(source.Sender),
+                    from_me=source.IsFromMe,
+                    message=event.Message,
+                ),
+            )
+            media = await self._download(normalized, event.Message)
+            await self._report(MessageReceived(normalized, media))
+        elif isinstance(normalized, MessageEdit):
+            await self._report(MessageEdited(normalized))
+        else:
+            await self._report(MessageRevoked(normalized))
+
+    async def _download(self, message: InboundMessage, content: Message) -> InboundMedia | None:
+        """Fetch an attachment's bytes now: WhatsApp's media URLs expire."""
+        if message.media is None:
+            return None
+        size = message.media.size or 0
+        if size > self.max_media_bytes:
+            log.warning("inbound media of %d bytes is over the limit; not downloaded", size)
+            return None
+        try:
+            data = await self._net_download(norm.unwrap(content))
+        except Exception as exc:
+            log.warning("inbound media download failed: %s", exc)
+            return None
+        return InboundMedia(
+            data=data,
+            mime_type=message.media.mime_type or "application/octet-stream",
+            file_name=message.media.file_name,
+        )
+
+
+def _identity(event: Any) -> IdentityLearned | None:
+    source = getattr(event, "MessageSource", None)
+    return norm.identity_of(source) if source is not None else None
+
+
+def _unparseable(event: Any, exc: Exception) -> Unparseable:
+    return Unparseable(
+        source="whatsmeow",
+        reason=f"{type(event).__name__}: {exc}",
+        payload={"event": type(event).__name__},
+    )
+
+
+_NOT_CONNECTED = ("not connected", "websocket not connected", "no media connection")
+
+
+def _send_error(exc: Exception, during: str = "send") -> TransportError:
+    """whatsmeow's error text -> wagate's send error (transient unless clearly permanent)."""
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, TransportError):
+        return exc
+    if any(marker in lowered for marker in _NOT_CONNECTED):
+        return TransportError(f"{during} failed: {text}", code="not_connected")
+    if "invalid" in lowered and "jid" in lowered:
+        return PermanentSendError(f"{during} failed: {text}", code="invalid_destination")
+    return TransientSendError(f"{during} failed: {text}")
