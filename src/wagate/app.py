@@ -36,6 +36,8 @@ from wagate.api.routes import (
     simulator,
     webhooks,
 )
+from wagate.api.routes import assistant as assistant_routes
+from wagate.api.routes import conversations as conversation_routes
 from wagate.api.routes import (
     settings as settings_routes,
 )
@@ -43,6 +45,7 @@ from wagate.bootstrap import ensure_data_dir, load_or_create_admin_key
 from wagate.config import Settings
 from wagate.domain import Clock, RetryStrategy, SystemClock
 from wagate.domain.policy import DeliveryPolicy, QuietHours
+from wagate.engine import ConversationEngine, EngineSettings
 from wagate.events import (
     DeliveryMetrics,
     DeliverySettings,
@@ -112,6 +115,7 @@ class Services:
     config_validators: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(
         default_factory=dict
     )
+    engine: ConversationEngine | None = None  # None when WAGATE_ENGINE_ENABLED is false
 
     def validate_transport_config(self, transport: str, config: dict[str, Any]) -> dict[str, Any]:
         self.registry.ensure_available(transport)
@@ -351,6 +355,25 @@ async def build_services(
         stack.push_async_callback(manager.shutdown)
         stack.push_async_callback(outbox.shutdown, settings.shutdown_timeout_s)
         stack.push_async_callback(dispatcher.shutdown, settings.shutdown_timeout_s)
+        if settings.engine_enabled:
+            services.engine = ConversationEngine(
+                db=db,
+                clock=clock,
+                bus=bus,
+                horizon=horizon,
+                acceptor=acceptor,
+                box=secret_box,
+                http=http,
+                settings=EngineSettings(
+                    poll_s=settings.engine_poll_s,
+                    lease_ttl_s=settings.lease_ttl_s,
+                    concurrency=settings.engine_concurrency,
+                    allow_private_urls=settings.allow_private_urls,
+                    media_max_bytes=settings.media_max_bytes,
+                ),
+                worker_id=worker_id,
+            )
+            stack.push_async_callback(services.engine.shutdown, settings.shutdown_timeout_s)
         yield services
 
 
@@ -467,6 +490,8 @@ def create_app(
                 tasks.start("outbox-supervisor", services.outbox.run())
                 tasks.start("session-leases", services.manager.keep_leases())
                 tasks.start("webhook-dispatcher", services.webhooks.run())
+                if services.engine is not None:
+                    tasks.start("conversation-engine", services.engine.run())
                 log.info(
                     "wagate ready",
                     version=__version__,
@@ -504,6 +529,8 @@ def create_app(
         webhooks.router,
         events.router,
         admin.router,
+        assistant_routes.router,
+        conversation_routes.router,
     ):
         app.include_router(router)
     return app

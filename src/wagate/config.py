@@ -194,6 +194,18 @@ class Settings(BaseSettings):
         description="Delivered webhook deliveries are listed this long, then deleted "
         "(dead ones are kept until replayed or their webhook is deleted).",
     )
+    engine_enabled: bool = Field(
+        True,
+        description="Run the conversation engine (AI replies, human takeover) in this worker.",
+    )
+    engine_poll_s: PositiveSeconds = Field(
+        1.0,
+        description="How often the conversation engine looks for work written by other "
+        "workers (this process's events wake it at once).",
+    )
+    engine_concurrency: int = Field(
+        64, ge=1, description="Batches the conversation engine answers at once in this worker."
+    )
     events_poll_s: PositiveSeconds = Field(
         1.0,
         description="How often webhook delivery and live streams look for events written by "

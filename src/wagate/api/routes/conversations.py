@@ -1,0 +1,67 @@
+"""Chats as the conversation engine sees them: state, pause and resume, the timeline."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+
+from wagate.api.deps import PrincipalDep, ServicesDep
+from wagate.api.routes.assistant import engine_of
+from wagate.api.routes.sessions import load_session
+
+router = APIRouter(prefix="/v1/sessions", tags=["conversations"])
+
+
+@router.get("/{session_id}/chats")
+async def list_chats(
+    session_id: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    state: Literal["bot", "paused", "off"] | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    """The session's chats, most recent first: who answers each, and why not the bot."""
+    session = await load_session(services, session_id, principal)
+    items = await engine_of(services).list_chats(session, state=state, limit=limit)
+    return {"items": items}
+
+
+@router.get("/{session_id}/chats/{chat_id}")
+async def get_chat(
+    session_id: str, chat_id: str, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    session = await load_session(services, session_id, principal)
+    return await engine_of(services).chat(session, chat_id)
+
+
+@router.post("/{session_id}/chats/{chat_id}/pause")
+async def pause_chat(
+    session_id: str, chat_id: str, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """The bot stops answering this chat until resumed by hand (``conversation.paused``)."""
+    session = await load_session(services, session_id, principal)
+    return await engine_of(services).pause(session, chat_id)
+
+
+@router.post("/{session_id}/chats/{chat_id}/resume")
+async def resume_chat(
+    session_id: str, chat_id: str, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """The bot answers this chat again (``conversation.resumed``)."""
+    session = await load_session(services, session_id, principal)
+    return await engine_of(services).resume(session, chat_id)
+
+
+@router.get("/{session_id}/chats/{chat_id}/timeline")
+async def chat_timeline(
+    session_id: str,
+    chat_id: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    limit: int = Query(200, ge=1, le=1000),
+) -> dict[str, Any]:
+    """Messages and engine steps (buffered, batched, brain, replied, paused, resumed, errors)
+    of one chat, oldest first."""
+    session = await load_session(services, session_id, principal)
+    return {"items": await engine_of(services).timeline(session, chat_id, limit)}

@@ -1,0 +1,87 @@
+"""Brains: who writes the replies. ``Brains.build`` picks one from a session's settings.
+
+SDK clients are kept per (kind, base URL, key, timeout), so connections are
+reused between batches; :meth:`Brains.close` closes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from wagate.engine.brains import anthropic as anthropic_brain
+from wagate.engine.brains import openai as openai_brain
+from wagate.engine.brains.base import (
+    Audio,
+    Brain,
+    BrainError,
+    BrainReply,
+    BrainRequest,
+    Turn,
+    parse_reply,
+)
+from wagate.engine.brains.echo import EchoBrain
+from wagate.engine.brains.webhook import WebhookBrain
+from wagate.engine.settings import BrainSettings
+
+__all__ = [
+    "Audio",
+    "Brain",
+    "BrainError",
+    "BrainReply",
+    "BrainRequest",
+    "Brains",
+    "Turn",
+    "parse_reply",
+]
+
+
+class Brains:
+    def __init__(self, http: httpx.AsyncClient, *, allow_private: bool, worker_id: str) -> None:
+        self.http = http
+        self.allow_private = allow_private
+        self.worker_id = worker_id
+        self._clients: dict[tuple[str, str | None, str | None, float], Any] = {}
+
+    def build(self, settings: BrainSettings, api_key: str | None, bot_name: str) -> Brain:
+        match settings.kind:
+            case "echo":
+                return EchoBrain()
+            case "webhook":
+                assert settings.url is not None
+                return WebhookBrain(
+                    self.http,
+                    settings.url,
+                    timeout_s=settings.timeout_s,
+                    headers=settings.headers,
+                    allow_private=self.allow_private,
+                    worker_id=self.worker_id,
+                    bot_name=bot_name,
+                )
+            case "openai" | "openai_compatible":
+                assert settings.model is not None
+                key = ("openai", settings.base_url, api_key, settings.timeout_s)
+                if key not in self._clients:
+                    self._clients[key] = openai_brain.make_client(
+                        api_key=api_key, base_url=settings.base_url, timeout_s=settings.timeout_s
+                    )
+                return openai_brain.OpenAIBrain(
+                    self._clients[key], settings.model, settings.max_tokens
+                )
+            case "anthropic":
+                assert settings.model is not None
+                key = ("anthropic", settings.base_url, api_key, settings.timeout_s)
+                if key not in self._clients:
+                    self._clients[key] = anthropic_brain.make_client(
+                        api_key=api_key, base_url=settings.base_url, timeout_s=settings.timeout_s
+                    )
+                return anthropic_brain.AnthropicBrain(
+                    self._clients[key], settings.model, settings.max_tokens
+                )
+        raise BrainError(f"unknown brain {settings.kind!r}")
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()

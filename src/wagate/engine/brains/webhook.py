@@ -1,0 +1,114 @@
+"""The external brain: one POST per batch to n8n, Make or any HTTP service (seed 000).
+
+The request carries the seed's fields (``phone``, ``type``, ``message``,
+``has_media``, ``media_count``, ``media_list``, ``message_id``,
+``timestamp``...) for the batch's last message, ``message`` joining all its
+texts, plus ``messages`` (every message of the batch) and ``history``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from wagate.domain.urls import ensure_public_url
+from wagate.engine.brains.base import BrainError, BrainReply, BrainRequest, parse_reply
+
+
+class WebhookBrain:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        *,
+        timeout_s: float,
+        headers: dict[str, str],
+        allow_private: bool,
+        worker_id: str,
+        bot_name: str,
+        media_base: str = "",
+    ) -> None:
+        self.http = http
+        self.url = url
+        self.timeout_s = timeout_s
+        self.headers = headers
+        self.allow_private = allow_private
+        self.worker_id = worker_id
+        self.bot_name = bot_name
+        self.media_base = media_base
+
+    async def reply(self, request: BrainRequest) -> BrainReply:
+        await ensure_public_url(self.url, allow_private=self.allow_private)
+        try:
+            response = await self.http.post(
+                self.url,
+                json=self.payload(request),
+                headers=self.headers,
+                timeout=self.timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            raise BrainError(f"webhook brain unreachable: {exc!r}") from None
+        if response.status_code >= 300:
+            raise BrainError(f"webhook brain answered HTTP {response.status_code}")
+        if not response.content.strip():
+            return BrainReply()
+        content_type = response.headers.get("content-type", "")
+        if "json" not in content_type:
+            return parse_reply(response.text)
+        try:
+            body = response.json()
+        except ValueError:
+            raise BrainError("webhook brain answered invalid JSON") from None
+        return parse_reply(body)
+
+    def payload(self, request: BrainRequest) -> dict[str, Any]:
+        last = request.messages[-1]
+        media_list = [self._media(m) for m in request.messages if m.get("media")]
+        body: dict[str, Any] = {
+            "phone": f"+{request.phone}" if request.phone else None,
+            "chat_id": request.chat_id,
+            "push_name": request.push_name,
+            "type": last.get("type", "text"),
+            "message": request.text,
+            "has_media": bool(media_list),
+            "media_count": len(media_list),
+            "media_list": media_list,
+            "message_id": last.get("wa_message_id"),
+            "timestamp": last.get("timestamp"),
+            "bot_name": self.bot_name,
+            "worker_id": self.worker_id,
+            "session_id": request.session_id,
+            "batch_id": request.batch_id,
+            "messages": [
+                {
+                    "id": m.get("id"),
+                    "message_id": m.get("wa_message_id"),
+                    "type": m.get("type"),
+                    "text": m.get("text"),
+                    "timestamp": m.get("timestamp"),
+                }
+                for m in request.messages
+            ],
+            "history": [{"role": t.role, "text": t.text} for t in request.history],
+        }
+        if media_list:
+            first = media_list[0]
+            body.update(
+                media_url=first["url"],
+                media_type=first["mimetype"],
+                media_filename=first["filename"],
+                media_size=first["size"],
+            )
+        return body
+
+    def _media(self, message: dict[str, Any]) -> dict[str, Any]:
+        media = message.get("media") or {}
+        url = media.get("url")
+        return {
+            "type": message.get("type"),
+            "url": f"{self.media_base}{url}" if url else None,
+            "mimetype": media.get("mime_type"),
+            "filename": media.get("file_name"),
+            "size": media.get("size"),
+        }

@@ -1,0 +1,260 @@
+"""The conversation engine of one process: read the log, fire timers, answer batches.
+
+One loop per process. On each pass it renews (or takes) the lease on the
+engine's log cursor; the holder applies new events (``ingest.py``) and fires
+due timers (``timers.py``); every worker claims ready batches up to its
+concurrency and answers them (``worker.py``). The loop wakes when this
+process commits events, when a batch ends, when the API changes a chat, at
+the next timer, and every ``WAGATE_ENGINE_POLL_S`` for other workers' work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import structlog
+
+from wagate.domain import Clock, normalize_destination
+from wagate.engine import assistants, takeover, timeline
+from wagate.engine.brains import Brains
+from wagate.engine.ingest import LogReader
+from wagate.engine.state import PauseReason, conversation_json
+from wagate.engine.timers import Timers
+from wagate.engine.worker import BatchWorker
+from wagate.events import EventBus, LogHorizon, SecretBox
+from wagate.outbox import OutboundAcceptor
+from wagate.store import Database
+from wagate.store.models import Session
+from wagate.store.models_engine import EngineBatch
+from wagate.store.repositories import conversations, engine_work
+
+log = structlog.get_logger("wagate.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    poll_s: float = 1.0
+    lease_ttl_s: float = 30.0
+    concurrency: int = 64  # batches answered at once by this worker
+    allow_private_urls: bool = False
+    media_max_bytes: int = 16 * 1024 * 1024
+
+
+async def _wait(event: asyncio.Event, clock: Clock, timeout: float, real: float | None) -> None:
+    if event.is_set():
+        return
+    waiters = [
+        asyncio.ensure_future(event.wait()),
+        asyncio.ensure_future(clock.sleep(max(0.0, timeout))),
+    ]
+    if real is not None:
+        waiters.append(asyncio.ensure_future(asyncio.sleep(real)))
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+
+class ConversationEngine:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        bus: EventBus,
+        horizon: LogHorizon,
+        acceptor: OutboundAcceptor,
+        box: SecretBox,
+        http: httpx.AsyncClient,
+        settings: EngineSettings,
+        worker_id: str,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.bus = bus
+        self.box = box
+        self.settings = settings
+        self.worker_id = worker_id
+        self.horizon = horizon
+        self.brains = Brains(http, allow_private=settings.allow_private_urls, worker_id=worker_id)
+        self.reader = LogReader(
+            db=db,
+            clock=clock,
+            horizon=horizon,
+            owner=worker_id,
+            lease_ttl_s=settings.lease_ttl_s,
+            notify=bus.notify,
+        )
+        self.timers = Timers(db=db, clock=clock)
+        self.worker = BatchWorker(
+            db=db,
+            clock=clock,
+            acceptor=acceptor,
+            brains=self.brains,
+            box=box,
+            http=http,
+            owner=worker_id,
+            lease_ttl_s=settings.lease_ttl_s,
+            allow_private_urls=settings.allow_private_urls,
+            media_max_bytes=settings.media_max_bytes,
+            notify=self._batch_done,
+            monotonic=lambda: asyncio.get_running_loop().time(),
+        )
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _batch_done(self) -> None:
+        self.bus.notify()  # steps and replies were committed
+        self._wake.set()
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self) -> None:
+        async with self.db.transaction() as tx:
+            released = await engine_work.release_own_batches(tx, self.worker_id, self.clock.now())
+        if released:
+            log.info("engine batches of this worker's last run picked up again", count=released)
+        self._wake = self.bus.subscribe()
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                timeout = await self.step()
+                await _wait(self._wake, self.clock, timeout, self.horizon.pending_gap_s())
+        finally:
+            self.bus.unsubscribe(self._wake)
+
+    async def step(self) -> float:
+        """One pass; returns how long (clock time) the loop may sleep before the next."""
+        timeout = self.settings.poll_s
+        try:
+            if await self.reader.hold():
+                while await self.reader.read():
+                    pass
+                resumed, _ = await self.timers.fire()
+                if resumed:
+                    self.bus.notify()
+                due = await self.timers.next_due()
+                if due is not None:
+                    timeout = min(timeout, (due - self.clock.now()).total_seconds())
+            await self._claim()
+        except Exception as exc:
+            log.error("engine pass failed", error=repr(exc))
+        return max(0.0, timeout)
+
+    async def _claim(self) -> None:
+        self._tasks = {t for t in self._tasks if not t.done()}
+        free = self.settings.concurrency - len(self._tasks)
+        if free <= 0 or self._stopping:
+            return
+        async with self.db.transaction() as tx:
+            batches = await engine_work.claim_batches(
+                tx,
+                owner=self.worker_id,
+                now=self.clock.now(),
+                ttl_s=self.settings.lease_ttl_s,
+                limit=free,
+            )
+        for batch in batches:
+            self._start(batch)
+
+    def _start(self, batch: EngineBatch) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self.worker.process(batch), name=f"engine-batch:{batch.id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(lambda _: self._wake.set())
+
+    async def shutdown(self, timeout: float) -> None:
+        """Let batches being answered finish up to ``timeout``; free the rest for others."""
+        self._stopping = True
+        self._wake.set()
+        tasks = [t for t in self._tasks if not t.done()]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=max(0.01, timeout))
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            async with self.db.transaction() as tx:
+                await engine_work.release_own_batches(tx, self.worker_id, self.clock.now())
+            if self.reader.holding:
+                await self.reader.release()
+        except Exception as exc:
+            log.error("engine shutdown could not write", error=repr(exc))
+        await self.brains.close()
+
+    # ------------------------------------------------------------------ for the API
+
+    async def get_settings(self, session: Session) -> dict[str, Any]:
+        async with self.db.read() as tx:
+            current = assistants.settings_of(await conversations.get_assistant(tx, session.id))
+        return assistants.public_view(current)
+
+    async def put_settings(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.db.transaction() as tx:
+            stored = await assistants.save(tx, self.box, session, body, self.clock.now())
+        self.wake()
+        return assistants.public_view(stored)
+
+    async def list_chats(
+        self, session: Session, *, state: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        async with self.db.read() as tx:
+            rows = await conversations.list_conversations(tx, session.id, state=state, limit=limit)
+        return [conversation_json(row) for row in rows]
+
+    async def pause(self, session: Session, chat_id: str) -> dict[str, Any]:
+        chat = normalize_destination(chat_id)
+        now = self.clock.now()
+        async with self.db.transaction() as tx:
+            conv = await conversations.ensure_conversation(
+                tx, session_id=session.id, tenant_id=session.tenant_id, chat_id=chat, now=now
+            )
+            if conv.state != "paused":
+                await takeover.pause(tx, conv, PauseReason.MANUAL, now=now)
+            body = conversation_json(conv)
+        self.bus.notify()
+        return body
+
+    async def resume(self, session: Session, chat_id: str) -> dict[str, Any]:
+        chat = normalize_destination(chat_id)
+        now = self.clock.now()
+        async with self.db.transaction() as tx:
+            conv = await conversations.ensure_conversation(
+                tx, session_id=session.id, tenant_id=session.tenant_id, chat_id=chat, now=now
+            )
+            moved = await takeover.resume(tx, session.id, chat, now=now, reason="manual")
+            body = conversation_json(moved or conv)
+        self.bus.notify()
+        return body
+
+    async def chat(self, session: Session, chat_id: str) -> dict[str, Any]:
+        chat = normalize_destination(chat_id)
+        async with self.db.read() as tx:
+            conv = await conversations.get_conversation(tx, session.id, chat)
+        if conv is None:
+            return {
+                "chat_id": chat,
+                "state": "bot",
+                "paused_reason": None,
+                "paused_at": None,
+                "resume_at": None,
+                "last_message_at": None,
+                "pending": 0,
+                "typing": False,
+            }
+        return conversation_json(conv)
+
+    async def timeline(self, session: Session, chat_id: str, limit: int) -> list[dict[str, Any]]:
+        chat = normalize_destination(chat_id)
+        async with self.db.read() as tx:
+            return await timeline.timeline(tx, session.id, chat, limit)

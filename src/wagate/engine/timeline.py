@@ -1,0 +1,48 @@
+"""A chat's timeline: its messages and the engine's steps, interleaved in time order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wagate.store.models import Message
+from wagate.store.repositories import engine_work
+from wagate.store.serialize import iso, message_json
+
+
+async def timeline(
+    tx: AsyncSession, session_id: str, chat_id: str, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The last ``limit`` messages and steps of the chat, oldest first."""
+    rows = list(
+        await tx.scalars(
+            select(Message)
+            .where(Message.session_id == session_id, Message.chat_id == chat_id)
+            .order_by(Message.seq.desc())
+            .limit(limit)
+        )
+    )
+    steps = await engine_work.list_steps(tx, session_id, chat_id, limit)
+    items: list[tuple[Any, int, int, dict[str, Any]]] = []
+    for row in rows:
+        items.append(
+            (
+                row.created_at,
+                0,
+                row.seq,
+                {"kind": "message", "at": iso(row.created_at), "message": message_json(row)},
+            )
+        )
+    for step in steps:
+        items.append(
+            (
+                step.created_at,
+                1,
+                step.seq,
+                {"kind": "step", "at": iso(step.created_at), "step": step.kind, "data": step.data},
+            )
+        )
+    items.sort(key=lambda item: (item[0], item[1], item[2]))
+    return [item[3] for item in items[-limit:]]

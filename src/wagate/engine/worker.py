@@ -1,0 +1,326 @@
+"""Answering one batch: ask the brain once, keep its answer, accept the replies once.
+
+A worker claims ``ready`` batches with a lease (``engine_batches``), so one
+worker answers each. The brain's answer is committed on the batch before any
+reply is accepted, and each reply is accepted with the idempotency key
+``engine:<batch id>:<part>``: a batch picked up again after a crash (or after
+its lease lapsed) replays the same replies instead of asking again, and the
+contact gets each reply once. A brain that fails or times out gets the
+fallback reply, or silence; nothing it does stops the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import select
+
+from wagate.domain import Clock, Conflict, WagateError, phone_of
+from wagate.engine import journal, replies, voice
+from wagate.engine.assistants import open_api_key, settings_of
+from wagate.engine.brains import BrainError, BrainReply, BrainRequest, Brains, Turn
+from wagate.engine.settings import AssistantSettings
+from wagate.engine.state import ChatState
+from wagate.events import SecretBox
+from wagate.outbox import OutboundAcceptor
+from wagate.store import Database
+from wagate.store.models import Message, Session
+from wagate.store.models_engine import Conversation, EngineBatch
+from wagate.store.repositories import conversations, engine_work
+from wagate.store.serialize import message_json
+
+log = structlog.get_logger("wagate.engine")
+
+MAX_ATTEMPTS = 3
+
+
+class _LeaseLost(Exception):
+    """Another worker holds the batch now; it finishes the job."""
+
+
+class BatchWorker:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        acceptor: OutboundAcceptor,
+        brains: Brains,
+        box: SecretBox,
+        http: httpx.AsyncClient,
+        owner: str,
+        lease_ttl_s: float,
+        allow_private_urls: bool,
+        media_max_bytes: int,
+        notify: Callable[[], None],
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.acceptor = acceptor
+        self.brains = brains
+        self.box = box
+        self.http = http
+        self.owner = owner
+        self.lease_ttl_s = lease_ttl_s
+        self.allow_private_urls = allow_private_urls
+        self.media_max_bytes = media_max_bytes
+        self.notify = notify
+        self.monotonic = monotonic
+
+    async def process(self, batch: EngineBatch) -> None:
+        """Never raises (but for cancellation): a failure is logged and stepped."""
+        try:
+            await self._process(batch)
+        except _LeaseLost:
+            log.info("engine batch taken over by another worker", batch_id=batch.id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("engine batch failed", batch_id=batch.id)
+            await self._record_failure(batch, exc)
+
+    async def _process(self, batch: EngineBatch) -> None:
+        async with self.db.read() as tx:
+            session = await tx.get(Session, batch.session_id)
+            settings = settings_of(await conversations.get_assistant(tx, batch.session_id))
+            conv = await conversations.get_conversation(tx, batch.session_id, batch.chat_id)
+            rows = await _messages(tx, batch.message_ids)
+        if session is None or conv is None:
+            return
+        if batch.attempts > MAX_ATTEMPTS:
+            await self._finish(batch, "failed", "error", {"error": "too many attempts"})
+            return
+        if conv.state != ChatState.BOT:
+            await self._finish(batch, "skipped", "skipped", {"reason": conv.state})
+            return
+        reply = batch.reply
+        if reply is None:
+            reply = await self._ask(batch, session, settings, conv, rows)
+        await self._read_time(batch, session, settings, rows)
+        async with self.db.read() as tx:
+            fresh = await conversations.get_conversation(tx, batch.session_id, batch.chat_id)
+        if fresh is None or fresh.state != ChatState.BOT:  # a human took over meanwhile
+            await self._finish(batch, "skipped", "skipped", {"reason": "paused"})
+            return
+        await self._reply(batch, session, settings, reply)
+
+    # ------------------------------------------------------------------ the brain
+
+    async def _ask(
+        self,
+        batch: EngineBatch,
+        session: Session,
+        settings: AssistantSettings,
+        conv: Conversation,
+        rows: list[Message],
+    ) -> dict[str, Any]:
+        request = await self._request(batch, session, settings, rows)
+        started = self.monotonic()
+        error: str | None = None
+        answer = BrainReply()
+        try:
+            brain = self.brains.build(
+                settings.brain, open_api_key(self.box, session.id, settings), session.name
+            )
+            answer = await asyncio.wait_for(brain.reply(request), settings.brain.timeout_s)
+        except TimeoutError:
+            error = f"the brain did not answer within {settings.brain.timeout_s:g} s"
+        except (BrainError, WagateError) as exc:
+            error = str(exc)
+        except Exception as exc:  # an SDK or brain bug must not stop the engine
+            error = repr(exc)
+        latency_ms = round((self.monotonic() - started) * 1000)
+        stored: dict[str, Any] = {"parts": answer.parts, "voice": None}
+        if error is None and answer.audio is not None:
+            try:
+                data, mime = await voice.fetch(
+                    answer.audio,
+                    self.http,
+                    allow_private=self.allow_private_urls,
+                    max_bytes=self.media_max_bytes,
+                )
+                converted = await voice.to_ogg_opus(data, mime)
+                stored["voice"] = {
+                    "base64": base64.b64encode(converted or data).decode(),
+                    "mime_type": voice.OGG_OPUS if converted else (mime or "audio/mpeg"),
+                }
+            except (BrainError, WagateError) as exc:
+                error = f"voice reply: {exc}"
+        if error is not None:
+            fallback = [settings.fallback_reply] if settings.fallback_reply else []
+            stored = {"parts": fallback, "voice": None, "fallback": True, "error": error}
+        kind = "brain_error" if error else "brain"
+        step = {
+            "batch_id": batch.id,
+            "brain": settings.brain.kind,
+            "latency_ms": latency_ms,
+            "parts": len(stored["parts"]) + (1 if stored["voice"] else 0),
+        }
+        if error:
+            step.update(error=error[:500], fallback=bool(stored["parts"]))
+            log.warning("brain failed", batch_id=batch.id, error=error[:200])
+        await self._update(batch, {"reply": stored}, conv, kind, step)
+        return stored
+
+    async def _request(
+        self,
+        batch: EngineBatch,
+        session: Session,
+        settings: AssistantSettings,
+        rows: list[Message],
+    ) -> BrainRequest:
+        history: list[Turn] = []
+        if settings.history_window > 0 and rows:
+            async with self.db.read() as tx:
+                earlier = await tx.scalars(
+                    select(Message)
+                    .where(
+                        Message.session_id == batch.session_id,
+                        Message.chat_id == batch.chat_id,
+                        Message.seq < rows[0].seq,
+                        Message.status != "failed",
+                    )
+                    .order_by(Message.seq.desc())
+                    .limit(settings.history_window)
+                )
+                for row in reversed(list(earlier)):
+                    text = row.text or (f"[{row.type}]" if row.type != "reaction" else "")
+                    if text:
+                        contact = row.direction == "in" and not row.from_me
+                        history.append(Turn("user" if contact else "assistant", text))
+        last = rows[-1] if rows else None
+        return BrainRequest(
+            session_id=session.id,
+            chat_id=batch.chat_id,
+            phone=phone_of(batch.chat_id),
+            push_name=last.push_name if last else None,
+            batch_id=batch.id,
+            messages=[message_json(r) for r in rows],
+            history=history,
+            system_prompt=settings.brain.system_prompt,
+        )
+
+    async def _read_time(
+        self, batch: EngineBatch, session: Session, settings: AssistantSettings, rows: list[Message]
+    ) -> None:
+        """The reading time before answering counts from the flush, brain time included."""
+        pacing = settings.pacing or self.acceptor.policy_for(session).pacing
+        seconds = replies.reading_time("\n".join(r.text or "" for r in rows), pacing)
+        wait = (batch.created_at + timedelta(seconds=seconds) - self.clock.now()).total_seconds()
+        if wait > 0:
+            await self.clock.sleep(wait)
+
+    # ------------------------------------------------------------------ replying
+
+    async def _reply(
+        self,
+        batch: EngineBatch,
+        session: Session,
+        settings: AssistantSettings,
+        reply: dict[str, Any],
+    ) -> None:
+        voice_body = reply.get("voice") or None
+        planned = replies.plan(
+            batch_id=batch.id,
+            chat_id=batch.chat_id,
+            parts=list(reply.get("parts") or []),
+            voice=base64.b64decode(voice_body["base64"]) if voice_body else None,
+            voice_mime=voice_body.get("mime_type") if voice_body else None,
+            message_ids=batch.message_ids,
+            settings=settings,
+        )
+        accepted: list[str] = []
+        refused: list[dict[str, Any]] = []
+        for item in planned:
+            try:
+                row, _ = await self.acceptor.accept(
+                    session, item.request, f"engine:{batch.id}:{item.key}"
+                )
+            except Conflict as exc:
+                if exc.code == "idempotency_key_in_flight":
+                    raise _LeaseLost() from None  # another worker is accepting it right now
+                refused.append({"part": item.key, "code": exc.code, "message": exc.message})
+            except WagateError as exc:
+                refused.append({"part": item.key, "code": exc.code, "message": exc.message})
+            else:
+                accepted.append(row.id)
+        data: dict[str, Any] = {"batch_id": batch.id, "message_ids": accepted}
+        if refused:
+            data["refused"] = refused
+        if reply.get("fallback"):
+            data["fallback"] = True
+        kind = "replied" if accepted else ("reply_refused" if refused else "silent")
+        await self._finish(batch, "done", kind, data)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    async def _update(
+        self,
+        batch: EngineBatch,
+        values: dict[str, Any],
+        conv: Conversation | None,
+        kind: str | None,
+        data: dict[str, Any],
+    ) -> None:
+        now = self.clock.now()
+        async with self.db.transaction() as tx:
+            moved = await engine_work.update_batch(
+                tx,
+                batch.id,
+                self.owner,
+                {
+                    **values,
+                    "updated_at": now,
+                    "lease_expires_at": now + timedelta(seconds=self.lease_ttl_s),
+                },
+            )
+            if not moved:
+                raise _LeaseLost()
+            if kind is not None:
+                target = conv or await conversations.get_conversation(
+                    tx, batch.session_id, batch.chat_id
+                )
+                if target is not None:
+                    await journal.step(tx, target, kind, data, now)
+
+    async def _finish(
+        self, batch: EngineBatch, status: str, kind: str, data: dict[str, Any]
+    ) -> None:
+        await self._update(
+            batch,
+            {"status": status, "lease_owner": None},
+            None,
+            kind,
+            {"batch_id": batch.id, **data},
+        )
+        self.notify()
+
+    async def _record_failure(self, batch: EngineBatch, exc: BaseException) -> None:
+        """Leave the batch to be retried when its lease lapses; note the error."""
+        try:
+            async with self.db.transaction() as tx:
+                conv = await conversations.get_conversation(tx, batch.session_id, batch.chat_id)
+                if conv is not None:
+                    await journal.step(
+                        tx,
+                        conv,
+                        "error",
+                        {"batch_id": batch.id, "error": repr(exc)[:500]},
+                        self.clock.now(),
+                    )
+        except Exception:
+            log.exception("could not record an engine failure", batch_id=batch.id)
+
+
+async def _messages(tx: Any, ids: list[str]) -> list[Message]:
+    if not ids:
+        return []
+    rows = await tx.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.seq))
+    return list(rows)
