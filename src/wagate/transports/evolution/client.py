@@ -45,7 +45,9 @@ class EvolutionClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def _path(self, group: str, action: str) -> str:
+    def _path(self, group: str, action: str, per_instance: bool) -> str:
+        if not per_instance:
+            return f"/{group}/{action}"
         return f"/{group}/{action}/{quote(self.instance, safe='')}"
 
     async def call(
@@ -56,12 +58,12 @@ class EvolutionClient:
         *,
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+        per_instance: bool = True,
     ) -> Any:
         """One request; the decoded JSON answer, or a mapped transport error."""
+        path = self._path(group, action, per_instance)
         try:
-            response = await self._http.request(
-                method, self._path(group, action), json=json, params=params
-            )
+            response = await self._http.request(method, path, json=json, params=params)
         except httpx.TimeoutException as exc:
             raise TransientSendError(
                 f"Evolution did not answer {group}/{action} in time: {exc!r}",
@@ -104,7 +106,11 @@ class EvolutionClient:
     async def instance_info(self) -> dict[str, Any]:
         """The instance's row from ``fetchInstances`` (owner JID, profile name); {} if absent."""
         body = await self.call(
-            "GET", "instance", "fetchInstances", params={"instanceName": self.instance}
+            "GET",
+            "instance",
+            "fetchInstances",
+            params={"instanceName": self.instance},
+            per_instance=False,
         )
         rows = body if isinstance(body, list) else [body]
         for row in rows:

@@ -146,7 +146,7 @@ class EvolutionTransport(Transport):
             self.state = State.WAITING
         else:
             await self._start_login()
-        self._start_polling()
+        await self._start_polling()
 
     async def close(self) -> None:
         self.state = State.CLOSED
@@ -211,11 +211,12 @@ class EvolutionTransport(Transport):
             await self._emit(CredentialsUpdated(dict(credentials)))
         await self._emit(Connected(phone, push_name))
 
-    def _start_polling(self) -> None:
+    async def _start_polling(self) -> None:
         if self._poller is None or self._poller.done():
             self._poller = asyncio.get_running_loop().create_task(
                 self._poll(), name=f"evolution-poll:{self.context.session_id}"
             )
+            await asyncio.sleep(0)  # let it start sleeping on the clock before time moves
 
     async def _poll(self) -> None:
         """Until connected: watch ``connectionState``; refresh the QR while Evolution shows one."""
@@ -275,7 +276,7 @@ class EvolutionTransport(Transport):
             )
         if len(code) == 8 and "-" not in code:
             code = f"{code[:4]}-{code[4:]}"
-        self._start_polling()
+        await self._start_polling()
         await self._emit(PairingCodeIssued(code=code, phone=digits))
         return code
 
