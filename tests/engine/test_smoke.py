@@ -6,7 +6,9 @@ from tests.engine.helpers import advance_until, assistant_session, say, sent_tex
 from tests.support.server import RunningServer
 
 
-async def test_three_quick_messages_one_reply(server: RunningServer, admin: httpx.AsyncClient) -> None:
+async def test_three_quick_messages_one_reply(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
     sid = await assistant_session(server, admin)
     await say(admin, sid, "hi")
     await say(admin, sid, "are you there?")
