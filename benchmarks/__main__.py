@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--backend sqlite|postgresql|both] [--quick] [--json PATH]``.
+"""``python -m benchmarks [--backend sqlite|postgresql|both] [--quick] [--only PHASE,...]
+[--json PATH]``.
 
 Run from the repository root (``make bench``): the PostgreSQL backend reuses
 the test suite's throwaway server from ``tests.support.postgres``.
@@ -21,7 +22,7 @@ from benchmarks.backends import BACKENDS
 from benchmarks.machine import machine_info, source_info
 from benchmarks.plan import FULL, QUICK
 from benchmarks.report import backend_table, machine_table, summary_table, to_json
-from benchmarks.run import BackendRun, run_backend
+from benchmarks.run import PHASES, BackendRun, run_backend
 
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 
@@ -40,6 +41,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="smaller counts: a smoke run of a few seconds"
     )
     parser.add_argument(
+        "--only",
+        type=_phases,
+        default=PHASES,
+        metavar="PHASE,...",
+        help=f"run only these phases, comma-separated (default: all of {', '.join(PHASES)})",
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         default=DEFAULT_JSON,
@@ -47,6 +55,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also write the results as JSON (default: benchmarks/results/latest.json)",
     )
     return parser.parse_args(argv)
+
+
+def _phases(text: str) -> tuple[str, ...]:
+    chosen = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in chosen if p not in PHASES]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"phases are {', '.join(PHASES)}; got {text!r}")
+    return chosen
 
 
 def _source_line(source: dict[str, Any]) -> str:
@@ -74,7 +90,7 @@ async def main_async(args: argparse.Namespace) -> int:
     for name in names:
         say(f"\n[{name}]")
         with tempfile.TemporaryDirectory(prefix=f"wagate-bench-{name}-") as tmp:
-            runs.append(await run_backend(name, plan, Path(tmp), say))
+            runs.append(await run_backend(name, plan, Path(tmp), say, args.only))
     elapsed = time.monotonic() - clock0
 
     say("")
@@ -105,7 +121,14 @@ async def main_async(args: argparse.Namespace) -> int:
     for run in runs:
         if run.outage is not None:
             say(f"webhook outage drill on {run.name}: {'PASS' if run.outage.passed else 'FAIL'}")
-    return 1 if any(run.failed or run.drill_failed or run.webhooks_failed for run in runs) else 0
+    for run in runs:
+        if run.sessions is not None:
+            verdict = "PASS" if run.sessions.passed else "FAIL"
+            say(f"sessions (memory, storm, restore) on {run.name}: {verdict}")
+    failed = any(
+        run.failed or run.drill_failed or run.webhooks_failed or run.sessions_failed for run in runs
+    )
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,9 @@ class Plan:
     outage_s: float
     outage_rate: float  # events/s generated during the outage (inbound messages)
     outage_drain_s: float  # deadline from the recovery until every event of the log arrived
+    # many sessions on one worker: memory per idle session, reconnect storm, restore on boot
+    sessions: int
+    sessions_deadline_s: float  # for each step: connecting all, a storm, the restore
 
 
 # WAGATE_WEBHOOK_RETRY_SCHEDULE_S of the outage drill: 24 attempts over 208 s (at least
@@ -78,6 +81,8 @@ FULL = Plan(
     outage_s=120.0,
     outage_rate=20.0,
     outage_drain_s=120.0,
+    sessions=1000,
+    sessions_deadline_s=300.0,
 )
 
 QUICK = Plan(
@@ -106,4 +111,6 @@ QUICK = Plan(
     outage_s=20.0,
     outage_rate=20.0,
     outage_drain_s=60.0,
+    sessions=100,
+    sessions_deadline_s=60.0,
 )

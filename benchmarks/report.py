@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmarks.drill_report import drill_json, drill_lines
 from benchmarks.run import BackendRun
+from benchmarks.sessions import SessionsResult
 from benchmarks.throughput import SendResult
 from benchmarks.webhook_report import (
     add_delivery_json,
@@ -125,6 +126,45 @@ def rows(run: BackendRun) -> list[Row]:
         )
     if run.delivery is not None:
         out += delivery_rows(run.delivery, commit_rate)
+    if run.sessions is not None:
+        out += session_rows(run.sessions, commit_rate)
+    return out
+
+
+def session_rows(result: SessionsResult, commit_rate: float) -> list[Row]:
+    """Reconnect rates are compared with the commit rate: a reconnect commits two
+    status changes, each with its event."""
+    n = result.sessions
+    out: list[Row] = []
+    if result.kb_per_session is not None:
+        out.append(
+            (
+                f"memory per idle session ({n})",
+                f"{result.kb_per_session:,.0f} KiB",
+                f"RSS {result.rss_before_mb:.0f} -> {result.rss_idle_mb:.0f} MiB",
+            )
+        )
+    for storm in result.storms:
+        if storm.recovered_s is not None:
+            out.append(
+                (
+                    f"reconnect storm, code {storm.code}: all {n} back",
+                    f"{storm.recovered_s:.2f} s",
+                    f"{_times(2 * storm.per_s(n) / commit_rate)} (2 commits per session)",
+                )
+            )
+    if result.restore_connected_s is not None:
+        out.append(("restore on boot: /health answers", f"{result.restore_ready_s:.2f} s", ""))
+        out.append(
+            (
+                f"restore on boot: all {n} connected",
+                f"{result.restore_connected_s:.2f} s",
+                f"{_times(2 * n / result.restore_connected_s / commit_rate)} "
+                "(2 commits per session)",
+            )
+        )
+    if result.stop_s is not None:
+        out.append((f"graceful stop with {n} sessions", f"{result.stop_s:.2f} s", ""))
     return out
 
 
@@ -220,8 +260,28 @@ def summary_table(runs: list[BackendRun]) -> str:
         ("webhooks: delivered live (x raw)", *(cell(r, "live") for r in measured)),
         ("webhooks: delivered backlog (x raw)", *(cell(r, "backlog") for r in measured)),
         ("webhook outage drill", *(cell(r, "outage") for r in measured)),
+        ("idle session memory", *(_session_cell(r, "memory") for r in measured)),
+        ("reconnect storm (428), all back", *(_session_cell(r, "428") for r in measured)),
+        ("reconnect storm (408), all back", *(_session_cell(r, "408") for r in measured)),
+        ("restore on boot, all connected", *(_session_cell(r, "restore") for r in measured)),
     ]
     return _table(header, body)
+
+
+def _session_cell(run: BackendRun, what: str) -> str:
+    result = run.sessions
+    if result is None:
+        return "-"
+    if what == "memory":
+        kb = result.kb_per_session
+        return "-" if kb is None else f"{kb:,.0f} KiB x {result.sessions}"
+    if what == "restore":
+        took = result.restore_connected_s
+        return "-" if took is None else f"{took:.1f} s for {result.sessions}"
+    for storm in result.storms:
+        if str(storm.code) == what and storm.recovered_s is not None:
+            return f"{storm.recovered_s:.2f} s for {result.sessions}"
+    return "-"
 
 
 def _webhook_cell(run: BackendRun, what: str) -> str:
@@ -262,6 +322,10 @@ def to_json(path: Path, payload: dict[str, Any], runs: list[BackendRun]) -> None
             add_delivery_json(data["delivery"], run.delivery, commit)
         if run.outage is not None:
             data["outage"]["passed"] = run.outage.passed
+        if run.sessions is not None:
+            data["sessions"].update(
+                passed=run.sessions.passed, kb_per_session=run.sessions.kb_per_session
+            )
         if run.baseline is not None:
             ratios: dict[str, float] = {}
             if run.send is not None:

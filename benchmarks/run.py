@@ -2,9 +2,11 @@
 
 The baseline; one wagate server for send throughput and API latency; on
 PostgreSQL, send throughput again with two servers on one database; the
-crash drill on a server of its own; webhook delivery throughput; then the
-webhook outage drill. Each phase gets a fresh database, and a phase that
-fails is reported without stopping the ones after it.
+crash drill on a server of its own; webhook delivery throughput; the webhook
+outage drill; then many sessions on one worker (memory, reconnect storm,
+restore on boot). Each phase gets a fresh database, and a phase that fails is
+reported without stopping the ones after it. ``phases`` picks a subset (the
+baseline always runs: every figure is compared with it).
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from benchmarks.latency import LatencyResult, measure_latency
 from benchmarks.outage import OutageResult, run_outage
 from benchmarks.plan import Plan
 from benchmarks.server import WagateServer
+from benchmarks.sessions import SessionsResult, measure_sessions
 from benchmarks.throughput import SendResult, measure_send
 from benchmarks.twoproc import TwoProcessRun, measure_two_processes
 from benchmarks.webhook_report import outage_verdict
 
 Say = Callable[[str], None]
+
+PHASES = ("send", "two-process", "drill", "webhooks", "outage", "sessions")
 
 
 @dataclass
@@ -42,6 +47,7 @@ class BackendRun:
     drill: DrillResult | None = None
     delivery: DeliveryRun | None = None
     outage: OutageResult | None = None
+    sessions: SessionsResult | None = None
     skipped: str | None = None
     failed: str | None = None
     server_stopped_cleanly: bool | None = None
@@ -63,6 +69,10 @@ class BackendRun:
         outage = self.outage is not None and not self.outage.passed
         return outage or (self.delivery is not None and bool(self.delivery.problems))
 
+    @property
+    def sessions_failed(self) -> bool:
+        return self.sessions is not None and not self.sessions.passed
+
 
 def _sent_line(send: SendResult) -> str:
     return f"    accepted {send.accepted_per_s:,.0f}/s, sent {send.sent_per_s:,.0f}/s" + (
@@ -70,7 +80,9 @@ def _sent_line(send: SendResult) -> str:
     )
 
 
-async def run_backend(name: str, plan: Plan, workdir: Path, say: Say) -> BackendRun:
+async def run_backend(
+    name: str, plan: Plan, workdir: Path, say: Say, phases: tuple[str, ...] = PHASES
+) -> BackendRun:
     run = BackendRun(name=name)
     try:
         async with open_backend(name, workdir) as backend:
@@ -80,32 +92,43 @@ async def run_backend(name: str, plan: Plan, workdir: Path, say: Say) -> Backend
             say(f"  baseline: {plan.commits} one-row commits ...")
             run.baseline = await backend.commit_rate(plan)
             say(f"    {run.baseline.per_s:,.0f} commits/s ({run.baseline.how})")
-            try:
-                await _one_server(run, backend, plan, workdir, say)
-            except Exception as exc:
-                run.fail("one server", exc, say)
-            if name == "postgresql":
+            if "send" in phases:
+                try:
+                    await _one_server(run, backend, plan, workdir, say)
+                except Exception as exc:
+                    run.fail("one server", exc, say)
+            if name == "postgresql" and "two-process" in phases:
                 try:
                     run.two_process = await measure_two_processes(backend, plan, workdir, say)
                     if run.two_process.send is not None:
                         say(_sent_line(run.two_process.send))
                 except Exception as exc:
                     run.fail("two servers", exc, say)
-            run.drill = await run_drill(backend, plan, workdir, say)
-            drill = run.drill
-            say(
-                f"    recovered in {drill.recover_s or float('nan'):.1f} s: {drill.arrived} "
-                f"arrived, {drill.duplicates} duplicates, {drill.lost} lost: "
-                + ("PASS" if drill.passed else "FAIL: " + "; ".join(drill.problems))
-            )
-            try:
-                run.delivery = await measure_delivery(backend, plan, workdir, say)
-            except Exception as exc:
-                run.fail("webhook delivery", exc, say)
-            run.outage = await run_outage(backend, plan, workdir, say)
-            drain = run.outage.drain_s
-            say(f"    drained {drain or float('nan'):.1f} s after the recovery")
-            say(f"    {outage_verdict(run.outage)}")
+            if "drill" in phases:
+                run.drill = await run_drill(backend, plan, workdir, say)
+                drill = run.drill
+                say(
+                    f"    recovered in {drill.recover_s or float('nan'):.1f} s: {drill.arrived} "
+                    f"arrived, {drill.duplicates} duplicates, {drill.lost} lost: "
+                    + ("PASS" if drill.passed else "FAIL: " + "; ".join(drill.problems))
+                )
+            if "webhooks" in phases:
+                try:
+                    run.delivery = await measure_delivery(backend, plan, workdir, say)
+                except Exception as exc:
+                    run.fail("webhook delivery", exc, say)
+            if "outage" in phases:
+                run.outage = await run_outage(backend, plan, workdir, say)
+                drain = run.outage.drain_s
+                say(f"    drained {drain or float('nan'):.1f} s after the recovery")
+                say(f"    {outage_verdict(run.outage)}")
+            if "sessions" in phases:
+                try:
+                    run.sessions = await measure_sessions(backend, plan, workdir, say)
+                    for problem in run.sessions.problems:
+                        say(f"    PROBLEM: {problem}")
+                except Exception as exc:
+                    run.fail("sessions", exc, say)
     except BackendUnavailable as exc:
         run.skipped = str(exc)
         say(f"  SKIPPED: {exc}")

@@ -486,7 +486,9 @@ def create_app(
                 started.append(services)
                 app.state.services = services
                 tasks = BackgroundTasks(on_task_crash)
-                await services.manager.restore()
+                # Restoring a thousand sessions takes a while: the API answers meanwhile
+                # (sends queue durably), and leases are renewed while it runs.
+                tasks.start("session-restore", services.manager.restore())
                 tasks.start("outbox-supervisor", services.outbox.run())
                 tasks.start("session-leases", services.manager.keep_leases())
                 tasks.start("webhook-dispatcher", services.webhooks.run())
