@@ -31,6 +31,7 @@ from wagate.api.routes import (
     health,
     health_session,
     ingest_cloud,
+    ingest_evolution,
     messages,
     sessions,
     simulator,
@@ -78,6 +79,8 @@ from wagate.transports.cloud import (
     GraphSettings,
     validate_cloud_config,
 )
+from wagate.transports.evolution import SECRET_FIELDS as EVOLUTION_SECRET_FIELDS
+from wagate.transports.evolution import EvolutionTransport, evolution_config_validator
 from wagate.transports.simulator import (
     SimulatorNetwork,
     SimulatorSettings,
@@ -155,9 +158,18 @@ def default_worker_id(settings: Settings) -> str:
 
 
 def build_registry(
-    network: SimulatorNetwork, cloud_graph: GraphSettings | None = None
+    network: SimulatorNetwork,
+    cloud_graph: GraphSettings | None = None,
+    *,
+    allow_private_urls: bool = False,
 ) -> TransportRegistry:
     registry = TransportRegistry()
+    registry.register(
+        "evolution",
+        lambda context: EvolutionTransport(context, allow_private_urls=allow_private_urls),
+        EvolutionTransport.capabilities,
+        secret_fields=EVOLUTION_SECRET_FIELDS,
+    )
     registry.register("simulator", network.create_transport, SimulatorTransport.capabilities)
     graph = cloud_graph or GraphSettings()
     registry.register(
@@ -213,7 +225,9 @@ async def build_services(
         )
         stack.callback(network.close)  # runs after the sessions are shut down
         registry = build_registry(
-            network, GraphSettings(settings.cloud_graph_url, settings.media_fetch_timeout_s)
+            network,
+            GraphSettings(settings.cloud_graph_url, settings.media_fetch_timeout_s),
+            allow_private_urls=settings.allow_private_urls,
         )
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.media_fetch_timeout_s, connect=10.0),
@@ -350,6 +364,9 @@ async def build_services(
             config_validators={
                 "simulator": validate_simulator_config,
                 "cloud": validate_cloud_config,
+                "evolution": evolution_config_validator(
+                    allow_private_urls=settings.allow_private_urls
+                ),
             },
         )
         stack.push_async_callback(manager.shutdown)
@@ -528,6 +545,7 @@ def create_app(
         chats.router,
         simulator.router,
         ingest_cloud.router,
+        ingest_evolution.router,
         webhooks.router,
         events.router,
         admin.router,
