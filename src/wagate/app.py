@@ -389,6 +389,7 @@ async def build_services(
                     media_max_bytes=settings.media_max_bytes,
                 ),
                 worker_id=worker_id,
+                on_accepted=outbox.wake,
             )
             stack.push_async_callback(services.engine.shutdown, settings.shutdown_timeout_s)
         yield services

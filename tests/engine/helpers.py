@@ -97,3 +97,12 @@ async def hold_still(server: RunningServer, seconds: float, step: float = 0.5) -
         await server.advance(step)
         moved += step
         await settle(5)
+
+
+async def step_times(
+    client: httpx.AsyncClient, session_id: str, kind: str, chat_id: str = CHAT
+) -> list[str]:
+    """When the engine took steps of one kind in the chat (clock time, ISO)."""
+    response = await client.get(f"/v1/sessions/{session_id}/chats/{chat_id}/timeline")
+    items = response.json()["items"]
+    return [i["at"] for i in items if i["kind"] == "step" and i["step"] == kind]

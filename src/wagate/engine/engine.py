@@ -11,6 +11,7 @@ the next timer, and every ``WAGATE_ENGINE_POLL_S`` for other workers' work.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,7 @@ class ConversationEngine:
         http: httpx.AsyncClient,
         settings: EngineSettings,
         worker_id: str,
+        on_accepted: Callable[[str], None] = lambda session_id: None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -103,6 +105,7 @@ class ConversationEngine:
             allow_private_urls=settings.allow_private_urls,
             media_max_bytes=settings.media_max_bytes,
             notify=self._batch_done,
+            on_accepted=on_accepted,
             monotonic=lambda: asyncio.get_running_loop().time(),
         )
         self._wake = asyncio.Event()

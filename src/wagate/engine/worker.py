@@ -60,7 +60,9 @@ class BatchWorker:
         media_max_bytes: int,
         notify: Callable[[], None],
         monotonic: Callable[[], float],
+        on_accepted: Callable[[str], None] = lambda session_id: None,
     ) -> None:
+        self.on_accepted = on_accepted
         self.db = db
         self.clock = clock
         self.acceptor = acceptor
@@ -251,6 +253,7 @@ class BatchWorker:
                 refused.append({"part": item.key, "code": exc.code, "message": exc.message})
             else:
                 accepted.append(row.id)
+                self.on_accepted(session.id)  # the session's sender looks at once
         data: dict[str, Any] = {"batch_id": batch.id, "message_ids": accepted}
         if refused:
             data["refused"] = refused
