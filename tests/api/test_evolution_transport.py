@@ -215,3 +215,23 @@ async def test_logout_calls_evolution(
     await wait_status(admin, session["id"], "logged_out")
     assert fake.calls("instance", "logout")
     assert fake.state == "close"
+
+
+async def test_unknown_events_and_junk_reach_the_protocol_monitor(
+    server: RunningServer, admin: httpx.AsyncClient, fake: FakeEvolution
+) -> None:
+    session = await login(server, admin, fake)
+    async with server.client(key=None) as anonymous:
+        for name in ("unknown_event", "upsert_without_key"):
+            payload = json.loads((PAYLOADS / f"{name}.json").read_text())
+            response = await anonymous.post(session["ingest_url"], json=payload)
+            assert response.status_code == 200, response.text
+
+    async def counted() -> bool:
+        health = (await admin.get(f"/v1/sessions/{session['id']}/health")).json()
+        protocol = health["protocol"]
+        assert protocol["unknown_event_types"] == {"evolution:labels.shuffle": 1}
+        assert protocol["unparseable_payloads"] == 1
+        return True
+
+    await eventually(counted)

@@ -27,6 +27,7 @@ from wagate.domain import (
     QrUpdated,
     ReceiptReceived,
     TransportEvent,
+    UnknownEventType,
     Unparseable,
 )
 from wagate.transports.evolution import normalize_evolution_payload
@@ -393,7 +394,8 @@ def test_call_offer() -> None:
 
 def test_unknown_event_is_not_handled() -> None:
     result = normalize_evolution_payload(load("unknown_event"), received_at=NOW)
-    assert (result.handled, result.events, result.event) == (False, [], "labels.shuffle")
+    assert (result.handled, result.event) == (False, "labels.shuffle")
+    assert result.events == [UnknownEventType("evolution", "labels.shuffle")]
 
 
 def test_known_event_without_interest_is_ignored_quietly() -> None:

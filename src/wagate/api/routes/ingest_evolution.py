@@ -10,8 +10,9 @@ URL Evolution builds when the token is the last thing in it
 
 Evolution retries failed deliveries, so anything we cannot use is still
 answered 200: payloads we do not understand are dead-lettered, event types we
-do not know are logged and ignored. Only a wrong token (401), an unknown
-session (404) and a body that is not JSON (400) are refused.
+do not know are logged, counted by the session's protocol monitor and ignored.
+Only a wrong token (401), an unknown session (404) and a body that is not JSON
+(400) are refused.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ async def _ingest(
             session_id=session.id,
             evolution_event=result.event or None,
         )
+        for unknown in result.events:  # the protocol monitor counts it
+            await services.manager.ingest(session.id, session.tenant_id, unknown)
         return {"status": "ignored", "event": result.event, "events": 0}
     for normalized in result.events:
         if isinstance(normalized, Unparseable):

@@ -38,6 +38,7 @@ from wagate.domain import (
     QrUpdated,
     ReceiptReceived,
     TransportEvent,
+    UnknownEventType,
     Unparseable,
     phone_of,
 )
@@ -106,7 +107,7 @@ class Normalized:
 
     event: str
     events: list[TransportEvent] = field(default_factory=list)
-    handled: bool = True  # False: an event type wagate does not know (logged, ignored)
+    handled: bool = True  # False: an event type wagate does not know (counted, logged)
 
 
 def normalize_evolution_payload(
@@ -130,7 +131,9 @@ def normalize_evolution_payload(
     name = event_name(payload.get("event") or event)
     handler = _HANDLERS.get(name)
     if handler is None:
-        return Normalized(name, handled=name in IGNORED_EVENTS)
+        if name in IGNORED_EVENTS:
+            return Normalized(name)
+        return Normalized(name, [UnknownEventType(SOURCE, name or "<none>")], handled=False)
     own_jid = _own_jid(payload, own_phone)
     context = _Context(payload, received_at, own_jid)
     events: list[TransportEvent] = []
