@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from tests.api.helpers import (
     advance_until,
     find_inbound,
     send,
+    session_status,
     wait_message,
     wait_sent,
     wait_status,
@@ -323,3 +325,22 @@ async def test_token_revoked_while_sending_logs_out_and_keeps_the_message(
     await wait_status(client, session["id"], "logged_out")
     body = (await client.get(f"/v1/messages/{queued['id']}")).json()
     assert body["status"] in ("queued", "sending")
+
+
+async def test_a_quiet_session_stays_connected(
+    cloud_server: RunningServer,
+    client: httpx.AsyncClient,
+    session: dict[str, Any],
+    graph: FakeGraph,
+) -> None:
+    """No webhook for 20 minutes is no dead connection: the watchdog's keepalive is
+    answered at once, and the token is re-checked every ten minutes."""
+    for _ in range(40):
+        await cloud_server.advance(30)
+        await asyncio.sleep(0.02)
+    assert await session_status(client, session["id"]) == "connected"
+    changes = (await client.get("/v1/events?type=session.status")).json()["items"]
+    assert [e["data"]["status"] for e in changes][-1] == "connected"
+    assert "reconnecting" not in [e["data"]["status"] for e in changes]
+    checks = [r for r in graph.requests if r.method == "GET" and r.path.endswith(CLOUD_PHONE_ID)]
+    assert 2 <= len(checks) <= 4  # the connect, then one every ten minutes

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pywa_async.errors import WhatsAppError
 
 from tests.support.fake_graph import FakeGraph, running_fake_graph
 from wagate.domain import (
@@ -33,6 +34,7 @@ from wagate.transports.cloud import (
     download_media,
     graph_client,
 )
+from wagate.transports.cloud.transport import RECHECK_S
 
 TOKEN = "EAAtest-token-0123456789"
 PHONE_ID = "106540352242922"
@@ -247,15 +249,29 @@ async def test_mark_read_then_typing_on_that_message(
     await transport.subscribe_presence(TO)  # a no-op, never an error
 
 
-async def test_no_qr_no_pairing_no_keepalive(transport: CloudTransport) -> None:
+async def test_no_qr_and_no_pairing_code(transport: CloudTransport) -> None:
     caps = CloudTransport.capabilities
-    assert not (caps.qr)
-    assert not (caps.pairing_code)
-    assert not (caps.keepalive)
-    assert not (caps.choose_message_id)
+    assert not caps.qr
+    assert not caps.pairing_code
+    assert not caps.choose_message_id
     with pytest.raises(UnsupportedByTransport):
         await transport.request_pairing_code("15550100123")
-    with pytest.raises(UnsupportedByTransport):
+
+
+async def test_keepalive_rechecks_the_token_only_now_and_then(
+    transport: CloudTransport, graph: FakeGraph
+) -> None:
+    clock = transport.context.clock
+    assert isinstance(clock, FakeClock)
+    await transport.connect()
+    await transport.keepalive()  # just checked by connect: no Graph call
+    assert len(graph.requests) == 1
+    await clock.advance(RECHECK_S + 1)
+    await transport.keepalive()
+    assert len(graph.requests) == 2
+    await clock.advance(RECHECK_S + 1)
+    graph.token = "revoked"
+    with pytest.raises(WhatsAppError):
         await transport.keepalive()
 
 

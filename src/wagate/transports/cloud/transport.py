@@ -15,6 +15,7 @@ marked read and shows typing on that one.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -61,6 +62,7 @@ OUTBOUND_TYPES = frozenset(
     }
 )
 TYPING_STATES = (PresenceState.COMPOSING, PresenceState.RECORDING)
+RECHECK_S = 600.0  # how often a keepalive really asks Graph whether the token still works
 
 
 class CloudTransport(Transport):
@@ -74,7 +76,7 @@ class CloudTransport(Transport):
         read_receipts=True,
         choose_message_id=False,
         lid_destinations=False,
-        keepalive=False,
+        keepalive=True,  # a credentials re-check now and then (see keepalive)
         message_types=OUTBOUND_TYPES,
     )
 
@@ -85,6 +87,7 @@ class CloudTransport(Transport):
         self._wa: WhatsApp | None = None
         self._http: httpx.AsyncClient | None = None
         self._last_read: dict[str, str] = {}  # chat -> the last wamid marked read there
+        self._checked_at: datetime | None = None  # when Graph last accepted the token
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -122,8 +125,24 @@ class CloudTransport(Transport):
             )
             await self._emit(Disconnected(500, f"graph unreachable: {type(exc).__name__}"))
             return
+        self._checked_at = self.context.clock.now()
         digits = "".join(ch for ch in (number.display_phone_number or "") if ch.isdigit())
         await self._emit(Connected(phone=digits or None, push_name=number.verified_name))
+
+    async def keepalive(self) -> None:
+        """There is no connection to keep; the token is re-checked every
+        :data:`RECHECK_S` and otherwise this answers at once.
+
+        Answering keeps the watchdog from taking a quiet number (no inbound
+        webhooks for a while) for a dead connection and reconnecting it over and
+        over; the periodic check notices a token revoked in Meta's dashboard.
+        A failed check raises, and the reconnect that follows classifies it.
+        """
+        now = self.context.clock.now()
+        if self._checked_at is not None and (now - self._checked_at).total_seconds() < RECHECK_S:
+            return
+        await self._require_client().get_business_phone_number()
+        self._checked_at = now
 
     async def close(self) -> None:
         http, self._http, self._wa = self._http, None, None
