@@ -197,12 +197,11 @@ class BatchWorker:
                     if text:
                         contact = row.direction == "in" and not row.from_me
                         history.append(Turn("user" if contact else "assistant", text))
-        last = rows[-1] if rows else None
         return BrainRequest(
             session_id=session.id,
             chat_id=batch.chat_id,
             phone=phone_of(batch.chat_id),
-            push_name=last.push_name if last else None,
+            push_name=next((r.push_name for r in reversed(rows) if r.push_name), None),
             batch_id=batch.id,
             messages=[message_json(r) for r in rows],
             history=history,
