@@ -327,6 +327,17 @@ def test_edits_update_the_original(name: str, text: str, at: datetime) -> None:
     assert (event.edit.chat_id, event.edit.text, event.edit.timestamp) == (PHONE_JID, text, at)
 
 
+def test_edit_reported_as_a_message_update() -> None:
+    (event,) = events("edit_by_update_baileys")
+    assert isinstance(event, MessageEdited)
+    assert event.edit.target_wa_message_id == "3EB0TEXT0001"
+    assert (event.edit.chat_id, event.edit.text) == (PHONE_JID, "edited, Baileys update")
+
+
+def test_status_broadcasts_are_not_conversations() -> None:
+    assert events("status_broadcast") == []
+
+
 # --------------------------------------------------------------------------- receipts
 
 

@@ -94,6 +94,7 @@ _RECEIPTS = {
 _PROTOCOL_REVOKE = ("REVOKE", 0)
 _PROTOCOL_EDIT = ("MESSAGE_EDIT", 14)
 _PRESENCE = {state.value: state for state in PresenceState}
+_BROADCASTS = ("@broadcast", "@newsletter")
 
 
 def event_name(raw: Any) -> str:
@@ -183,6 +184,8 @@ def _message_events(data: dict[str, Any], ctx: _Context) -> list[TransportEvent]
     wa_id = key.get("id")
     if not isinstance(wa_id, str) or not wa_id:
         raise ValueError("message key has no 'id'")
+    if str(key.get("remoteJid", "")).endswith(_BROADCASTS):
+        return []  # status updates and channel posts are not conversations
     where = resolve(key, data, ctx.own_jid)
     timestamp = to_datetime(data.get("messageTimestamp")) or ctx.received_at
     events: list[TransportEvent] = []
@@ -311,9 +314,8 @@ def _update(data: dict[str, Any], ctx: _Context) -> list[TransportEvent]:
         raise ValueError("receipt without a message id")
     chat = chat_of(key.get("remoteJid"), key.get("remoteJidAlt")) or ""
     message = update.get("message")
-    if isinstance(message, dict) and c.kind_of(c.unwrap(message)) == "protocolMessage":
-        where = Addressing(chat, _chat_type(chat), chat, None, None, None)
-        return _protocol(c.unwrap(message)["protocolMessage"], where, ctx.received_at, data)
+    if isinstance(message, dict) and message:
+        return _edit_by_update(target, chat, message, update, ctx)
     status = update.get("status")
     if status == "DELETED":
         return [MessageRevoked(MessageRevoke(target, chat, ctx.received_at))]
@@ -323,6 +325,22 @@ def _update(data: dict[str, Any], ctx: _Context) -> list[TransportEvent]:
         return []
     at = to_datetime(update.get("datetime")) or to_datetime(update.get("messageTimestamp"))
     return [ReceiptReceived((target,), receipt, chat, at or ctx.received_at)]
+
+
+def _edit_by_update(
+    target: str, chat: str, message: dict[str, Any], update: dict[str, Any], ctx: _Context
+) -> list[TransportEvent]:
+    """A ``messages.update`` carrying new content: Baileys reports an edit as the target's
+    key with ``update.message = {"editedMessage": {"message": <new content>}}``."""
+    inner = c.unwrap(message)
+    at = to_datetime(update.get("messageTimestamp")) or ctx.received_at
+    if c.kind_of(inner) == "protocolMessage":
+        where = Addressing(chat, _chat_type(chat), chat, None, None, None)
+        return _protocol(inner["protocolMessage"], where, at, update)
+    text = c.text_of(inner)
+    if text is None:
+        return []  # poll votes and other content changes wagate does not track
+    return [MessageEdited(MessageEdit(target, chat, text, at))]
 
 
 # --------------------------------------------------------------------------- connection
