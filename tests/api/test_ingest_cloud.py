@@ -363,3 +363,16 @@ async def test_failed_status_fails_the_message_with_the_mapped_code(
     assert str(graph_code) in body["error"]["message"]
     status_events = (await client.get("/v1/events?type=message.status")).json()["items"]
     assert status_events[-1]["data"]["error"]["code"] == error_code
+
+
+async def test_coexistence_echo_is_a_message_from_me(
+    client: httpx.AsyncClient, session: dict[str, Any], graph: FakeGraph
+) -> None:
+    payload = golden("message_echoes")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["message_echoes"] = value["message_echoes"][:1]
+    assert (await notify(client, payload)).status_code == 200
+    echo = await find_inbound(client, session["id"], "wamid.ECHO1")
+    assert echo["from_me"] is True
+    assert echo["chat_id"] == "16505551234@s.whatsapp.net"
+    assert echo["text"] == "Hi Sheena, Ana from the shop here"

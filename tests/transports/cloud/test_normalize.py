@@ -262,3 +262,14 @@ def test_change_without_phone_number_id_is_unroutable() -> None:
     routed = normalize_notification(payload)
     assert [pid for pid, _ in routed] == ["", ""]
     assert all(isinstance(e, Unparseable) for _, e in routed)
+
+
+def test_coexistence_echoes_are_from_me() -> None:
+    text, image = (e.message for e in received("message_echoes"))
+    assert text.from_me is True
+    assert text.chat_id == "16505551234@s.whatsapp.net"
+    assert text.sender == "15550783881@s.whatsapp.net"
+    assert text.text == "Hi Sheena, Ana from the shop here"
+    assert image.chat_id == "MX.7712340985512@bsuid"
+    assert image.type is MessageType.IMAGE
+    assert media_id_of(image) == "1003383421387299"

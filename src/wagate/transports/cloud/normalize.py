@@ -14,6 +14,10 @@ user id (BSUID: ``from_user_id`` on the message, ``user_id`` on the contact,
 ``sender`` and ``chat_id`` are ``<BSUID>@bsuid`` and their ``push_name`` is the
 profile name, or the username when there is none.
 
+With Coexistence (the number also used in the WhatsApp Business app), the
+``smb_message_echoes`` field reports what the business typed in the app; those
+become ``from_me`` messages, so a human answering from the phone is seen.
+
 A message of a type this module does not know becomes ``type=unsupported``
 (kept, with the payload in ``raw``); only a message without an id, a
 timestamp or any sender becomes :class:`Unparseable`.
@@ -48,6 +52,7 @@ from wagate.transports.cloud.errors import rule_for
 
 SOURCE = "cloud"
 BSUID_SERVER = "bsuid"
+ECHOES_FIELD = "smb_message_echoes"  # Coexistence: messages typed in the Business app
 
 Routed = tuple[str, TransportEvent]  # (phone_number_id, event)
 
@@ -96,7 +101,8 @@ def normalize_change(change: Any) -> list[Routed]:
     """The events of one change. Fields other than ``messages`` carry no events for us."""
     if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
         return [("", _unparseable("change without a 'value' object", change))]
-    if change.get("field", "messages") != "messages":
+    field = change.get("field", "messages")
+    if field not in ("messages", ECHOES_FIELD):
         return []
     value: dict[str, Any] = change["value"]
     metadata = value.get("metadata")
@@ -107,6 +113,8 @@ def normalize_change(change: Any) -> list[Routed]:
     events: list[TransportEvent] = []
     for message in _list(value.get("messages")):
         events.append(_message_event(message, contacts))
+    for echo in _list(value.get("message_echoes")):
+        events.append(_echo_event(echo))
     for status in _list(value.get("statuses")):
         events.append(_status_event(status))
     errors = _list(value.get("errors"))
@@ -157,6 +165,37 @@ def _message_event(message: Any, contacts: list[dict[str, Any]]) -> TransportEve
         reply_to=reply_to,
         raw=message,
         **fields,
+    )
+    return MessageReceived(inbound)
+
+
+def _echo_event(echo: Any) -> TransportEvent:
+    """A message the business typed in the WhatsApp Business app (Coexistence): ``from_me``."""
+    if not isinstance(echo, dict):
+        return _unparseable("message echo is not an object", echo)
+    wa_id = _str(echo.get("id"))
+    own = _digits(echo.get("from"))
+    peer = _digits(echo.get("to"))
+    peer_user = _str(echo.get("to_user_id"))
+    if not wa_id or not own or not (peer or peer_user):
+        return _unparseable("message echo without an id, a sender or a recipient", echo)
+    peer_id = phone_jid(peer) if peer else bsuid_jid(peer_user or "")
+    try:
+        timestamp = _timestamp(echo.get("timestamp"))
+    except ValueError as exc:
+        return _unparseable(str(exc), echo)
+    context = _as_dict(echo.get("context"))
+    inbound = InboundMessage(
+        wa_message_id=wa_id,
+        chat_id=peer_id,
+        chat_type=ChatType.DIRECT,
+        sender=phone_jid(own),
+        sender_phone=own,
+        from_me=True,
+        timestamp=timestamp,
+        reply_to=_str(context.get("id")),
+        raw=echo,
+        **_content(echo, str(echo.get("type") or "")),
     )
     return MessageReceived(inbound)
 
