@@ -171,7 +171,7 @@ class CloudTransport(Transport):
             raise PermanentSendError(str(exc), code="invalid_request") from None
         return SendResult(wa_message_id=str(sent.id), timestamp=self.context.clock.now())
 
-    async def _graph_failure(self, exc: Any) -> TransportError:
+    async def _graph_failure(self, exc: WhatsAppError) -> TransportError:
         """The error to raise for a Graph error; token trouble also ends the connection."""
         rule = rule_for(exc.code, exc.status_code)
         if rule.close_code is not None:
