@@ -163,6 +163,7 @@ class BatchWorker:
             "batch_id": batch.id,
             "brain": settings.brain.kind,
             "latency_ms": latency_ms,
+            "worker": self.owner,
             "parts": len(stored["parts"]) + (1 if stored["voice"] else 0),
         }
         if error:
