@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -299,3 +300,18 @@ async def test_by_events_url_with_a_wrong_token_is_401(
         load("text_conversation"),
     )
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_inline_media_over_the_limit_keeps_the_message(db_url: str, tmp_path: Path) -> None:
+    settings = make_settings(db_url, tmp_path / "data", media_max_bytes=1024)
+    payload = load("image_inline_base64")
+    payload["data"]["message"]["base64"] = base64.b64encode(b"x" * 2048).decode()
+    async with running_server(settings, FakeClock()) as small, small.client() as admin:
+        session = await evolution_session(admin)
+        async with small.client(key=None) as anonymous:
+            response = await post(anonymous, session["ingest_url"], payload)
+        assert response.status_code == 200
+        message = await stored(admin, session["id"], "3EB0IMG0001")
+    assert message["type"] == "image"
+    assert message["media"]["url"] is None

@@ -419,6 +419,8 @@ def test_upsert_without_key_is_dead_lettered() -> None:
     assert isinstance(event, Unparseable)
     assert event.source == "evolution"
     assert "key" in event.reason
+    assert "apikey" not in event.payload  # Evolution's key is not kept with the dead letter
+    assert event.payload["instance"] == "sales"
 
 
 @pytest.mark.parametrize("name", ["MESSAGES_UPSERT", "messages-upsert", "Messages.Upsert"])

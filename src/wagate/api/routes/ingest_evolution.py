@@ -25,7 +25,14 @@ import structlog
 from fastapi import APIRouter, Request
 
 from wagate.api.deps import ServicesDep
-from wagate.domain import AuthError, NotFound, Unparseable, WagateError
+from wagate.domain import (
+    AuthError,
+    MessageReceived,
+    NotFound,
+    TransportEvent,
+    Unparseable,
+    WagateError,
+)
 from wagate.store.models import Session
 from wagate.store.repositories import sessions
 from wagate.transports.evolution import normalize_evolution_payload
@@ -97,6 +104,7 @@ async def _ingest(
             await services.manager.ingest(session.id, session.tenant_id, unknown)
         return {"status": "ignored", "event": result.event, "events": 0}
     for normalized in result.events:
+        normalized = _within_media_limit(normalized, services.settings.media_max_bytes, session)
         if isinstance(normalized, Unparseable):
             log.warning(
                 "evolution payload not understood; dead-lettered",
@@ -105,6 +113,19 @@ async def _ingest(
             )
         await services.manager.ingest(session.id, session.tenant_id, normalized)
     return {"status": "ok", "event": result.event, "events": len(result.events)}
+
+
+def _within_media_limit(event: TransportEvent, limit: int, session: Session) -> TransportEvent:
+    """Inline media larger than ``WAGATE_MEDIA_MAX_BYTES`` is not stored; the message is."""
+    if isinstance(event, MessageReceived) and event.media and len(event.media.data) > limit:
+        log.warning(
+            "inline media over the size limit; message kept without its bytes",
+            session_id=session.id,
+            wa_message_id=event.message.wa_message_id,
+            size=len(event.media.data),
+        )
+        return MessageReceived(event.message, None)
+    return event
 
 
 @router.post("/{session_name}", summary="Evolution API webhooks for an evolution session")

@@ -143,10 +143,15 @@ def normalize_evolution_payload(
             events.extend(handler(item, context))
         except (KeyError, TypeError, ValueError) as exc:
             reason = f"{name}: {exc}" if str(exc) else f"{name}: malformed data"
-            events.append(Unparseable(SOURCE, reason, {**payload, "data": item}))
+            events.append(Unparseable(SOURCE, reason, _redacted(payload) | {"data": item}))
     if not _items(payload.get("data")):
-        events.append(Unparseable(SOURCE, f"{name}: no 'data'", payload))
+        events.append(Unparseable(SOURCE, f"{name}: no 'data'", _redacted(payload)))
     return Normalized(name, events)
+
+
+def _redacted(payload: dict[str, Any]) -> dict[str, Any]:
+    """The envelope without Evolution's ``apikey``, before it is kept as a dead letter."""
+    return {k: v for k, v in payload.items() if k != "apikey"}
 
 
 @dataclass(frozen=True, slots=True)
