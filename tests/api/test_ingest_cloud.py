@@ -376,3 +376,17 @@ async def test_coexistence_echo_is_a_message_from_me(
     assert echo["from_me"] is True
     assert echo["chat_id"] == "16505551234@s.whatsapp.net"
     assert echo["text"] == "Hi Sheena, Ana from the shop here"
+
+
+async def test_a_retried_notification_downloads_its_media_once(
+    client: httpx.AsyncClient, session: dict[str, Any], graph: FakeGraph
+) -> None:
+    graph.add_media("1003383421387256", b"\xff\xd8 a jpeg", "image/jpeg")
+    payload = golden("media_kinds")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["messages"] = value["messages"][:1]
+    for _ in range(2):
+        assert (await notify(client, payload)).status_code == 200
+    await find_inbound(client, session["id"], "wamid.IMAGE")
+    downloads = [r for r in graph.requests if r.path.startswith("/download/")]
+    assert len(downloads) == 1

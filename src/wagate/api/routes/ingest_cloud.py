@@ -34,7 +34,7 @@ from wagate.domain import (
     TransportEvent,
     WagateError,
 )
-from wagate.store.repositories import sessions
+from wagate.store.repositories import messages, sessions
 from wagate.transports.cloud import (
     CloudConfig,
     GraphSettings,
@@ -161,6 +161,9 @@ async def _with_media(
     media_id = media_id_of(event.message)
     if media_id is None:
         return event
+    async with services.db.read() as tx:  # Meta retries notifications: download once
+        if await messages.find_by_wa_id(tx, session.id, event.message.wa_message_id):
+            return event
     settings = services.settings
     wa, http = graph_client(
         session.config.phone_number_id,
