@@ -40,6 +40,7 @@ from wagate.domain import (
     PresenceState,
     QrUpdated,
     SendResult,
+    TransientSendError,
     TransportError,
     TransportEvent,
     normalize_phone,
@@ -97,6 +98,7 @@ class EvolutionTransport(Transport):
         self._last_qr: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
+        self._shut = False  # close() ran: this transport is done
         self.log = log.bind(session_id=context.session_id)
 
     # ------------------------------------------------------------------ setup
@@ -113,6 +115,8 @@ class EvolutionTransport(Transport):
 
     @property
     def client(self) -> EvolutionClient:
+        if self._shut:
+            raise TransientSendError("the evolution transport is closed", code="not_connected")
         if self._client is None:
             config = self.config
             self._client = EvolutionClient(
@@ -150,6 +154,7 @@ class EvolutionTransport(Transport):
 
     async def close(self) -> None:
         self.state = State.CLOSED
+        self._shut = True
         current = asyncio.current_task()
         for task in [*self._tasks, *([self._poller] if self._poller else [])]:
             if task is not current:
