@@ -141,7 +141,7 @@ def normalize_evolution_payload(
     for item in _items(payload.get("data")):
         try:
             events.extend(handler(item, context))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             reason = f"{name}: {exc}" if str(exc) else f"{name}: malformed data"
             events.append(Unparseable(SOURCE, reason, _redacted(payload) | {"data": item}))
     if not _items(payload.get("data")):
