@@ -61,16 +61,26 @@ async def pause(
 
 
 async def resume(
-    tx: AsyncSession, session_id: str, chat_id: str, *, now: datetime, reason: str
+    tx: AsyncSession,
+    session_id: str,
+    chat_id: str,
+    *,
+    now: datetime,
+    reason: str,
+    due_at: datetime | None = None,
 ) -> Conversation | None:
-    """Back to the bot; ``reason`` ``quiet_time`` resumes only if the timer has passed."""
+    """Back to the bot; ``reason`` ``quiet_time`` resumes only if the timer has passed.
+
+    A timer's step is dated when it was due (``due_at``), so the timeline
+    shows it before messages that arrived between then and the firing.
+    """
     conv = await conversations.resume(
         tx, session_id, chat_id, now=now, only_due=reason == "quiet_time"
     )
     if conv is None:
         return None
     await journal.event(tx, conv, "conversation.resumed", {"reason": reason}, now)
-    await journal.step(tx, conv, "resumed", {"reason": reason}, now)
+    await journal.step(tx, conv, "resumed", {"reason": reason}, min(now, due_at or now))
     return conv
 
 

@@ -11,11 +11,20 @@ from wagate.store.models import Message
 from wagate.store.repositories import engine_work
 from wagate.store.serialize import iso, message_json
 
+CLOSING = {"replied", "reply_refused", "silent", "skipped"}
+"""Steps that close a batch: at the same instant they follow the replies they accepted."""
+
 
 async def timeline(
     tx: AsyncSession, session_id: str, chat_id: str, limit: int = 200
 ) -> list[dict[str, Any]]:
-    """The last ``limit`` messages and steps of the chat, oldest first."""
+    """The last ``limit`` messages and steps of the chat, oldest first.
+
+    Items of the same instant (common on a test clock, and a brain that
+    answers within the millisecond) are ordered as they happen: the inbound
+    message, the engine's steps, the replies, then the step that closes the
+    batch.
+    """
     rows = list(
         await tx.scalars(
             select(Message)
@@ -30,7 +39,7 @@ async def timeline(
         items.append(
             (
                 row.created_at,
-                0,
+                0 if row.direction == "in" else 2,
                 row.seq,
                 {"kind": "message", "at": iso(row.created_at), "message": message_json(row)},
             )
@@ -39,7 +48,7 @@ async def timeline(
         items.append(
             (
                 step.created_at,
-                1,
+                3 if step.kind in CLOSING else 1,
                 step.seq,
                 {"kind": "step", "at": iso(step.created_at), "step": step.kind, "data": step.data},
             )

@@ -25,12 +25,17 @@ class Timers:
         """Resume and flush what is due now; returns (resumed, batches made)."""
         now = self.clock.now()
         async with self.db.read() as tx:
-            resumes = [(c.session_id, c.chat_id) for c in await conversations.due_resumes(tx, now)]
+            resumes = [
+                (c.session_id, c.chat_id, c.resume_at)
+                for c in await conversations.due_resumes(tx, now)
+            ]
             flushes = [(c.session_id, c.chat_id) for c in await conversations.due_flushes(tx, now)]
         resumed = 0
-        for session_id, chat_id in resumes:
+        for session_id, chat_id, due_at in resumes:
             async with self.db.transaction() as tx:
-                conv = await takeover.resume(tx, session_id, chat_id, now=now, reason="quiet_time")
+                conv = await takeover.resume(
+                    tx, session_id, chat_id, now=now, reason="quiet_time", due_at=due_at
+                )
                 resumed += conv is not None
         made = 0
         for session_id, chat_id in flushes:
