@@ -344,3 +344,29 @@ async def test_a_quiet_session_stays_connected(
     assert "reconnecting" not in [e["data"]["status"] for e in changes]
     checks = [r for r in graph.requests if r.method == "GET" and r.path.endswith(CLOUD_PHONE_ID)]
     assert 2 <= len(checks) <= 4  # the connect, then one every ten minutes
+
+
+async def test_a_rotated_token_is_given_with_patch(
+    cloud_server: RunningServer, client: httpx.AsyncClient, graph: FakeGraph
+) -> None:
+    """Meta's token expired: the session is logged out; PATCH the new token (only that
+    key: the others are kept) and start it again."""
+    graph.token = "the-token-meta-has-now"
+    sid = (await create(client)).json()["id"]
+    await wait_status(client, sid, "logged_out")
+    patched = await client.patch(
+        f"/v1/sessions/{sid}", json={"config": {"access_token": "the-token-meta-has-now"}}
+    )
+    assert patched.status_code == 200, patched.text
+    assert (await client.post(f"/v1/sessions/{sid}/start")).status_code == 202
+    await wait_status(client, sid, "connected")
+    async with cloud_server.services.db.read() as tx:
+        row = await sessions.get_session(tx, sid, None)
+    assert "the-token-meta-has-now" not in json.dumps(row.config)  # sealed again
+    assert row.config["phone_number_id"] == CLOUD_PHONE_ID
+
+
+async def test_the_session_shows_the_callback_url_to_register(
+    session: dict[str, Any], cloud_server: RunningServer
+) -> None:
+    assert session["ingest_url"] == f"{cloud_server.base_url}/v1/ingest/cloud"

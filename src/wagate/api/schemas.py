@@ -38,6 +38,20 @@ class SessionCreate(BaseModel):
     )
 
 
+class SessionUpdate(BaseModel):
+    """``PATCH /v1/sessions/{id}``: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: dict[str, Any] | None = Field(
+        default=None,
+        description="keys to change in the transport config (a null value removes a key); "
+        "e.g. a new Cloud API access_token",
+    )
+    proxy_url: str | None = Field(default=None, max_length=500, description="null removes it")
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
+
+
 class SessionOut(BaseModel):
     id: str
     name: str

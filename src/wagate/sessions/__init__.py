@@ -1,7 +1,7 @@
 """Session lifecycle: runtimes per session, close-code policy, reconnects, restore on boot."""
 
 from wagate.sessions.hooks import SessionHooks
-from wagate.sessions.manager import SessionManager
+from wagate.sessions.manager import UNCHANGED, SessionManager, Unchanged
 from wagate.sessions.monitor import ProtocolMonitor
 from wagate.sessions.policy import CLOSE_CODES, Action, CloseRule, rule_for
 from wagate.sessions.proxy import ProxyProbe, ProxyStatus
@@ -10,6 +10,7 @@ from wagate.sessions.secrets import ConfigSecrets
 
 __all__ = [
     "CLOSE_CODES",
+    "UNCHANGED",
     "Action",
     "CloseRule",
     "ConfigSecrets",
@@ -20,5 +21,6 @@ __all__ = [
     "SessionHooks",
     "SessionManager",
     "SessionRuntime",
+    "Unchanged",
     "rule_for",
 ]

@@ -36,6 +36,13 @@ from wagate.transports.registry import TransportRegistry
 log = structlog.get_logger("wagate.sessions")
 
 
+class Unchanged:
+    """The marker for "leave this field as it is" where None means "clear it"."""
+
+
+UNCHANGED = Unchanged()
+
+
 class SessionManager:
     def __init__(
         self,
@@ -208,6 +215,62 @@ class SessionManager:
         self._tokens.pop(session_id, None)
         async with self.db.transaction() as tx:
             await sessions.release_lease(tx, session_id, self.worker_id)
+
+    async def update(
+        self,
+        session_id: str,
+        *,
+        config: dict[str, Any] | None = None,
+        proxy_url: str | Unchanged | None = UNCHANGED,
+        priority: int | None = None,
+    ) -> bool:
+        """Change a session's config (already validated), proxy or priority.
+
+        A new config or proxy takes effect when the session next connects: at
+        once when it runs on this worker (it reconnects now, keeping its login),
+        else at its next reconnect on the worker that runs it. Returns whether it
+        was reconnected here.
+        """
+        async with self._lock(session_id):
+            async with self.db.transaction() as tx:
+                row = await sessions.get_session(tx, session_id, None, for_update=True)
+                if config is not None:
+                    row.config = (
+                        self.secrets.seal(row.transport, row.id, config)
+                        if self.secrets is not None
+                        else config
+                    )
+                if not isinstance(proxy_url, Unchanged):
+                    row.proxy_url = proxy_url
+                if priority is not None:
+                    row.priority = priority
+                row.updated_at = self.clock.now()
+                await events.append_event(
+                    tx,
+                    tenant_id=row.tenant_id,
+                    session_id=row.id,
+                    type="session.updated",
+                    data={
+                        "config_changed": config is not None,
+                        "proxy_changed": not isinstance(proxy_url, Unchanged),
+                        "priority": row.priority,
+                    },
+                    now=self.clock.now(),
+                )
+            self.hooks.events_committed()
+            runtime = self._runtimes.get(session_id)
+            reconnect = (
+                runtime is not None
+                and not runtime.closed
+                and (config is not None or not isinstance(proxy_url, Unchanged))
+            )
+            if reconnect:
+                assert runtime is not None
+                self._runtimes.pop(session_id, None)
+                await runtime.close(SessionStatus.STOPPED, "config_changed")
+        if reconnect:
+            await self._run_here(session_id)
+        return reconnect
 
     async def stop(self, session_id: str) -> None:
         async with self._lock(session_id):

@@ -80,4 +80,6 @@ def session_json(session: Session, *, ingest_base: str = "") -> dict[str, Any]:
         body["ingest_url"] = (
             f"{ingest_base}/v1/ingest/evolution/{session.name}?token={session.ingest_token}"
         )
+    elif session.transport == "cloud":  # the callback URL to register in Meta's app dashboard
+        body["ingest_url"] = f"{ingest_base}/v1/ingest/cloud"
     return body

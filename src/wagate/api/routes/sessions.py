@@ -15,16 +15,23 @@ from wagate.api.schemas import (
     SessionCreate,
     SessionList,
     SessionOut,
+    SessionUpdate,
 )
 from wagate.domain import Forbidden, NotWaitingForScan, SessionStatus
 from wagate.domain.policy import validate_overrides
 from wagate.domain.urls import check_url_syntax
+from wagate.sessions import UNCHANGED, Unchanged
 from wagate.store.models import Session
 from wagate.store.repositories import sessions, tenants
 from wagate.store.repositories.tenants import DEFAULT_TENANT
 from wagate.store.serialize import iso, session_json
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+
+def _check_proxy(url: str) -> None:
+    """``http://`` and ``socks5://`` proxies, with a host and a port."""
+    check_url_syntax(url.replace("socks5://", "http://", 1))
 
 
 def _base(request: Request) -> str:
@@ -58,7 +65,7 @@ async def create_session(
     config = services.validate_transport_config(body.transport, body.config)
     overrides, _ = validate_overrides(services.policy_defaults, body.settings)
     if body.proxy_url is not None:
-        check_url_syntax(body.proxy_url.replace("socks5://", "http://", 1))
+        _check_proxy(body.proxy_url)
     row = await services.manager.create(
         tenant_id=tenant_id,
         name=body.name,
@@ -85,6 +92,32 @@ async def get_session(
 ) -> Any:
     row = await load_session(services, session_id, principal)
     return session_json(row, ingest_base=_base(request))
+
+
+@router.patch("/{session_id}", response_model=SessionOut)
+async def update_session(
+    session_id: str,
+    body: SessionUpdate,
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+) -> Any:
+    """Change a session's transport config (merged key by key, so rotating one secret such
+    as a Cloud API token needs only that key), its proxy or its priority. A running
+    session reconnects with the new config, keeping its login."""
+    row = await load_session(services, session_id, principal)
+    config = None
+    if body.config is not None:
+        merged = {**services.manager.session_config(row), **body.config}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        config = services.validate_transport_config(row.transport, merged)
+    proxy: str | Unchanged | None = UNCHANGED
+    if "proxy_url" in body.model_fields_set:
+        proxy = body.proxy_url
+        if proxy is not None:
+            _check_proxy(proxy)
+    await services.manager.update(row.id, config=config, proxy_url=proxy, priority=body.priority)
+    return await _json(services, request, row.id)
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
