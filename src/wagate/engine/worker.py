@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy import select
 
 from wagate.domain import Clock, Conflict, WagateError, phone_of
+from wagate.domain.urls import ensure_public_url
 from wagate.engine import journal, replies, voice
 from wagate.engine.assistants import open_api_key, settings_of
 from wagate.engine.brains import BrainError, BrainReply, BrainRequest, Brains, Turn
@@ -128,6 +129,10 @@ class BatchWorker:
         error: str | None = None
         answer = BrainReply()
         try:
+            if settings.brain.base_url:  # a tenant's URL: the same rules as webhooks
+                await ensure_public_url(
+                    settings.brain.base_url, allow_private=self.allow_private_urls
+                )
             brain = self.brains.build(
                 settings.brain, open_api_key(self.box, session.id, settings), session.name
             )
