@@ -9,7 +9,7 @@ from fastapi.encoders import jsonable_encoder
 
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.routes.sessions import load_session
-from wagate.domain import InvalidRequest, UnsupportedByTransport
+from wagate.domain import InvalidRequest, MessageStatus, UnsupportedByTransport
 from wagate.store.models import Session
 from wagate.store.repositories import sessions
 from wagate.transports.simulator import (
@@ -21,6 +21,7 @@ from wagate.transports.simulator import (
     SimulatorOutage,
     SimulatorPair,
     SimulatorPresence,
+    SimulatorReceipt,
     SimulatorSendFailures,
     SimulatorSlowNetwork,
     SimulatorUnknownEvent,
@@ -168,6 +169,17 @@ async def unknown_event(
     session, network = await _simulated(services, session_id, principal)
     delivered = await network.unknown_event(session.id, body.kind)
     return {"session_id": session.id, "kind": body.kind, "delivered": delivered}
+
+
+@router.post("/{session_id}/receipt", status_code=status.HTTP_202_ACCEPTED)
+async def receipt(
+    session_id: str, body: SimulatorReceipt, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """The recipient of a message the session sent reports ``delivered``, ``read`` or
+    ``played`` now (besides the receipts the network sends after its own delays)."""
+    session, network = await _simulated(services, session_id, principal)
+    delivered = await network.receipt(session.id, body.wa_message_id, MessageStatus(body.status))
+    return {"session_id": session.id, "delivered": delivered}
 
 
 @router.get("/{session_id}/sent")

@@ -313,3 +313,12 @@ class SimulatorOutage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: int = Field(default=428, ge=100, le=999, description="the close code every session gets")
+
+
+class SimulatorReceipt(BaseModel):
+    """``POST /v1/simulator/{session_id}/receipt``: the recipient reports a message's status."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    wa_message_id: str = Field(min_length=1, max_length=256)
+    status: Literal["delivered", "read", "played"]

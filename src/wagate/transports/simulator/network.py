@@ -30,6 +30,7 @@ from wagate.domain import (
     Conflict,
     DecryptFailed,
     InvalidDestination,
+    MessageStatus,
     NotFound,
     NotWaitingForScan,
     PresenceChanged,
@@ -293,6 +294,25 @@ class SimulatorNetwork:
                 break
             reached += 1
         return reached
+
+    async def receipt(self, session_id: str, wa_message_id: str, status: MessageStatus) -> bool:
+        """The recipient of a message the session sent reports it ``status`` now (besides
+        the receipts the network sends by itself after its delays).
+
+        Returns whether the session got it at once; while it is offline the
+        receipt waits for it, like every receipt. Raises ``NotFound`` for a
+        message that never reached the network.
+        """
+        phone = self._phone(session_id)
+        record = phone.sent.get(wa_message_id)
+        if record is None:
+            raise NotFound(f"no message {wa_message_id!r} reached the simulated network")
+        receipt = phone.hold_receipt(self.clock.now(), wa_message_id, record.to, status)
+        transport = phone.transport
+        if transport is None or not transport.connected:
+            return False
+        await transport.release_receipt(receipt)
+        return True
 
     async def unknown_event(self, session_id: str, kind: str) -> bool:
         """Fault injection: the network sends an event type no engine knows yet (as

@@ -394,6 +394,10 @@ class SimulatorTransport(Transport):
 
     async def _receipt_when_due(self, receipt: PendingReceipt) -> None:
         await self._sleep_until(receipt.due_at)
+        await self.release_receipt(receipt)
+
+    async def release_receipt(self, receipt: PendingReceipt) -> None:
+        """Hand a held receipt to the session now, if it is still connected and held."""
         async with self._ordered():
             if self.connected and receipt.seq in self.phone.receipts:
                 await self._emit_receipt(receipt)
