@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from tests.api.helpers import find_inbound, send, wait_sent, wait_status
 from tests.support.fake_graph import (
@@ -27,6 +28,7 @@ from tests.support.fake_graph import (
 )
 from tests.support.server import RunningServer, eventually, make_settings, running_server
 from wagate.domain import FakeClock
+from wagate.store.models import UnmatchedReceipt
 from wagate.store.repositories import events
 
 DATA = Path(__file__).parents[1] / "transports" / "cloud" / "data"
@@ -390,3 +392,59 @@ async def test_a_retried_notification_downloads_its_media_once(
     await find_inbound(client, session["id"], "wamid.IMAGE")
     downloads = [r for r in graph.requests if r.path.startswith("/download/")]
     assert len(downloads) == 1
+
+
+async def test_a_status_that_outruns_the_send_answer_waits_for_it(
+    cloud_server: RunningServer, client: httpx.AsyncClient, session: dict[str, Any]
+) -> None:
+    """Meta's webhook can arrive before wagate has committed the wamid its send got: the
+    status waits (unmatched_receipts) and is applied once the id is known."""
+    early = {"timestamp": "1749417001", "recipient_id": "16505551234"}
+    statuses = [
+        {"id": "wamid.FAKE000001", "status": "delivered", **early},
+        {
+            "id": "wamid.FAKE000002",
+            "status": "failed",
+            **early,
+            "errors": [{"code": 131047, "title": "Re-engagement message"}],
+        },
+    ]
+    assert (await notify(client, status_payload(statuses))).status_code == 200
+    first = await send(client, session["id"], to="16505551234", text="one")
+    second = await send(client, session["id"], to="16505551234", text="two")
+    await wait_sent(client, first["id"])
+    await wait_sent(client, second["id"])
+
+    async def applied() -> bool:
+        await cloud_server.advance(2)
+        one = (await client.get(f"/v1/messages/{first['id']}")).json()
+        two = (await client.get(f"/v1/messages/{second['id']}")).json()
+        assert (one["status"], two["status"]) == ("delivered", "failed")
+        assert two["error"]["code"] == "reengagement_window_closed"
+        return True
+
+    await eventually(applied)
+    waiting = await cloud_server.services.manager.receipt_pass()
+    assert waiting == 0  # applied ones are forgotten
+
+
+async def test_statuses_for_messages_never_sent_expire(
+    cloud_server: RunningServer, client: httpx.AsyncClient, session: dict[str, Any]
+) -> None:
+    stray = {"id": "wamid.TYPED.ON.ANOTHER.DEVICE", "status": "read", "timestamp": "1749417001"}
+    assert (await notify(client, status_payload([stray]))).status_code == 200
+    manager = cloud_server.services.manager
+
+    async def parked() -> bool:
+        async with cloud_server.services.db.read() as tx:
+            return await _waiting(tx) == 1
+
+    await eventually(parked)
+    await cloud_server.advance(601)
+    await manager.receipt_pass()
+    async with cloud_server.services.db.read() as tx:
+        assert await _waiting(tx) == 0
+
+
+async def _waiting(tx: Any) -> int:
+    return int(await tx.scalar(select(func.count()).select_from(UnmatchedReceipt)))

@@ -8,6 +8,7 @@ one that runs here.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -16,7 +17,9 @@ from wagate.domain import (
     Clock,
     Conflict,
     DesiredState,
+    MessageStatus,
     NotFound,
+    ReceiptReceived,
     SessionStatus,
     TransportEvent,
     new_id,
@@ -30,7 +33,7 @@ from wagate.sessions.secrets import ConfigSecrets
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Session
-from wagate.store.repositories import events, sessions
+from wagate.store.repositories import events, receipts, sessions
 from wagate.transports.registry import TransportRegistry
 
 log = structlog.get_logger("wagate.sessions")
@@ -85,6 +88,18 @@ class SessionManager:
     def _lock(self, session_id: str) -> asyncio.Lock:
         return self._locks.setdefault(session_id, asyncio.Lock())
 
+    def _recorder(self, session_id: str, tenant_id: str) -> EventRecorder:
+        """A recorder for a session this worker may not run (ingest, waiting receipts)."""
+        return EventRecorder(
+            SessionRef(session_id, tenant_id),
+            db=self.db,
+            clock=self.clock,
+            media=self.media,
+            hooks=self.hooks,
+            metrics=self.metrics,
+            policy_defaults=self.settings.policy_defaults,
+        )
+
     def session_config(self, row: Session) -> dict[str, Any]:
         """A session's transport config with its secrets opened."""
         if self.secrets is None:
@@ -104,15 +119,7 @@ class SessionManager:
         if runtime is not None:
             await runtime.ingest(event)
             return
-        recorder = EventRecorder(
-            SessionRef(session_id, tenant_id),
-            db=self.db,
-            clock=self.clock,
-            media=self.media,
-            hooks=self.hooks,
-            metrics=self.metrics,
-            policy_defaults=self.settings.policy_defaults,
-        )
+        recorder = self._recorder(session_id, tenant_id)
         if not await recorder.record(event):
             log.debug(
                 "ingested connection event left to the owner",
@@ -364,6 +371,41 @@ class SessionManager:
                 await self.lease_pass()
             except Exception as exc:
                 log.error("lease pass failed", error=repr(exc))
+
+    async def keep_receipts(self, every_s: float = 2.0, keep_s: float = 600.0) -> None:
+        """Every ``every_s``: apply receipts that waited for their message's id."""
+        while True:
+            await self.clock.sleep(every_s)
+            try:
+                await self.receipt_pass(keep_s)
+            except Exception as exc:
+                log.error("receipt pass failed", error=repr(exc))
+
+    async def receipt_pass(self, keep_s: float = 600.0) -> int:
+        """Apply the waiting receipts whose message now has its WhatsApp id; forget those
+        that waited longer than ``keep_s`` (receipts for messages wagate never sent).
+        Any worker may run it: applying a receipt twice changes nothing."""
+        async with self.db.read() as tx:
+            waiting = await receipts.matched(tx)
+        for row in waiting:
+            await self._recorder(row.session_id, row.tenant_id).receipt(
+                ReceiptReceived(
+                    wa_message_ids=(row.wa_message_id,),
+                    status=MessageStatus(row.status),
+                    chat_id=row.chat_id,
+                    timestamp=row.at,
+                    error_code=row.error_code,
+                    error_message=row.error_message,
+                ),
+                park_unknown=False,
+            )
+        async with self.db.transaction() as tx:
+            await receipts.forget(
+                tx,
+                [row.seq for row in waiting],
+                older_than=self.clock.now() - timedelta(seconds=keep_s),
+            )
+        return len(waiting)
 
     async def lease_pass(self) -> None:
         held = {sid: tok for sid, tok in self._tokens.items() if sid in self._runtimes}

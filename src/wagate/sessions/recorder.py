@@ -34,7 +34,7 @@ from wagate.sessions.hooks import SessionHooks
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Contact
-from wagate.store.repositories import contacts, events, messages, sessions
+from wagate.store.repositories import contacts, events, messages, receipts, sessions
 from wagate.store.serialize import iso, message_json
 
 
@@ -209,7 +209,13 @@ class EventRecorder:
             await self._event(tx, "message.updated", {"change": "revoked", **message_json(row)})
         self.hooks.events_committed()
 
-    async def receipt(self, event: ReceiptReceived) -> int:
+    async def receipt(self, event: ReceiptReceived, *, park_unknown: bool = True) -> int:
+        """Move the messages forward; returns how many moved.
+
+        A receipt for an id no outbound message carries yet waits in
+        ``unmatched_receipts`` (unless ``park_unknown`` is false): its message
+        may be one whose send answer is still being committed.
+        """
         async with self.db.transaction() as tx:
             moved = await messages.apply_receipt(
                 tx,
@@ -232,6 +238,23 @@ class EventRecorder:
                 if row.error_code:
                     data["error"] = {"code": row.error_code, "message": row.error_message or ""}
                 await self._event(tx, "message.status", data)
+            if park_unknown and len(moved) < len(event.wa_message_ids):
+                moved_ids = {row.wa_message_id for row in moved}
+                rest = [i for i in event.wa_message_ids if i not in moved_ids]
+                unknown = await receipts.unknown_ids(tx, self.ref.session_id, rest)
+                if unknown:
+                    await receipts.park(
+                        tx,
+                        tenant_id=self.ref.tenant_id,
+                        session_id=self.ref.session_id,
+                        wa_message_ids=sorted(unknown),
+                        chat_id=event.chat_id,
+                        status=event.status.value,
+                        at=event.timestamp,
+                        error_code=event.error_code,
+                        error_message=event.error_message,
+                        now=self.clock.now(),
+                    )
         for row in moved:
             self.metrics.messages_out.labels(row.type, row.status).inc()
         if moved:

@@ -324,5 +324,29 @@ class DeadLetter(Base):
     created_at: Mapped[datetime]
 
 
+class UnmatchedReceipt(Base):
+    """A receipt for a WhatsApp id no outbound message has yet.
+
+    Engines that choose the id themselves (the Cloud API, Evolution) answer the
+    send with it, and their status webhook can arrive before the sender has
+    committed that answer. The receipt waits here and is applied once the id is
+    known; receipts for messages wagate never sent (typed on the phone) expire.
+    """
+
+    __tablename__ = "unmatched_receipts"
+    __table_args__ = (Index("ix_unmatched_receipts_session_wa", "session_id", "wa_message_id"),)
+
+    seq: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    session_id: Mapped[str] = mapped_column(String(40))
+    wa_message_id: Mapped[str] = mapped_column(String(256))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
 # The conversation engine's tables live in their own module; importing it registers them.
 from wagate.store import models_engine as _models_engine  # noqa: E402, F401
