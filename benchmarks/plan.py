@@ -46,6 +46,8 @@ class Plan:
     # many sessions on one worker: memory per idle session, reconnect storm, restore on boot
     sessions: int
     sessions_deadline_s: float  # for each step: connecting all, a storm, the restore
+    # the conversation engine: chats writing at once to a brain that takes 1 s
+    engine_chats: int = 500
 
 
 # WAGATE_WEBHOOK_RETRY_SCHEDULE_S of the outage drill: 24 attempts over 208 s (at least
@@ -113,4 +115,5 @@ QUICK = Plan(
     outage_drain_s=60.0,
     sessions=100,
     sessions_deadline_s=60.0,
+    engine_chats=50,
 )

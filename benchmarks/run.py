@@ -21,6 +21,7 @@ from benchmarks.backends import Backend, BackendUnavailable, open_backend
 from benchmarks.baseline import CommitRate
 from benchmarks.deliver import DeliveryRun, measure_delivery
 from benchmarks.drill import DrillResult, run_drill
+from benchmarks.engine import EngineResult, measure_engine
 from benchmarks.latency import LatencyResult, measure_latency
 from benchmarks.outage import OutageResult, run_outage
 from benchmarks.plan import Plan
@@ -32,7 +33,7 @@ from benchmarks.webhook_report import outage_verdict
 
 Say = Callable[[str], None]
 
-PHASES = ("send", "two-process", "drill", "webhooks", "outage", "sessions")
+PHASES = ("send", "two-process", "drill", "webhooks", "outage", "sessions", "engine")
 
 
 @dataclass
@@ -48,6 +49,7 @@ class BackendRun:
     delivery: DeliveryRun | None = None
     outage: OutageResult | None = None
     sessions: SessionsResult | None = None
+    engine: EngineResult | None = None
     skipped: str | None = None
     failed: str | None = None
     server_stopped_cleanly: bool | None = None
@@ -129,6 +131,13 @@ async def run_backend(
                         say(f"    PROBLEM: {problem}")
                 except Exception as exc:
                     run.fail("sessions", exc, say)
+            if "engine" in phases:
+                try:
+                    run.engine = await measure_engine(
+                        backend, workdir, say, chats=plan.engine_chats
+                    )
+                except Exception as exc:
+                    run.fail("engine", exc, say)
     except BackendUnavailable as exc:
         run.skipped = str(exc)
         say(f"  SKIPPED: {exc}")
