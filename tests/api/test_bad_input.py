@@ -17,7 +17,7 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("POST", "/v1/sessions", {}, 422, "validation_error"),
     ("POST", "/v1/sessions", {"name": "has space"}, 422, "validation_error"),
     ("POST", "/v1/sessions", {"name": "x", "transport": "telegram"}, 422, "validation_error"),
-    ("POST", "/v1/sessions", {"name": "x", "transport": "cloud"}, 422, "transport_unavailable"),
+    ("POST", "/v1/sessions", {"name": "x", "transport": "cloud"}, 422, "invalid_config"),
     ("POST", "/v1/sessions", {"name": "x", "config": {"contacts": -1}}, 422, "invalid_config"),
     ("POST", "/v1/sessions", {"name": "x", "priority": "high"}, 422, "validation_error"),
     ("POST", "/v1/sessions", {"name": "x", "unknown": 1}, 422, "validation_error"),
@@ -82,7 +82,7 @@ CASES: list[tuple[str, str, Any, int, str]] = [
         f"/v1/sessions/{S}/messages",
         {"to": "5511988887777", "type": "sticker", "media": {"url": "http://x/y"}},
         422,
-        "validation_error",
+        "unsupported_by_transport",  # stickers go out on whatsmeow and cloud only
     ),
     (
         "POST",

@@ -171,6 +171,7 @@ MEDIA = [
     ("document", "application/pdf", "q3.pdf", {"caption": "a caption", "filename": "q3.pdf"}),
     ("audio", "audio/mpeg", None, {}),
     ("voice", "audio/ogg", None, {"voice": True}),
+    ("sticker", "image/webp", None, {}),
 ]
 
 

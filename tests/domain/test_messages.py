@@ -31,7 +31,7 @@ def test_valid_outbound(body: dict[str, Any]) -> None:
         ({"to": "1", "type": "location"}, "needs 'location'"),
         ({"to": "1", "type": "contact"}, "needs 'contact'"),
         ({"to": "1", "type": "reaction"}, "needs 'reaction'"),
-        ({"to": "1", "type": "sticker", "media": {"url": "u"}}, "cannot be sent"),
+        ({"to": "1", "type": "interactive", "text": "x"}, "cannot be sent"),
         ({"to": "1", "type": "image", "media": {}}, "exactly one"),
         ({"to": "1", "text": "x", "extra": 1}, "Extra inputs"),
     ],

@@ -6,6 +6,7 @@ Imports nothing else of wagate; every other layer may import it.
 from wagate.domain.clock import Clock, FakeClock, SystemClock
 from wagate.domain.enums import (
     MEDIA_TYPES,
+    SENDABLE_TYPES,
     ChatType,
     DesiredState,
     Direction,
@@ -85,6 +86,7 @@ from wagate.domain.retry import RetryDecision, RetryStrategy
 
 __all__ = [
     "MEDIA_TYPES",
+    "SENDABLE_TYPES",
     "AuthError",
     "CallReceived",
     "ChatType",

@@ -62,6 +62,23 @@ MEDIA_TYPES = frozenset(
 )
 
 
+# What ``POST /v1/sessions/{id}/messages`` takes; a transport declares which of
+# these it can send (``Capabilities.message_types``), and may add ``sticker``.
+SENDABLE_TYPES = frozenset(
+    {
+        MessageType.TEXT,
+        MessageType.IMAGE,
+        MessageType.VIDEO,
+        MessageType.AUDIO,
+        MessageType.VOICE,
+        MessageType.DOCUMENT,
+        MessageType.LOCATION,
+        MessageType.CONTACT,
+        MessageType.REACTION,
+    }
+)
+
+
 class MessageStatus(StrEnum):
     """Delivery state. Outbound statuses only move forward (see :func:`advances`)."""
 

@@ -103,12 +103,7 @@ class OutboundMessageRequest(BaseModel):
     @model_validator(mode="after")
     def _parts_match_type(self) -> OutboundMessageRequest:
         t = self.type
-        if t in (
-            MessageType.STICKER,
-            MessageType.CONTACTS,
-            MessageType.INTERACTIVE,
-            MessageType.UNSUPPORTED,
-        ):
+        if t in (MessageType.CONTACTS, MessageType.INTERACTIVE, MessageType.UNSUPPORTED):
             raise ValueError(f"type {t.value!r} cannot be sent")
         if t is MessageType.TEXT and not (self.text and self.text.strip()):
             raise ValueError("a text message needs a non-empty 'text'")

@@ -28,6 +28,18 @@ def _is_private(address: str) -> bool:
     )
 
 
+def is_private_host(host: str) -> bool:
+    """Whether a host is written as a loopback, private or link-local address (no DNS
+    lookup: for checks at validation time; :func:`ensure_public_url` resolves names)."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return _is_private(name)
+    except ValueError:  # a name, not an address
+        return False
+
+
 def check_url_syntax(url: str) -> str:
     """The URL's host, if the URL is an absolute http(s) URL; else :class:`UnsafeUrl`."""
     parts = urlsplit(url)

@@ -25,6 +25,7 @@ from pywa_async.client import WhatsApp
 from pywa_async.errors import WhatsAppError
 
 from wagate.domain import (
+    SENDABLE_TYPES,
     Connected,
     Disconnected,
     Jid,
@@ -47,20 +48,7 @@ from wagate.transports.cloud.graph import GraphSettings, graph_client
 
 log = structlog.get_logger("wagate.transports.cloud")
 
-OUTBOUND_TYPES = frozenset(
-    {
-        MessageType.TEXT,
-        MessageType.IMAGE,
-        MessageType.VIDEO,
-        MessageType.AUDIO,
-        MessageType.VOICE,
-        MessageType.DOCUMENT,
-        MessageType.STICKER,
-        MessageType.LOCATION,
-        MessageType.CONTACT,
-        MessageType.REACTION,
-    }
-)
+OUTBOUND_TYPES = SENDABLE_TYPES | {MessageType.STICKER}
 TYPING_STATES = (PresenceState.COMPOSING, PresenceState.RECORDING)
 RECHECK_S = 600.0  # how often a keepalive really asks Graph whether the token still works
 

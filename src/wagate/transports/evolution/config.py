@@ -12,14 +12,13 @@ transport connects.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from wagate.domain import InvalidRequest, UnsafeUrl
-from wagate.domain.urls import check_url_syntax
+from wagate.domain.urls import check_url_syntax, is_private_host
 
 API_KEY_FIELD = "api_key"
 SECRET_FIELDS = frozenset({API_KEY_FIELD})
@@ -65,27 +64,6 @@ def parse_evolution_config(config: dict[str, Any] | None) -> EvolutionConfig:
         raise InvalidRequest(
             f"invalid evolution config: {problems}", code="invalid_config"
         ) from None
-
-
-def is_private_host(host: str) -> bool:
-    """Whether a host is written as a loopback/private/link-local address (no DNS lookup)."""
-    name = host.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        ip = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
 
 
 def validate_evolution_config(

@@ -22,6 +22,7 @@ import base64
 from typing import Any
 
 from wagate.domain import (
+    SENDABLE_TYPES,
     MessageType,
     OutgoingMessage,
     PermanentSendError,
@@ -34,19 +35,7 @@ _MEDIA_TYPES = {
     MessageType.AUDIO: "audio",
     MessageType.DOCUMENT: "document",
 }
-OUTBOUND_TYPES = frozenset(
-    {
-        MessageType.TEXT,
-        MessageType.IMAGE,
-        MessageType.VIDEO,
-        MessageType.AUDIO,
-        MessageType.VOICE,
-        MessageType.DOCUMENT,
-        MessageType.LOCATION,
-        MessageType.CONTACT,
-        MessageType.REACTION,
-    }
-)
+OUTBOUND_TYPES = SENDABLE_TYPES
 
 
 def number_of(jid: str) -> str:

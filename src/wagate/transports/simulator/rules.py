@@ -13,22 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from wagate.domain import MEDIA_TYPES, MessageType, OutgoingMessage, PermanentSendError, split_jid
+from wagate.domain import (
+    MEDIA_TYPES,
+    SENDABLE_TYPES,
+    OutgoingMessage,
+    PermanentSendError,
+    split_jid,
+)
 from wagate.domain.ids import GROUP_SERVER, LID_SERVER, PHONE_SERVER
 
-OUTBOUND_TYPES = frozenset(
-    {
-        MessageType.TEXT,
-        MessageType.IMAGE,
-        MessageType.VIDEO,
-        MessageType.AUDIO,
-        MessageType.VOICE,
-        MessageType.DOCUMENT,
-        MessageType.LOCATION,
-        MessageType.CONTACT,
-        MessageType.REACTION,
-    }
-)
+OUTBOUND_TYPES = SENDABLE_TYPES
 
 CLOSE_REASONS = {
     401: "logged_out",

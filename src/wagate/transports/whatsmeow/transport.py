@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from wagate.domain import (
+    SENDABLE_TYPES,
     CredentialsUpdated,
     Disconnected,
     Jid,
@@ -52,20 +53,7 @@ FIRST_QR_S = 60.0
 NEXT_QR_S = 20.0
 HOST_LOST_CODE = 500
 
-OUTBOUND_TYPES = frozenset(
-    {
-        MessageType.TEXT,
-        MessageType.IMAGE,
-        MessageType.VIDEO,
-        MessageType.AUDIO,
-        MessageType.VOICE,
-        MessageType.DOCUMENT,
-        MessageType.STICKER,
-        MessageType.LOCATION,
-        MessageType.CONTACT,
-        MessageType.REACTION,
-    }
-)
+OUTBOUND_TYPES = SENDABLE_TYPES | {MessageType.STICKER}
 
 
 class WhatsmeowTransport(Transport):
