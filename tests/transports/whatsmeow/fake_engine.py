@@ -110,9 +110,7 @@ class FakeEngine(SessionEngine):
             digits = query.lstrip("+")
             on = int(digits[-1]) % 2 == 0  # even last digit: has an account
             answers.append(
-                neo.IsOnWhatsAppResponse(
-                    Query=query, JID=build_jid(digits if on else ""), IsIn=on
-                )
+                neo.IsOnWhatsAppResponse(Query=query, JID=build_jid(digits if on else ""), IsIn=on)
             )
         return answers
 
