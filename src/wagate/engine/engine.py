@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -111,12 +112,16 @@ class ConversationEngine:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._held_at: datetime | None = None  # the last renewal of the cursor's lease
+        self._claim_wanted = True  # batches may be ready: made here, or a slot was freed
+        self._next_poll: datetime | None = None  # other workers' batches: looked for then
 
     def wake(self) -> None:
         self._wake.set()
 
     def _batch_done(self) -> None:
         self.bus.notify()  # steps and replies were committed
+        self._claim_wanted = True  # a slot is free, and the chat may have its next batch
         self._wake.set()
 
     # ------------------------------------------------------------------ the loop
@@ -139,19 +144,37 @@ class ConversationEngine:
         """One pass; returns how long (clock time) the loop may sleep before the next."""
         timeout = self.settings.poll_s
         try:
-            if await self.reader.hold():
+            if await self._hold():
                 while await self.reader.read():
                     pass
-                resumed, _ = await self.timers.fire()
+                resumed, made = await self.timers.fire()
                 if resumed:
                     self.bus.notify()
+                if made:
+                    self._claim_wanted = True
                 due = await self.timers.next_due()
                 if due is not None:
                     timeout = min(timeout, (due - self.clock.now()).total_seconds())
-            await self._claim()
+            now = self.clock.now()
+            polled = self._next_poll is None or now >= self._next_poll
+            if self._claim_wanted or polled:
+                self._claim_wanted = False
+                if polled:
+                    self._next_poll = now + timedelta(seconds=self.settings.poll_s)
+                await self._claim()
         except Exception as exc:
             log.error("engine pass failed", error=repr(exc))
         return max(0.0, timeout)
+
+    async def _hold(self) -> bool:
+        """Renew the log cursor's lease when a third of its time has passed (one write)."""
+        now = self.clock.now()
+        renew_after = timedelta(seconds=self.settings.lease_ttl_s / 3)
+        if self.reader.holding and self._held_at is not None and now - self._held_at < renew_after:
+            return True
+        held = await self.reader.hold()
+        self._held_at = now if held else None
+        return held
 
     async def _claim(self) -> None:
         self._tasks = {t for t in self._tasks if not t.done()}

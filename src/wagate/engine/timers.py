@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from wagate.domain import Clock
 from wagate.engine import journal, takeover
 from wagate.engine.state import ChatState
@@ -31,46 +33,48 @@ class Timers:
             ]
             flushes = [(c.session_id, c.chat_id) for c in await conversations.due_flushes(tx, now)]
         resumed = 0
-        for session_id, chat_id, due_at in resumes:
-            async with self.db.transaction() as tx:
-                conv = await takeover.resume(
-                    tx, session_id, chat_id, now=now, reason="quiet_time", due_at=due_at
-                )
-                resumed += conv is not None
+        if resumes:
+            async with self.db.transaction() as tx:  # one commit for all that are due
+                for session_id, chat_id, due_at in resumes:
+                    conv = await takeover.resume(
+                        tx, session_id, chat_id, now=now, reason="quiet_time", due_at=due_at
+                    )
+                    resumed += conv is not None
         made = 0
-        for session_id, chat_id in flushes:
-            made += await self.flush(session_id, chat_id, now)
+        if flushes:
+            async with self.db.transaction() as tx:
+                for session_id, chat_id in flushes:
+                    made += await self._flush(tx, session_id, chat_id, now)
         return resumed, made
 
-    async def flush(self, session_id: str, chat_id: str, now: datetime) -> bool:
-        async with self.db.transaction() as tx:
-            conv = await conversations.get_conversation(tx, session_id, chat_id, lock=True)
-            if (
-                conv is None
-                or conv.batch_due_at is None
-                or conv.batch_due_at > now
-                or conv.pending <= 0
-            ):
-                return False
-            conv.pending = 0
-            conv.batch_first_at = None
-            conv.batch_due_at = None
-            conv.updated_at = now
-            if conv.state != ChatState.BOT:
-                await engine_work.drop_buffer(tx, session_id, chat_id)
-                return False
-            batch = await engine_work.take_buffer(
-                tx, tenant_id=conv.tenant_id, session_id=session_id, chat_id=chat_id, now=now
-            )
-            if batch is None:
-                return False
-            await journal.step(
-                tx,
-                conv,
-                "batched",
-                {"batch_id": batch.id, "message_ids": batch.message_ids},
-                now,
-            )
+    async def _flush(self, tx: AsyncSession, session_id: str, chat_id: str, now: datetime) -> bool:
+        conv = await conversations.get_conversation(tx, session_id, chat_id, lock=True)
+        if (
+            conv is None
+            or conv.batch_due_at is None
+            or conv.batch_due_at > now
+            or conv.pending <= 0
+        ):
+            return False
+        conv.pending = 0
+        conv.batch_first_at = None
+        conv.batch_due_at = None
+        conv.updated_at = now
+        if conv.state != ChatState.BOT:
+            await engine_work.drop_buffer(tx, session_id, chat_id)
+            return False
+        batch = await engine_work.take_buffer(
+            tx, tenant_id=conv.tenant_id, session_id=session_id, chat_id=chat_id, now=now
+        )
+        if batch is None:
+            return False
+        await journal.step(
+            tx,
+            conv,
+            "batched",
+            {"batch_id": batch.id, "message_ids": batch.message_ids},
+            now,
+        )
         return True
 
     async def next_due(self) -> datetime | None:
