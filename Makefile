@@ -2,7 +2,7 @@
 # Both bootstrap what they need on a fresh machine (uv, the locked packages,
 # and for tests the Debian PostgreSQL server when run as root).
 
-.PHONY: run test test-fast lint format bench docs bootstrap system-deps clean
+.PHONY: run test test-fast lint format bench docs bootstrap system-deps runtime-deps clean
 
 VENV := .venv/bin
 
@@ -12,7 +12,10 @@ bootstrap:
 system-deps:
 	@scripts/system-deps.sh
 
-run: bootstrap
+runtime-deps:
+	@scripts/system-deps.sh --runtime
+
+run: bootstrap runtime-deps
 	$(VENV)/wagate serve
 
 test: bootstrap system-deps
