@@ -10,7 +10,7 @@ set -uo pipefail
 
 have_postgres() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; }
 have_ffmpeg() { command -v ffmpeg >/dev/null 2>&1; }
-have_libmagic() { ls /usr/lib/*/libmagic.so.1 /usr/lib/libmagic.so.1 >/dev/null 2>&1; }
+have_libmagic() { ls /usr/lib/*/libmagic.so.1 >/dev/null 2>&1 || ls /usr/lib/libmagic.so.1 >/dev/null 2>&1; }
 
 missing=()
 if [ "${1:-}" != "--runtime" ]; then
