@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -39,6 +39,8 @@ from wagate.store.serialize import message_json
 log = structlog.get_logger("wagate.engine")
 
 MAX_ATTEMPTS = 3
+
+Step = tuple[str, dict[str, Any], datetime | None]  # a timeline step: kind, data, when
 
 
 class _LeaseLost(Exception):
@@ -104,15 +106,16 @@ class BatchWorker:
             await self._finish(batch, "skipped", "skipped", {"reason": conv.state})
             return
         reply = batch.reply
+        steps: list[Step] = []  # the brain's step, when it commits with the batch's close
         if reply is None:
-            reply = await self._ask(batch, session, settings, conv, rows)
+            reply, steps = await self._ask(batch, session, settings, conv, rows)
         await self._read_time(batch, session, settings, rows)
         async with self.db.read() as tx:
             fresh = await conversations.get_conversation(tx, batch.session_id, batch.chat_id)
         if fresh is None or fresh.state != ChatState.BOT:  # a human took over meanwhile
-            await self._finish(batch, "skipped", "skipped", {"reason": "paused"})
+            await self._finish(batch, "skipped", "skipped", {"reason": "paused"}, steps)
             return
-        await self._reply(batch, session, settings, reply)
+        await self._reply(batch, session, settings, reply, steps)
 
     # ------------------------------------------------------------------ the brain
 
@@ -123,7 +126,10 @@ class BatchWorker:
         settings: AssistantSettings,
         conv: Conversation,
         rows: list[Message],
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], list[Step]]:
+        """Ask once. An answer of several replies is committed on the batch before any is
+        accepted (a batch taken up again replays them); a single reply is not kept: its
+        idempotency key alone makes it once, and its step commits with the batch's close."""
         request = await self._request(batch, session, settings, rows)
         started = self.monotonic()
         error: str | None = None
@@ -174,8 +180,10 @@ class BatchWorker:
         if error:
             step.update(error=error[:500], fallback=bool(stored["parts"]))
             log.warning("brain failed", batch_id=batch.id, error=error[:200])
-        await self._update(batch, {"reply": stored}, conv, kind, step)
-        return stored
+        if len(self._plan(batch, settings, stored)) < 2:
+            return stored, [(kind, step, self.clock.now())]
+        await self._update(batch, {"reply": stored}, conv, [(kind, step, None)])
+        return stored, []
 
     async def _request(
         self,
@@ -232,18 +240,11 @@ class BatchWorker:
         session: Session,
         settings: AssistantSettings,
         reply: dict[str, Any],
+        steps: list[Step],
     ) -> None:
-        voice_body = reply.get("voice") or None
-        planned = replies.plan(
-            batch_id=batch.id,
-            chat_id=batch.chat_id,
-            parts=list(reply.get("parts") or []),
-            voice=base64.b64decode(voice_body["base64"]) if voice_body else None,
-            voice_mime=voice_body.get("mime_type") if voice_body else None,
-            message_ids=batch.message_ids,
-            settings=settings,
-        )
+        planned = self._plan(batch, settings, reply)
         accepted: list[str] = []
+        replayed: list[str] = []
         refused: list[dict[str, Any]] = []
         for item in planned:
             try:
@@ -255,6 +256,9 @@ class BatchWorker:
                     raise _LeaseLost() from None  # another worker is accepting it right now
                 refused.append({"part": item.key, "code": exc.code, "message": exc.message})
             except WagateError as exc:
+                if exc.code == "idempotency_key_reused":  # accepted before a crash, asked again
+                    replayed.append(item.key)
+                    continue
                 refused.append({"part": item.key, "code": exc.code, "message": exc.message})
             else:
                 accepted.append(row.id)
@@ -262,10 +266,27 @@ class BatchWorker:
         data: dict[str, Any] = {"batch_id": batch.id, "message_ids": accepted}
         if refused:
             data["refused"] = refused
+        if replayed:
+            data["accepted_before"] = replayed
         if reply.get("fallback"):
             data["fallback"] = True
-        kind = "replied" if accepted else ("reply_refused" if refused else "silent")
-        await self._finish(batch, "done", kind, data)
+        kind = "replied" if accepted or replayed else ("reply_refused" if refused else "silent")
+        await self._finish(batch, "done", kind, data, steps)
+
+    @staticmethod
+    def _plan(
+        batch: EngineBatch, settings: AssistantSettings, reply: dict[str, Any]
+    ) -> list[replies.Planned]:
+        voice_body = reply.get("voice") or None
+        return replies.plan(
+            batch_id=batch.id,
+            chat_id=batch.chat_id,
+            parts=list(reply.get("parts") or []),
+            voice=base64.b64decode(voice_body["base64"]) if voice_body else None,
+            voice_mime=voice_body.get("mime_type") if voice_body else None,
+            message_ids=batch.message_ids,
+            settings=settings,
+        )
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -274,8 +295,7 @@ class BatchWorker:
         batch: EngineBatch,
         values: dict[str, Any],
         conv: Conversation | None,
-        kind: str | None,
-        data: dict[str, Any],
+        steps: list[Step],
     ) -> None:
         now = self.clock.now()
         async with self.db.transaction() as tx:
@@ -291,22 +311,27 @@ class BatchWorker:
             )
             if not moved:
                 raise _LeaseLost()
-            if kind is not None:
+            if steps:
                 target = conv or await conversations.get_conversation(
                     tx, batch.session_id, batch.chat_id
                 )
-                if target is not None:
-                    await journal.step(tx, target, kind, data, now)
+                for kind, data, at in steps if target is not None else []:
+                    assert target is not None
+                    await journal.step(tx, target, kind, data, at or now)
 
     async def _finish(
-        self, batch: EngineBatch, status: str, kind: str, data: dict[str, Any]
+        self,
+        batch: EngineBatch,
+        status: str,
+        kind: str,
+        data: dict[str, Any],
+        before: list[Step] | None = None,
     ) -> None:
         await self._update(
             batch,
             {"status": status, "lease_owner": None},
             None,
-            kind,
-            {"batch_id": batch.id, **data},
+            [*(before or []), (kind, {"batch_id": batch.id, **data}, None)],
         )
         self.notify()
 
