@@ -113,7 +113,11 @@ async def test_two_workers_answer_each_message_once(
         a = await stack.enter_async_context(
             running_server(
                 make_settings(
-                    db_url, tmp_path / "data", worker_id="worker-a", engine_concurrency=3
+                    db_url,
+                    tmp_path / "data",
+                    worker_id="worker-a",
+                    engine_concurrency=3,
+                    engine_poll_s=0.05,
                 ),
                 clock,
             )
@@ -121,7 +125,11 @@ async def test_two_workers_answer_each_message_once(
         b = await stack.enter_async_context(
             running_server(
                 make_settings(
-                    db_url, tmp_path / "data", worker_id="worker-b", engine_concurrency=3
+                    db_url,
+                    tmp_path / "data",
+                    worker_id="worker-b",
+                    engine_concurrency=3,
+                    engine_poll_s=0.05,
                 ),
                 clock,
             )

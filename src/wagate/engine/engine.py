@@ -5,7 +5,8 @@ engine's log cursor; the holder applies new events (``ingest.py``) and fires
 due timers (``timers.py``); every worker claims ready batches up to its
 concurrency and answers them (``worker.py``). The loop wakes when this
 process commits events, when a batch ends, when the API changes a chat, at
-the next timer, and every ``WAGATE_ENGINE_POLL_S`` for other workers' work.
+the next timer (on the injected clock), and every ``WAGATE_ENGINE_POLL_S`` of
+real time for other workers' work.
 """
 
 from __future__ import annotations
@@ -45,15 +46,23 @@ class EngineSettings:
     media_max_bytes: int = 16 * 1024 * 1024
 
 
-async def _wait(event: asyncio.Event, clock: Clock, timeout: float, real: float | None) -> None:
+async def _wait(
+    event: asyncio.Event, clock: Clock, timeout: float | None, real_timeout: float
+) -> None:
+    """Until ``event`` is set, ``timeout`` of clock time (a timer) or ``real_timeout`` real s.
+
+    The poll for other workers' work waits in real time: it is about other
+    processes, not about the conversation's time, and a test clock moved by
+    hours must not run thousands of polls on its way.
+    """
     if event.is_set():
         return
     waiters = [
         asyncio.ensure_future(event.wait()),
-        asyncio.ensure_future(clock.sleep(max(0.0, timeout))),
+        asyncio.ensure_future(asyncio.sleep(max(0.0, real_timeout))),
     ]
-    if real is not None:
-        waiters.append(asyncio.ensure_future(asyncio.sleep(real)))
+    if timeout is not None:
+        waiters.append(asyncio.ensure_future(clock.sleep(max(0.0, timeout))))
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -114,7 +123,7 @@ class ConversationEngine:
         self._stopping = False
         self._held_at: datetime | None = None  # the last renewal of the cursor's lease
         self._claim_wanted = True  # batches may be ready: made here, or a slot was freed
-        self._next_poll: datetime | None = None  # other workers' batches: looked for then
+        self._next_poll = 0.0  # loop time when other workers' batches are looked for
 
     def wake(self) -> None:
         self._wake.set()
@@ -135,14 +144,18 @@ class ConversationEngine:
         try:
             while not self._stopping:
                 self._wake.clear()
-                timeout = await self.step()
-                await _wait(self._wake, self.clock, timeout, self.horizon.pending_gap_s())
+                timer = await self.step()
+                real = self._next_poll - self._monotonic()
+                gap = self.horizon.pending_gap_s()
+                await _wait(
+                    self._wake, self.clock, timer, min(real, gap if gap is not None else real)
+                )
         finally:
             self.bus.unsubscribe(self._wake)
 
-    async def step(self) -> float:
-        """One pass; returns how long (clock time) the loop may sleep before the next."""
-        timeout = self.settings.poll_s
+    async def step(self) -> float | None:
+        """One pass; returns the clock time until the next timer, if there is one."""
+        timeout: float | None = None
         try:
             if await self._hold():
                 while await self.reader.read():
@@ -154,17 +167,19 @@ class ConversationEngine:
                     self._claim_wanted = True
                 due = await self.timers.next_due()
                 if due is not None:
-                    timeout = min(timeout, (due - self.clock.now()).total_seconds())
-            now = self.clock.now()
-            polled = self._next_poll is None or now >= self._next_poll
+                    timeout = max(0.0, (due - self.clock.now()).total_seconds())
+            polled = self._monotonic() >= self._next_poll
+            if polled:
+                self._next_poll = self._monotonic() + self.settings.poll_s
             if self._claim_wanted or polled:
                 self._claim_wanted = False
-                if polled:
-                    self._next_poll = now + timedelta(seconds=self.settings.poll_s)
                 await self._claim()
         except Exception as exc:
             log.error("engine pass failed", error=repr(exc))
-        return max(0.0, timeout)
+        return timeout
+
+    def _monotonic(self) -> float:
+        return asyncio.get_running_loop().time()
 
     async def _hold(self) -> bool:
         """Renew the log cursor's lease when a third of its time has passed (one write)."""
