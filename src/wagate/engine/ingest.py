@@ -111,8 +111,11 @@ class LogReader:
                     tx, {e.session_id for e in page if e.session_id}
                 )
                 settings = {sid: settings_of(row) for sid, row in rows.items()}
+                chats = await conversations.ensure_conversations(
+                    tx, _chats(page, settings), now=now
+                )
                 for event in page:
-                    await self.apply(tx, event, settings, now)
+                    await self.apply(tx, event, settings, now, chats)
         except _CursorMoved:
             log.info("engine cursor moved by another worker", start=start)
             return False
@@ -126,6 +129,7 @@ class LogReader:
         event: Event,
         settings: dict[str, AssistantSettings],
         now: datetime,
+        chats: dict[tuple[str, str], Conversation] | None = None,
     ) -> None:
         if event.session_id is None:
             return
@@ -142,9 +146,15 @@ class LogReader:
             return
         if data.get("direction") != "in":
             return
-        conv = await conversations.ensure_conversation(
-            tx, session_id=event.session_id, tenant_id=event.tenant_id, chat_id=chat_id, now=now
-        )
+        conv = (chats or {}).get((event.session_id, chat_id))
+        if conv is None:
+            conv = await conversations.ensure_conversation(
+                tx,
+                session_id=event.session_id,
+                tenant_id=event.tenant_id,
+                chat_id=chat_id,
+                now=now,
+            )
         conv.last_message_at = event.created_at
         conv.updated_at = now
         if data.get("from_me"):
@@ -235,6 +245,28 @@ class LogReader:
                 {"due_at": iso(conv.batch_due_at)},
                 event.created_at,
             )
+
+
+def _chats(page: list[Event], settings: dict[str, AssistantSettings]) -> dict[tuple[str, str], str]:
+    """The (session, chat) pairs the page's received messages touch, with their tenant
+    (the rows :meth:`LogReader.apply` would create one by one)."""
+    keys: dict[tuple[str, str], str] = {}
+    for event in page:
+        chat_id = event.data.get("chat_id")
+        if (
+            event.type != "message.received"
+            or not event.session_id
+            or not isinstance(chat_id, str)
+            or event.data.get("direction") != "in"
+        ):
+            continue
+        rules = settings.get(event.session_id) or settings_of(None)
+        if not rules.groups and (
+            event.data.get("chat_type") == "group" or chat_id.endswith("@g.us")
+        ):
+            continue
+        keys[(event.session_id, chat_id)] = event.tenant_id
+    return keys
 
 
 def _excluded(chat_id: str, rules: AssistantSettings) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -80,6 +80,42 @@ async def ensure_conversation(
     row = await get_conversation(db, session_id, chat_id, lock=True)
     assert row is not None
     return row
+
+
+async def ensure_conversations(
+    db: AsyncSession, keys: dict[tuple[str, str], str], *, now: datetime
+) -> dict[tuple[str, str], Conversation]:
+    """Many chats' rows at once (``keys``: (session, chat) -> tenant), created in state
+    ``bot`` when new and locked for this transaction: two statements for a page of events."""
+    if not keys:
+        return {}
+    insert = pg_insert if _is_pg(db) else sqlite_insert
+    await db.execute(
+        insert(Conversation)
+        .values(
+            [
+                {
+                    "session_id": session_id,
+                    "chat_id": chat_id,
+                    "tenant_id": tenant_id,
+                    "state": "bot",
+                    "typing": False,
+                    "pending": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for (session_id, chat_id), tenant_id in keys.items()
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["session_id", "chat_id"])
+    )
+    query = select(Conversation).where(
+        tuple_(Conversation.session_id, Conversation.chat_id).in_(list(keys))
+    )
+    if _is_pg(db):
+        query = query.with_for_update()
+    rows = await db.scalars(query.execution_options(populate_existing=True))
+    return {(row.session_id, row.chat_id): row for row in rows}
 
 
 async def get_conversation(

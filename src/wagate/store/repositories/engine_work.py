@@ -189,8 +189,7 @@ async def add_step(
             data=data,
             created_at=now,
         )
-    )
-    await db.flush()
+    )  # inserted with the transaction's other changes, in the order added
 
 
 async def list_steps(
