@@ -27,6 +27,7 @@ from wagate.api.routes import (
     admin,
     bulk,
     chats,
+    contacts,
     events,
     health,
     health_session,
@@ -87,6 +88,7 @@ from wagate.transports.simulator import (
     SimulatorTransport,
     validate_simulator_config,
 )
+from wagate.transports.whatsmeow import EngineSupervisor, SupervisorSettings, WhatsmeowTransport
 
 log = structlog.get_logger("wagate")
 
@@ -119,6 +121,7 @@ class Services:
         default_factory=dict
     )
     engine: ConversationEngine | None = None  # None when WAGATE_ENGINE_ENABLED is false
+    whatsmeow: EngineSupervisor | None = None  # the engine hosts of whatsmeow sessions
 
     def validate_transport_config(self, transport: str, config: dict[str, Any]) -> dict[str, Any]:
         self.registry.ensure_available(transport)
@@ -162,8 +165,11 @@ def build_registry(
     cloud_graph: GraphSettings | None = None,
     *,
     allow_private_urls: bool = False,
+    whatsmeow: EngineSupervisor | None = None,
 ) -> TransportRegistry:
     registry = TransportRegistry()
+    if whatsmeow is not None:
+        registry.register("whatsmeow", whatsmeow.create_transport, WhatsmeowTransport.capabilities)
     registry.register(
         "evolution",
         lambda context: EvolutionTransport(context, allow_private_urls=allow_private_urls),
@@ -179,6 +185,17 @@ def build_registry(
         secret_fields=CLOUD_SECRET_FIELDS,
     )
     return registry
+
+
+def whatsmeow_settings(settings: Settings) -> SupervisorSettings:
+    """How the whatsmeow engine hosts run (they start on a whatsmeow session's first start)."""
+    return SupervisorSettings(
+        sessions_per_host=settings.whatsmeow_sessions_per_host,
+        restart_backoff_s=tuple(settings.whatsmeow_restart_backoff_s),
+        stable_after_s=settings.whatsmeow_host_stable_s,
+        qr_max_codes=settings.qr_max_codes,
+        max_media_bytes=settings.media_max_bytes,
+    )
 
 
 @asynccontextmanager
@@ -224,10 +241,13 @@ async def build_services(
             ledger_dir=settings.data_dir / "simulator",
         )
         stack.callback(network.close)  # runs after the sessions are shut down
+        whatsmeow = EngineSupervisor(clock, settings.data_dir, whatsmeow_settings(settings))
+        stack.push_async_callback(whatsmeow.close)  # after the sessions, like the network
         registry = build_registry(
             network,
             GraphSettings(settings.cloud_graph_url, settings.media_fetch_timeout_s),
             allow_private_urls=settings.allow_private_urls,
+            whatsmeow=whatsmeow,
         )
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.media_fetch_timeout_s, connect=10.0),
@@ -361,6 +381,7 @@ async def build_services(
             worker_id=worker_id,
             policy_defaults=policy_defaults,
             proxy_probe=ProxyProbe(clock),
+            whatsmeow=whatsmeow,
             config_validators={
                 "simulator": validate_simulator_config,
                 "cloud": validate_cloud_config,
@@ -545,6 +566,7 @@ def create_app(
         messages.router,
         bulk.router,
         chats.router,
+        contacts.router,
         simulator.router,
         ingest_cloud.router,
         ingest_evolution.router,

@@ -225,6 +225,22 @@ class Settings(BaseSettings):
         7200.0, description="Quiet time of a human before the bot resumes a chat."
     )
 
+    # ------------------------------------------------------------------ whatsmeow
+    whatsmeow_sessions_per_host: int = Field(
+        5,
+        ge=1,
+        description="whatsmeow sessions per engine host process. A Go panic in one session "
+        "takes down the sessions on its host (they reconnect on a new one), never the API.",
+    )
+    whatsmeow_restart_backoff_s: list[float] = Field(
+        [1.0, 2.0, 5.0, 15.0, 30.0, 60.0],
+        description="Delays before starting an engine host after consecutive host crashes "
+        "(JSON list; the last repeats).",
+    )
+    whatsmeow_host_stable_s: PositiveSeconds = Field(
+        60.0, description="An engine host that lived this long resets the crash backoff."
+    )
+
     # ------------------------------------------------------------------ simulator
     simulator_seed: int = Field(0, description="Seed of the simulator network (determinism).")
     simulator_delivery_delay_s: Seconds = Field(
@@ -234,7 +250,9 @@ class Settings(BaseSettings):
         2.0, description="Simulated delay before a recipient's read receipt."
     )
 
-    @field_validator("reconnect_backoff_s", "webhook_retry_schedule_s")
+    @field_validator(
+        "reconnect_backoff_s", "webhook_retry_schedule_s", "whatsmeow_restart_backoff_s"
+    )
     @classmethod
     def _non_empty_non_negative(cls, value: list[float]) -> list[float]:
         if not value or any(v < 0 for v in value):

@@ -1,7 +1,6 @@
-"""neonize's import runs ``os.popen("uname -a")`` and never closes it. The unreaped child
-keeps the pipe alive in ``subprocess._active`` until the next subprocess starts, when it is
-collected with a ResourceWarning (an error under our warning filters). Import neonize once
-here, then reap that child and collect the pipe with that one warning ignored."""
+"""neonize's import runs ``os.popen("uname -a")`` and never closes the pipe; when the pipe is
+collected, Python warns (an error under our warning filters). Import neonize once here, then
+close and reap those pipes ourselves."""
 
 from __future__ import annotations
 
@@ -13,8 +12,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", ResourceWarning)
     import neonize  # noqa: F401
 
-    gc.collect()  # the dropped Popen parks its unreaped child in subprocess._active
-    for child in list(getattr(subprocess, "_active", None) or []):  # private: no public API
-        child.wait()
-    subprocess._cleanup()  # type: ignore[attr-defined]  # private, see above
+    for leftover in gc.get_objects():
+        if isinstance(leftover, subprocess.Popen) and leftover.args == "uname -a":
+            if leftover.stdout is not None:
+                leftover.stdout.close()
+            leftover.wait()
     gc.collect()
