@@ -115,7 +115,31 @@ class FakeEngine(SessionEngine):
         return answers
 
     async def _net_group_info(self, jid: neo.JID) -> neo.GroupInfo:
-        raise RuntimeError("no groups in the fake network")
+        if not jid.User.startswith("120363"):
+            raise RuntimeError("item-not-found")
+        empty = build_jid("", "")
+        return neo.GroupInfo(
+            JID=jid,
+            OwnerJID=build_jid(OWN_LID, "lid"),
+            OwnerPN=build_jid(OWN_PHONE),
+            GroupName=neo.GroupName(Name="Family"),
+            GroupTopic=neo.GroupTopic(Topic="Sunday lunch"),
+            GroupAnnounce=neo.GroupAnnounce(IsAnnounce=False),
+            GroupLocked=neo.GroupLocked(isLocked=True),
+            GroupCreated=1_767_614_400,
+            Participants=[
+                neo.GroupParticipant(
+                    JID=build_jid("123456789012345", "lid"),
+                    LID=build_jid("123456789012345", "lid"),
+                    PhoneNumber=build_jid("5511988887777"),
+                    IsAdmin=False,
+                    IsSuperAdmin=False,
+                ),
+                neo.GroupParticipant(
+                    JID=build_jid(OWN_PHONE), LID=empty, PhoneNumber=empty, IsSuperAdmin=True
+                ),
+            ],
+        )
 
     # ------------------------------------------------------------------ test commands
 

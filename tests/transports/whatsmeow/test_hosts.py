@@ -38,6 +38,7 @@ from wagate.domain import (
     CredentialsUpdated,
     Disconnected,
     FakeClock,
+    IdentityLearned,
     Jid,
     MessageReceived,
     MessageType,
@@ -266,6 +267,43 @@ async def test_presence_read_receipts_and_number_checks(harness: Harness) -> Non
         NumberCheck("5511988887778", True, "5511988887778@s.whatsapp.net"),
         NumberCheck("5511988887777", False, None),
     ]
+    await transport.close()
+
+
+async def test_group_info_and_the_identities_it_reveals(harness: Harness) -> None:
+    transport, log = await harness.connected("ses_group")
+    info = await transport.group_info(Jid("120363000000000001@g.us"))
+    created = info.pop("created_at")
+    assert abs(created - 1_767_614_400) < 128  # neonize carries it as a 32-bit float
+    assert info == {
+        "jid": "120363000000000001@g.us",
+        "name": "Family",
+        "topic": "Sunday lunch",
+        "owner": "5511900000001@s.whatsapp.net",
+        "announce": False,
+        "locked": True,
+        "participants": [
+            {
+                "jid": CONTACT_JID,
+                "phone": CONTACT,
+                "lid": "123456789012345@lid",
+                "admin": False,
+                "super_admin": False,
+            },
+            {
+                "jid": "5511900000001@s.whatsapp.net",
+                "phone": "5511900000001",
+                "lid": None,
+                "admin": True,
+                "super_admin": True,
+            },
+        ],
+    }
+    assert await log.wait_for(IdentityLearned) == [
+        IdentityLearned(phone=CONTACT, lid="123456789012345@lid")
+    ]
+    with pytest.raises(TransportError):
+        await transport.group_info(Jid("5511988887777-1600000000@g.us"))
     await transport.close()
 
 

@@ -404,6 +404,7 @@ class SessionEngine:
             "name": info.GroupName.Name or None,
             "topic": info.GroupTopic.Topic or None,
             "owner": norm.jid_str(info.OwnerPN) or norm.jid_str(info.OwnerJID),
+            # a 32-bit float in neonize's protobuf: right to about a minute
             "created_at": int(info.GroupCreated) or None,
             "announce": bool(info.GroupAnnounce.IsAnnounce),
             "locked": bool(info.GroupLocked.isLocked),
