@@ -203,3 +203,22 @@ async def test_pacing_reads_then_types_before_the_reply(
 async def _step_at(client: httpx.AsyncClient, sid: str, kind: str) -> list[str]:
     items = (await client.get(f"/v1/sessions/{sid}/chats/{CHAT}/timeline")).json()["items"]
     return [i["at"] for i in items if i.get("step") == kind]
+
+
+async def test_instant_assistant_pacing_skips_typing(
+    server: RunningServer, admin: httpx.AsyncClient, brain: BrainServer
+) -> None:
+    sid = await assistant_session(server, admin, **_webhook(brain), pacing="instant")
+    answer = await admin.put(f"/v1/sessions/{sid}/settings", json={"pacing": "slow"})
+    assert answer.status_code == 200, answer.text
+    await say(admin, sid, "quick question")
+
+    async def sent() -> bool:
+        return len(server.network.sent(sid)) == 1
+
+    took = await advance_until(server, sent, step=0.25)
+    assert took <= 6  # the 4 s window, then no reading or typing (slow pacing: 8 s or more)
+    activity = (await admin.get(f"/v1/simulator/{sid}/activity")).json()
+    assert [p for p in activity["presence"] if p["chat_id"] == CHAT] == []
+    [out] = await _outbound(admin, sid)
+    assert out["text"] == "ok"
