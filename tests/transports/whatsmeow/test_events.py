@@ -541,3 +541,31 @@ async def test_qr_channel_timeout_ends_the_login(engine: Engine) -> None:
     await engine.engine.test_command("login_status", {"status": "timeout"})
     await engine.settle()
     assert engine.events == [Disconnected(408, "qr_timeout")]
+
+
+async def test_events_keep_their_order_while_media_downloads(engine: Engine) -> None:
+    slow = asyncio.Event()
+    download = engine.engine._net_download
+
+    async def slow_download(message: Any) -> bytes:
+        await slow.wait()
+        return await download(message)
+
+    engine.engine._net_download = slow_download  # type: ignore[method-assign]
+    key = MessageKey(remoteJID=CONTACT_JID, fromMe=False, ID="3A0MEDIA")
+    image = direct(
+        e2e.Message(imageMessage=e2e.ImageMessage(mimetype="image/jpeg")), wa_id="3A0MEDIA"
+    )
+    revoke = direct(
+        e2e.Message(protocolMessage=e2e.ProtocolMessage(key=key, type=e2e.ProtocolMessage.REVOKE)),
+        wa_id="3A0REVOKE",
+    )
+    for event in (image, revoke):
+        data = base64.b64encode(event.SerializeToString()).decode()
+        await engine.engine.test_command("event", {"code": event_code(event), "data": data})
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert engine.events == []  # the revoke waits for the message it revokes
+    slow.set()
+    await engine.settle()
+    assert [type(e).__name__ for e in engine.events] == ["MessageReceived", "MessageRevoked"]

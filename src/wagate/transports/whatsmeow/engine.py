@@ -152,6 +152,7 @@ class SessionEngine:
         self.closed = False
         self.known: OrderedDict[str, KnownMessage] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._order = asyncio.Lock()
         self._register()
 
     # ------------------------------------------------------------------ lifecycle
@@ -421,7 +422,7 @@ class SessionEngine:
 
     def _register(self) -> None:
         on = self.client.event
-        self.client.qr(self._on_qr)
+        self.client.qr(self._in_order(self._on_qr))
         handlers: list[tuple[Any, Callable[[Any, Any], Awaitable[None]]]] = [
             (ConnectedEv, self._on_connected),
             (PairStatusEv, self._on_pair_status),
@@ -442,7 +443,20 @@ class SessionEngine:
             (UndecryptableMessageEv, self._on_other(norm.normalize_undecryptable)),
         ]
         for event_type, handler in handlers:
-            on(event_type)(handler)
+            on(event_type)(self._in_order(handler))
+
+    def _in_order(
+        self, handler: Callable[[Any, Any], Awaitable[None]]
+    ) -> Callable[[Any, Any], Awaitable[None]]:
+        """neonize runs each event's handler as its own task, so a message that waits for
+        its media could be overtaken by the next event (its own revoke, say). The tasks
+        start in arrival order and take this FIFO lock first, which keeps that order."""
+
+        async def run(client: Any, event: Any) -> None:
+            async with self._order:
+                await handler(client, event)
+
+        return run
 
     async def _on_qr(self, _: Any, code: bytes) -> None:
         self.login_socket.set()
