@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 import wagate as wagate_package
-
 from tests.support.process import ServerProcess, server_env, until
 
 pytestmark = pytest.mark.slow
