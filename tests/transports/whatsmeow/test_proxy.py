@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.transports.whatsmeow.support import HOST_ENV, EventLog
-from wagate.domain import Disconnected, FakeClock
+from wagate.domain import Disconnected, FakeClock, UnsupportedByTransport
 from wagate.transports.base import TransportContext
 from wagate.transports.whatsmeow import EngineSupervisor, SupervisorSettings
 
@@ -79,6 +79,9 @@ async def test_session_dials_through_its_proxy_and_fails_cleanly(
     assert host.alive
     result, _ = await host.request("ping")
     assert result["pid"] == host.pid
+    with pytest.raises(UnsupportedByTransport):  # a production host refuses crash drills
+        await transport.test_command("abort")
+    assert host.alive
     # the real device store: 0700 directory, 0600 files
     store = supervisor.store_dir(f"ses_{scheme}")
     assert store.stat().st_mode & 0o777 == 0o700

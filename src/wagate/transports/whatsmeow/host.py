@@ -185,7 +185,12 @@ class Host:
             known_jid=h.get("known_jid"),
         )
         self.sessions[session_id] = engine
-        await engine.open(fresh=bool(h.get("fresh")))
+        try:
+            await engine.open(fresh=bool(h.get("fresh")))
+        except BaseException:
+            self.sessions.pop(session_id, None)
+            await engine.close()
+            raise
 
 
 def _load_factory(spec: str | None) -> EngineFactory:

@@ -223,7 +223,7 @@ class EngineSupervisor:
 
     def __init__(self, clock: Clock, data_dir: Path, settings: SupervisorSettings) -> None:
         self.clock = clock
-        self.data_dir = data_dir
+        self.data_dir = data_dir.resolve()  # hosts get absolute paths
         self.settings = settings
         self.hosts: list[EngineHost] = []
         self.crashes = 0  # consecutive hosts that died before becoming stable
