@@ -222,3 +222,14 @@ async def test_instant_assistant_pacing_skips_typing(
     assert [p for p in activity["presence"] if p["chat_id"] == CHAT] == []
     [out] = await _outbound(admin, sid)
     assert out["text"] == "ok"
+
+
+async def test_an_opt_out_is_not_answered(
+    server: RunningServer, admin: httpx.AsyncClient, brain: BrainServer
+) -> None:
+    sid = await assistant_session(server, admin, **_webhook(brain))
+    await say(admin, sid, "STOP")
+    await advance_until(server, lambda: _has_step(admin, sid, "skipped"))
+    await hold_still(server, 5)
+    assert brain.requests == []
+    assert server.network.sent(sid) == []

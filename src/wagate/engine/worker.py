@@ -105,6 +105,10 @@ class BatchWorker:
         if conv.state != ChatState.BOT:
             await self._finish(batch, "skipped", "skipped", {"reason": conv.state})
             return
+        policy = self.acceptor.policy_for(session)
+        if rows and all(policy.is_opt_out(r.text) for r in rows):  # "STOP": no answer at all
+            await self._finish(batch, "skipped", "skipped", {"reason": "opted_out"})
+            return
         reply = batch.reply
         steps: list[Step] = []  # the brain's step, when it commits with the batch's close
         if reply is None:
