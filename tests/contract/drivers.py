@@ -292,3 +292,13 @@ DRIVERS: dict[str, type[Driver]] = {
     "cloud": CloudDriver,
     "evolution": EvolutionDriver,
 }
+
+
+def _register_whatsmeow() -> None:
+    """whatsmeow's driver (fake-engine hosts) lives with its tests; it imports this module."""
+    from tests.transports.whatsmeow.contract_driver import WhatsmeowDriver
+
+    DRIVERS["whatsmeow"] = WhatsmeowDriver
+
+
+_register_whatsmeow()

@@ -22,6 +22,7 @@ import base64
 import ctypes
 import hashlib
 import itertools
+import json
 import os
 import time
 from typing import Any
@@ -36,6 +37,7 @@ from wagate.transports.whatsmeow.build import Uploaded
 from wagate.transports.whatsmeow.engine import SessionEngine
 
 OWN_PHONE = "5511900000001"
+SENT_TEXTS = "fake-sent-texts.jsonl"  # in the session's store dir
 OWN_LID = "99887766554433"
 
 _ids = itertools.count(1)
@@ -87,6 +89,10 @@ class FakeEngine(SessionEngine):
         if self.send_error:
             raise RuntimeError(self.send_error)
         self.sent.append((f"{to.User}@{to.Server}", message.SerializeToString()))
+        text = message.conversation or message.extendedTextMessage.text
+        if text:  # for the contract driver, which reads it without a round trip
+            with (self.store_dir / SENT_TEXTS).open("a") as log:
+                log.write(json.dumps(text) + "\n")
         return f"3EB0FAKE{next(_ids):08d}", int(time.time())
 
     async def _net_download(self, message: Message) -> bytes:

@@ -1,0 +1,60 @@
+"""The transport contract's driver for ``whatsmeow``: real engine hosts running the fake
+engine (WhatsApp's servers replaced), events injected as neonize protobufs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from neonize.proto import Neonize_pb2 as neo
+from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
+
+from tests.api.helpers import create_session, wait_status
+from tests.contract.drivers import CONTACT, Driver
+from tests.support.server import RunningServer
+from tests.transports.whatsmeow.app_support import inject, transport_of, use_fake_engine
+from tests.transports.whatsmeow.fake_engine import SENT_TEXTS
+from tests.transports.whatsmeow.support import (
+    direct,
+    source,
+)
+
+RECEIPTS = {"delivered": neo.Receipt.DELIVERED, "read": neo.Receipt.READ}
+
+
+class WhatsmeowDriver(Driver):
+    transport = "whatsmeow"
+
+    async def connect(self, server: RunningServer, client: httpx.AsyncClient) -> dict[str, Any]:
+        use_fake_engine(server)
+        session = await create_session(client, "contract", transport="whatsmeow")
+        await inject(await transport_of(server, session["id"]), neo.Connected(status=True))
+        await wait_status(client, session["id"], "connected")
+        return dict((await client.get(f"/v1/sessions/{session['id']}")).json())
+
+    async def inbound_text(
+        self, server: RunningServer, session: dict[str, Any], wa_id: str, text: str
+    ) -> None:
+        transport = await transport_of(server, session["id"])
+        await inject(transport, direct(e2e.Message(conversation=text), wa_id=wa_id))
+
+    async def receipt(
+        self, server: RunningServer, session: dict[str, Any], wa_id: str, status: str
+    ) -> None:
+        jid = f"{CONTACT}@s.whatsapp.net"
+        event = neo.Receipt(
+            MessageSource=source(jid, jid),
+            MessageIDs=[wa_id],
+            Timestamp=int(server.clock.now().timestamp()),
+            Type=RECEIPTS[status],
+        )
+        await inject(await transport_of(server, session["id"]), event)
+
+    def transmitted_texts(self, server: RunningServer, session: dict[str, Any]) -> list[str]:
+        supervisor = server.services.whatsmeow
+        assert supervisor is not None
+        path = supervisor.store_dir(session["id"]) / SENT_TEXTS
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
