@@ -142,7 +142,7 @@ async def test_lid_sender_with_its_phone_known(engine: Engine) -> None:
     )
     out = await engine.dispatch(event)
     identity = [e for e in out if isinstance(e, IdentityLearned)]
-    assert identity == [IdentityLearned(phone=CONTACT, lid=f"{CONTACT_LID}@lid")]
+    assert identity == [IdentityLearned(phone=CONTACT, lid=f"{CONTACT_LID}@lid", push_name="Maria")]
     msg = next(e for e in out if isinstance(e, MessageReceived)).message
     assert msg.chat_id == CONTACT_JID  # the phone JID whenever the phone is known
     assert (msg.sender_phone, msg.sender_lid) == (CONTACT, f"{CONTACT_LID}@lid")
@@ -361,6 +361,15 @@ async def test_revoke_and_edit(engine: Engine) -> None:
     got = await engine.one(direct(edit, wa_id="3A06"))
     assert isinstance(got, MessageEdited)
     assert (got.edit.target_wa_message_id, got.edit.text) == ("3A0ORIGINAL", "fixed typo")
+
+
+async def test_status_updates_and_channel_posts_are_not_chats(engine: Engine) -> None:
+    status = message_event(
+        e2e.Message(conversation="my status"), source("status@broadcast", CONTACT_JID)
+    )
+    assert await engine.dispatch(status) == []
+    post = message_event(e2e.Message(conversation="news"), source("1203630001@newsletter", ""))
+    assert await engine.dispatch(post) == []
 
 
 async def test_key_distribution_alone_is_not_a_message(engine: Engine) -> None:

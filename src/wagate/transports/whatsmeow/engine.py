@@ -544,7 +544,7 @@ class SessionEngine:
     async def _on_message(self, _: Any, event: neo.Message) -> None:
         try:
             normalized = norm.normalize_message(event, self.own)
-            identity = norm.identity_of(event.Info.MessageSource)
+            identity = norm.identity_of(event.Info.MessageSource, event.Info.Pushname or None)
         except Exception as exc:
             await self._report(_unparseable(event, exc))
             return

@@ -176,7 +176,7 @@ def envelope(source: neo.MessageSource, own: Own) -> Envelope:
     return Envelope(chat_id, chat_type, from_me, sender, sender_phone, sender_lid, person)
 
 
-def identity_of(source: neo.MessageSource) -> IdentityLearned | None:
+def identity_of(source: neo.MessageSource, push_name: str | None = None) -> IdentityLearned | None:
     """The phone/@lid pair a message or receipt reveals about its other party."""
     if source.IsFromMe and not source.IsGroup:
         person = person_of(source.Chat, source.RecipientAlt)
@@ -184,7 +184,8 @@ def identity_of(source: neo.MessageSource) -> IdentityLearned | None:
         person = person_of(source.Sender, source.SenderAlt)
     if person is None or person.phone is None or person.lid is None:
         return None
-    return IdentityLearned(phone=person.phone, lid=person.lid)
+    name = push_name if push_name and not source.IsFromMe else None
+    return IdentityLearned(phone=person.phone, lid=person.lid, push_name=name)
 
 
 # --------------------------------------------------------------------------- message content
@@ -353,15 +354,26 @@ def _protocol(
     return None
 
 
+_NOT_CHATS = ("broadcast", "newsletter")  # status updates, broadcast lists, channels
+
+
+def is_chat(source: neo.MessageSource) -> bool:
+    """Whether the message belongs to a person or a group (not a status update or channel)."""
+    return source.Chat.Server not in _NOT_CHATS
+
+
 def normalize_message(event: neo.Message, own: Own) -> Normalized | None:
     """One whatsmeow message event -> an inbound message, an edit, a revoke, or None.
 
-    None means a bookkeeping message with nothing to show (key distribution,
-    history-sync notices, app-state keys): whatsmeow handles those itself.
+    None means nothing to show: a bookkeeping message (key distribution,
+    history-sync notices, app-state keys: whatsmeow handles those itself), or a
+    status update, broadcast or channel post, which are not chats.
     """
     info = event.Info
     if not info.ID:
         raise ValueError("message event has no id")
+    if not is_chat(info.MessageSource):
+        return None
     env = envelope(info.MessageSource, own)
     timestamp = _timestamp(info.Timestamp)
     inner = unwrap(event.Message)
@@ -411,7 +423,7 @@ def normalize_receipt(event: neo.Receipt) -> ReceiptReceived | None:
     """A delivery/read/played receipt for messages we sent; None for the other kinds
     (our own devices' read-self, retries, server errors, peer messages)."""
     status = _RECEIPTS.get(event.Type)
-    if status is None or not event.MessageIDs:
+    if status is None or not event.MessageIDs or not is_chat(event.MessageSource):
         return None
     source = event.MessageSource
     chat = jid_str(source.Chat)
