@@ -4,14 +4,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import httpx
 from neonize.proto import Neonize_pb2 as neo
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
 
 from tests.api.helpers import create_session, find_inbound, send, wait_sent, wait_status
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, eventually
 from tests.transports.whatsmeow.app_support import inject, transport_of, use_fake_engine
 from tests.transports.whatsmeow.support import CONTACT, direct
+from wagate.transports.whatsmeow import WhatsmeowTransport
 
 
 async def test_whatsmeow_session_end_to_end(
@@ -71,3 +75,32 @@ async def test_contacts_check_needs_a_transport_that_can_ask(
     assert response.json()["error"]["code"] == "unsupported_by_transport"
     empty = await admin.post(f"/v1/sessions/{session['id']}/contacts/check", json=[])
     assert empty.status_code == 422
+
+
+async def test_a_killed_engine_host_is_replaced_and_the_session_comes_back(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    use_fake_engine(server)
+    session = await create_session(admin, "wm", transport="whatsmeow")
+    transport = await transport_of(server, session["id"])
+    await inject(transport, neo.Connected(status=True))
+    await wait_status(admin, session["id"], "connected")
+    assert transport.host is not None
+    old_pid = transport.host.pid
+
+    os.kill(old_pid, signal.SIGKILL)
+    await wait_status(admin, session["id"], "reconnecting")  # code 500: with backoff
+
+    async def reopened() -> WhatsmeowTransport | None:
+        await server.advance(1.0)  # the runtime's reconnect backoff, then the host restart's
+        runtime = server.services.manager.runtime(session["id"])
+        current = runtime.transport if runtime else None
+        if isinstance(current, WhatsmeowTransport) and current.host is not None:
+            return current if current.host.pid != old_pid else None
+        return None
+
+    fresh: WhatsmeowTransport = await eventually(reopened, timeout=20)
+    await inject(fresh, neo.Connected(status=True))
+    await wait_status(admin, session["id"], "connected")
+    message = await send(admin, session["id"], to=CONTACT, text="after the crash")
+    assert (await wait_sent(admin, message["id"]))["wa_message_id"].startswith("3EB0FAKE")
