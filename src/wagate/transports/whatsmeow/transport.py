@@ -223,6 +223,8 @@ class WhatsmeowTransport(Transport):
             "send", session=self.session_id, message=header, blob=blob
         )
         timestamp = result.get("timestamp") or 0
+        if timestamp > 10**11:  # milliseconds
+            timestamp /= 1000
         when = datetime.fromtimestamp(timestamp, UTC) if timestamp else self.context.clock.now()
         return SendResult(wa_message_id=str(result["id"]), timestamp=when)
 
