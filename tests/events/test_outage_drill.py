@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.api.helpers import connected_session, inbound
+from tests.api.helpers import connected_session, inbound, wait_status
 from tests.events.support import (
     Received,
     Receiver,
@@ -73,6 +73,7 @@ async def test_outage_drill(db_url: str, tmp_path: Path, clock: FakeClock) -> No
 
         # ---- second life, same database and data directory
         async with running_server(settings, clock) as second, second.client() as admin:
+            await wait_status(admin, session["id"], "connected")  # restored in the background
             for n in range(15, 20):
                 await inbound(admin, session["id"], **{"from": "5511988887777", "text": f"m{n}"})
 
