@@ -15,7 +15,9 @@ from wagate.sessions import CLOSE_CODES, Action, rule_for
 def test_the_table_covers_the_documented_codes() -> None:
     assert {code: rule.action for code, rule in CLOSE_CODES.items()} == {
         401: Action.LOGGED_OUT,
+        402: Action.STOP,
         403: Action.LOGGED_OUT,
+        405: Action.STOP,
         408: Action.RECONNECT_BACKOFF,
         411: Action.RECONNECT_BACKOFF,
         428: Action.RECONNECT_NOW,
@@ -81,6 +83,27 @@ async def test_403_logs_out_and_raises_an_alert(
     alerts = (await admin.get("/v1/events", params={"type": "alert"})).json()["items"]
     assert [a["data"]["kind"] for a in alerts] == ["forbidden"]
     assert "banned" in alerts[0]["data"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "words"),
+    [(402, "temporarily_banned", "banned"), (405, "client_outdated", "upgrade")],
+)
+async def test_a_ban_or_an_outdated_client_stops_with_an_alert_and_keeps_the_login(
+    server: RunningServer, admin: httpx.AsyncClient, code: int, reason: str, words: str
+) -> None:
+    session = await connected_session(server, admin)
+    sid = session["id"]
+    await admin.post(f"/v1/simulator/{sid}/disconnect", json={"code": code})
+    await wait_status(admin, sid, "failed")
+    assert (await admin.get(f"/v1/sessions/{sid}")).json()["status_reason"] == reason
+    alerts = (await admin.get("/v1/events", params={"type": "alert"})).json()["items"]
+    assert [a["data"]["kind"] for a in alerts] == [reason]
+    assert words in alerts[0]["data"]["message"]
+    await server.advance(120)  # no reconnect on its own
+    assert (await admin.get(f"/v1/sessions/{sid}")).json()["status"] == "failed"
+    await admin.post(f"/v1/sessions/{sid}/start")  # the login was kept: no new QR
+    await wait_status(admin, sid, "connected")
 
 
 async def test_440_replaced_stops_without_reconnecting(

@@ -31,12 +31,25 @@ CLOSE_CODES: dict[int, CloseRule] = {
     401: CloseRule(
         Action.LOGGED_OUT, SessionStatus.LOGGED_OUT, "logged_out", wipe_credentials=True
     ),
+    402: CloseRule(
+        Action.STOP,
+        SessionStatus.FAILED,
+        "temporarily_banned",
+        alert="WhatsApp banned the number for a while; the login is kept: start the session "
+        "again when the ban ends",
+    ),
     403: CloseRule(
         Action.LOGGED_OUT,
         SessionStatus.LOGGED_OUT,
         "forbidden",
         wipe_credentials=True,
         alert="the number may be banned",
+    ),
+    405: CloseRule(
+        Action.STOP,
+        SessionStatus.FAILED,
+        "client_outdated",
+        alert="WhatsApp refuses this client version: upgrade wagate (its engine) and start again",
     ),
     408: CloseRule(Action.RECONNECT_BACKOFF, SessionStatus.RECONNECTING, "timed_out"),
     411: CloseRule(Action.RECONNECT_BACKOFF, SessionStatus.RECONNECTING, "multidevice_mismatch"),

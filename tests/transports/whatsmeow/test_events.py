@@ -510,7 +510,7 @@ async def test_connected_reports_the_account_and_its_credentials(engine: Engine)
     ("event", "code"),
     [
         (neo.StreamReplaced(), 440),
-        (neo.TemporaryBan(Code=neo.TemporaryBan.SEND_TO_TOO_MANY_PEOPLE, Expire=3600), 403),
+        (neo.TemporaryBan(Code=neo.TemporaryBan.SEND_TO_TOO_MANY_PEOPLE, Expire=3600), 402),
         (
             neo.ConnectFailure(
                 Reason=neo.SERVICE_UNAVAILABLE, Message="try later", Raw=neo.Node(Tag="failure")
@@ -525,7 +525,7 @@ async def test_connected_reports_the_account_and_its_credentials(engine: Engine)
         ),
         (neo.Disconnected(status=True), 428),
         (neo.StreamError(Code="515", Raw=neo.Node(Tag="stream:error")), 515),
-        (neo.ClientOutdated(), 500),
+        (neo.ClientOutdated(), 405),
     ],
 )
 async def test_connection_events_map_to_close_codes(engine: Engine, event: Any, code: int) -> None:

@@ -504,9 +504,9 @@ _FAILURE_CODES = {
     neo.LOGGED_OUT: 401,
     neo.MAIN_DEVICE_GONE: 401,
     neo.UNKNOWN_LOGOUT: 401,
-    neo.TEMP_BANNED: 403,
+    neo.TEMP_BANNED: 402,
     neo.SERVICE_UNAVAILABLE: 503,
-    neo.CLIENT_OUTDATED: 500,
+    neo.CLIENT_OUTDATED: 405,
     neo.INTERNAL_SERVER_ERROR: 500,
 }
 
@@ -520,13 +520,13 @@ def _reason_name(reason: int) -> str:
 
 def logged_out(event: neo.LoggedOut) -> Disconnected:
     """The phone unlinked this device, or WhatsApp refused the login at connect time."""
-    code = 403 if event.Reason == neo.TEMP_BANNED else 401
+    code = 402 if event.Reason == neo.TEMP_BANNED else 401
     return Disconnected(code, f"logged out ({_reason_name(event.Reason)})")
 
 
 def temporary_ban(event: neo.TemporaryBan) -> Disconnected:
     reason = neo.TemporaryBan.TempBanReason.Name(event.Code).lower() if event.Code else "unknown"
-    return Disconnected(403, f"temporarily banned ({reason}), expires in {event.Expire} s")
+    return Disconnected(402, f"temporarily banned ({reason}), expires in {event.Expire} s")
 
 
 def connect_failure(event: neo.ConnectFailure) -> Disconnected:
@@ -542,4 +542,4 @@ def stream_error(event: neo.StreamError) -> Disconnected:
 
 STREAM_REPLACED = Disconnected(440, "another client connected with this device's credentials")
 CONNECTION_CLOSED = Disconnected(428, "the connection closed")
-CLIENT_OUTDATED = Disconnected(500, "WhatsApp says this whatsmeow version is outdated")
+CLIENT_OUTDATED = Disconnected(405, "WhatsApp says this whatsmeow version is outdated")
