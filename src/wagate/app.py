@@ -530,7 +530,7 @@ def create_app(
                 tasks.start("session-restore", services.manager.restore())
                 tasks.start("outbox-supervisor", services.outbox.run())
                 tasks.start("session-leases", services.manager.keep_leases())
-                tasks.start("receipt-waits", services.manager.keep_receipts())
+                tasks.start("receipt-waits", services.manager.keep_receipts(settings.sender_poll_s))
                 tasks.start("webhook-dispatcher", services.webhooks.run())
                 if services.engine is not None:
                     tasks.start("conversation-engine", services.engine.run())

@@ -373,9 +373,13 @@ class SessionManager:
                 log.error("lease pass failed", error=repr(exc))
 
     async def keep_receipts(self, every_s: float = 2.0, keep_s: float = 600.0) -> None:
-        """Every ``every_s``: apply receipts that waited for their message's id."""
+        """Every ``every_s``: apply receipts that waited for their message's id.
+
+        A poll for work, so it sleeps in real time (like the conversation engine's
+        poll); only the age of a waiting receipt is measured on the injected clock.
+        """
         while True:
-            await self.clock.sleep(every_s)
+            await asyncio.sleep(every_s)
             try:
                 await self.receipt_pass(keep_s)
             except Exception as exc:
