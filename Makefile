@@ -18,8 +18,10 @@ runtime-deps:
 run: bootstrap runtime-deps
 	$(VENV)/wagate serve
 
+# Two workers (pytest-xdist), each with its own PostgreSQL server: the suite is
+# mostly waiting on servers and databases, so two processes share two cores well.
 test: bootstrap system-deps
-	$(VENV)/pytest
+	$(VENV)/pytest -n 2
 
 # SQLite only, without the server-process walk-throughs: the quick inner loop.
 test-fast: bootstrap
