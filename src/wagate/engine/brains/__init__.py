@@ -2,6 +2,10 @@
 
 SDK clients are kept per (kind, base URL, key, timeout), so connections are
 reused between batches; :meth:`Brains.close` closes them.
+
+The OpenAI and Anthropic SDKs are imported when a session first uses them:
+together they take about 1.5 s to import, which every worker would otherwise
+pay at start even when no assistant uses them.
 """
 
 from __future__ import annotations
@@ -10,8 +14,6 @@ from typing import Any
 
 import httpx
 
-from wagate.engine.brains import anthropic as anthropic_brain
-from wagate.engine.brains import openai as openai_brain
 from wagate.engine.brains.base import (
     Audio,
     Brain,
@@ -60,6 +62,8 @@ class Brains:
                     bot_name=bot_name,
                 )
             case "openai" | "openai_compatible":
+                from wagate.engine.brains import openai as openai_brain
+
                 assert settings.model is not None
                 key = ("openai", settings.base_url, api_key, settings.timeout_s)
                 if key not in self._clients:
@@ -70,6 +74,8 @@ class Brains:
                     self._clients[key], settings.model, settings.max_tokens
                 )
             case "anthropic":
+                from wagate.engine.brains import anthropic as anthropic_brain
+
                 assert settings.model is not None
                 key = ("anthropic", settings.base_url, api_key, settings.timeout_s)
                 if key not in self._clients:
