@@ -159,6 +159,27 @@ async def test_pacing_reads_types_and_pauses_before_sending(
     assert not [p for p in activity["presence"] if p["chat_id"] == f"{B}@s.whatsapp.net"]
 
 
+async def test_a_message_may_bring_its_own_pacing(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    """The session paces nothing (``instant``); one message asks for ``normal``."""
+    sid = (await connected_session(server, admin))["id"]
+    plain = await send(admin, sid, to=B, text="at once")
+    await wait_sent(admin, plain["id"])
+    paced = await send(admin, sid, to=A, text="x" * 30, pacing="normal")
+    assert (await admin.get(f"/v1/messages/{paced['id']}")).json()["status"] == "queued"
+    await advance_until(server, admin, paced["id"], SENT_OR_LATER, limit=40)
+    activity = (await admin.get(f"/v1/simulator/{sid}/activity")).json()
+    states = [p["state"] for p in activity["presence"] if p["chat_id"] == f"{A}@s.whatsapp.net"]
+    assert states[0] == "composing"
+    assert states[-1] == "paused"
+    assert not [p for p in activity["presence"] if p["chat_id"] == f"{B}@s.whatsapp.net"]
+    bad = await admin.post(
+        f"/v1/sessions/{sid}/messages", json={"to": A, "text": "y", "pacing": "warp"}
+    )
+    assert bad.status_code == 422
+
+
 async def test_voice_notes_show_recording(server: RunningServer, admin: httpx.AsyncClient) -> None:
     session = await connected_session(server, admin)
     sid = session["id"]

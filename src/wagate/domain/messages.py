@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wagate.domain.enums import MEDIA_TYPES, ChatType, MessageType
 from wagate.domain.ids import Jid
+from wagate.domain.policy import PacingName
 
 # --------------------------------------------------------------------------- parts
 
@@ -92,6 +93,11 @@ class OutboundMessageRequest(BaseModel):
         default=None, max_length=256, description="wagate or WhatsApp message id"
     )
     humanize: bool | None = None
+    pacing: PacingName | None = Field(
+        default=None,
+        description="this message's typing profile (instant, fast, normal, slow) instead of "
+        "the session's pacing",
+    )
     ttl_s: float | None = Field(
         default=None,
         gt=0,

@@ -55,6 +55,7 @@ def plan(
                     ),
                     reply_to=quote,
                     humanize=humanize,
+                    pacing=settings.pacing,
                 ),
             )
         )
@@ -68,6 +69,7 @@ def plan(
                     text=part[:MAX_TEXT],
                     reply_to=quote if not planned else None,
                     humanize=humanize,
+                    pacing=settings.pacing,
                 ),
             )
         )

@@ -287,8 +287,9 @@ class ChatLane:
         """Read the chat, think, show typing or recording, pause; as a person would."""
         sender = self.sender
         size = (message.media or {}).get("size")
+        profile = (message.request or {}).get("pacing") or sender.policy.pacing
         the_plan = pacing.plan(
-            sender.policy.pacing,
+            profile,
             outgoing.type,
             outgoing.text,
             int(size) if size else None,
