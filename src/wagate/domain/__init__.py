@@ -3,7 +3,7 @@
 Imports nothing else of wagate; every other layer may import it.
 """
 
-from wagate.domain.clock import Clock, FakeClock, SystemClock
+from wagate.domain.clock import Clock, FakeClock, SystemClock, wait_for
 from wagate.domain.enums import (
     MEDIA_TYPES,
     SENDABLE_TYPES,
@@ -160,4 +160,5 @@ __all__ = [
     "phone_of",
     "split_jid",
     "statuses_before",
+    "wait_for",
 ]

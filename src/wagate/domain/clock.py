@@ -12,7 +12,7 @@ import asyncio
 import heapq
 import itertools
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -84,3 +84,32 @@ class FakeClock:
 async def _let_tasks_run(rounds: int = 20) -> None:
     for _ in range(rounds):
         await asyncio.sleep(0)
+
+
+async def wait_for(
+    event: asyncio.Event,
+    clock: Clock,
+    *,
+    timeout: float | None = None,
+    real_timeout: float | None = None,
+) -> None:
+    """Return when ``event`` is set, ``timeout`` seconds of ``clock`` time have passed,
+    or ``real_timeout`` real seconds have, whichever comes first.
+
+    Timers (a hold, a retry, a keep-alive) wait on the clock, so tests move them
+    exactly; polls for work done by other processes wait in real time, so a test
+    clock moved by hours does not run thousands of polls on its way.
+    """
+    if event.is_set():
+        return
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(event.wait())]
+    if timeout is not None:
+        waiters.append(asyncio.ensure_future(clock.sleep(max(0.0, timeout))))
+    if real_timeout is not None:
+        waiters.append(asyncio.ensure_future(asyncio.sleep(max(0.0, real_timeout))))
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)

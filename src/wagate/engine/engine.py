@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import structlog
 
-from wagate.domain import Clock, normalize_destination
+from wagate.domain import Clock, normalize_destination, wait_for
 from wagate.engine import assistants, takeover, timeline
 from wagate.engine.brains import Brains
 from wagate.engine.ingest import LogReader
@@ -44,31 +44,6 @@ class EngineSettings:
     concurrency: int = 64  # batches answered at once by this worker
     allow_private_urls: bool = False
     media_max_bytes: int = 16 * 1024 * 1024
-
-
-async def _wait(
-    event: asyncio.Event, clock: Clock, timeout: float | None, real_timeout: float
-) -> None:
-    """Until ``event`` is set, ``timeout`` of clock time (a timer) or ``real_timeout`` real s.
-
-    The poll for other workers' work waits in real time: it is about other
-    processes, not about the conversation's time, and a test clock moved by
-    hours must not run thousands of polls on its way.
-    """
-    if event.is_set():
-        return
-    waiters = [
-        asyncio.ensure_future(event.wait()),
-        asyncio.ensure_future(asyncio.sleep(max(0.0, real_timeout))),
-    ]
-    if timeout is not None:
-        waiters.append(asyncio.ensure_future(clock.sleep(max(0.0, timeout))))
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 class ConversationEngine:
@@ -147,8 +122,11 @@ class ConversationEngine:
                 timer = await self.step()
                 real = self._next_poll - self._monotonic()
                 gap = self.horizon.pending_gap_s()
-                await _wait(
-                    self._wake, self.clock, timer, min(real, gap if gap is not None else real)
+                await wait_for(
+                    self._wake,
+                    self.clock,
+                    timeout=timer,
+                    real_timeout=min(real, gap if gap is not None else real),
                 )
         finally:
             self.bus.unsubscribe(self._wake)

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from wagate.domain import Clock, RetryStrategy
+from wagate.domain import Clock, RetryStrategy, wait_for
 from wagate.events.bus import EventBus
 from wagate.events.client import WebhookClient
 from wagate.events.endpoint import EndpointWorker
@@ -78,26 +78,6 @@ class DeliverySettings:
         )
 
 
-async def wait_any(
-    event: asyncio.Event, clock: Clock, timeout: float, real_timeout: float | None = None
-) -> None:
-    """Until ``event`` is set, ``timeout`` of clock time passed or ``real_timeout`` real s."""
-    if event.is_set():
-        return
-    waiters = [
-        asyncio.ensure_future(event.wait()),
-        asyncio.ensure_future(clock.sleep(max(0.0, timeout))),
-    ]
-    if real_timeout is not None:
-        waiters.append(asyncio.ensure_future(asyncio.sleep(real_timeout)))
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)
-
-
 class WebhookDispatcher:
     def __init__(
         self,
@@ -142,7 +122,7 @@ class WebhookDispatcher:
         self.reconfigure()
 
     async def wait(self, event: asyncio.Event, timeout: float) -> None:
-        await wait_any(event, self.clock, timeout)
+        await wait_for(event, self.clock, timeout=timeout)
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
@@ -171,10 +151,10 @@ class WebhookDispatcher:
                 except Exception as exc:
                     log.error("webhook dispatcher pass failed", error=repr(exc))
                 until_claim = (next_claim - self.clock.now()).total_seconds()
-                await wait_any(
+                await wait_for(
                     self._wake,
                     self.clock,
-                    min(self.settings.poll_s, max(0.0, until_claim)),
+                    timeout=min(self.settings.poll_s, max(0.0, until_claim)),
                     real_timeout=self.horizon.pending_gap_s(),
                 )
         finally:

@@ -24,9 +24,8 @@ from typing import Any
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from wagate.domain import Clock
+from wagate.domain import Clock, wait_for
 from wagate.events.bus import EventBus
-from wagate.events.dispatcher import wait_any
 from wagate.events.horizon import LogHorizon
 from wagate.store import Database
 from wagate.store.models import Event
@@ -132,10 +131,10 @@ class EventStreams:
                     yield ": keep-alive\n\n"
                     quiet_since = self.clock.now()
                     continue
-                await wait_any(
+                await wait_for(
                     waiter,
                     self.clock,
-                    min(self.poll_s, left),
+                    timeout=min(self.poll_s, left),
                     real_timeout=self.horizon.pending_gap_s(),
                 )
         finally:

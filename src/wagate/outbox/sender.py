@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import select
 
-from wagate.domain import Clock, MessageStatus, RetryStrategy
+from wagate.domain import Clock, MessageStatus, RetryStrategy, wait_for
 from wagate.domain.policy import DeliveryPolicy, resolve_policy
 from wagate.observability import Metrics
 from wagate.outbox.guardrails import Guard
@@ -43,20 +43,6 @@ PURGE_EVERY = timedelta(minutes=1)  # how often expired idempotency keys are del
 class SenderSettings:
     poll_s: float
     retry: RetryStrategy
-
-
-async def wait_or_timeout(event: asyncio.Event, clock: Clock, timeout: float) -> None:
-    """Return when ``event`` is set or ``timeout`` of the clock's time has passed."""
-    if event.is_set():
-        return
-    waiter = asyncio.ensure_future(event.wait())
-    sleeper = asyncio.ensure_future(clock.sleep(max(0.0, timeout)))
-    try:
-        await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (waiter, sleeper):
-            task.cancel()
-        await asyncio.gather(waiter, sleeper, return_exceptions=True)
 
 
 class Outbox:
@@ -245,7 +231,7 @@ class SessionSender:
         """A lane's wait: until ``until``, or until the sender's situation changes."""
         seconds = (until - self.clock.now()).total_seconds()
         if seconds > 0:
-            await wait_or_timeout(self._changed, self.clock, seconds)
+            await wait_for(self._changed, self.clock, timeout=seconds)
 
     def release(self, seq: int) -> None:
         """The message goes back to the queue unsent (offline, stopping)."""
@@ -276,7 +262,7 @@ class SessionSender:
                 found = await self._fill() if self.runtime.connected else True
                 if not found and not self.lanes:
                     return  # nothing to do; wake() starts a new dispatcher
-                await wait_or_timeout(self._wakeup, self.clock, self.outbox.settings.poll_s)
+                await wait_for(self._wakeup, self.clock, timeout=self.outbox.settings.poll_s)
                 if not self._wakeup.is_set():
                     self._rescan = True  # a quiet poll: look at the whole queue again
         except asyncio.CancelledError:
@@ -343,4 +329,4 @@ class SessionSender:
         self.assigned.clear()
 
 
-__all__ = ["Outbox", "SenderSettings", "SessionSender", "wait_or_timeout"]
+__all__ = ["Outbox", "SenderSettings", "SessionSender"]
