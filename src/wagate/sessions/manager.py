@@ -89,7 +89,8 @@ class SessionManager:
         return self._locks.setdefault(session_id, asyncio.Lock())
 
     def _recorder(self, session_id: str, tenant_id: str) -> EventRecorder:
-        """A recorder for a session this worker may not run (ingest, waiting receipts)."""
+        """The recorder of a session: for its runtime, or for events that reach a worker
+        that does not run it (ingest webhooks, waiting receipts)."""
         return EventRecorder(
             SessionRef(session_id, tenant_id),
             db=self.db,
@@ -203,7 +204,7 @@ class SessionManager:
                 db=self.db,
                 registry=self.registry,
                 clock=self.clock,
-                media=self.media,
+                recorder=self._recorder(session_id, tenant_id),
                 settings=self.settings,
                 hooks=self.hooks,
                 metrics=self.metrics,

@@ -37,7 +37,6 @@ from wagate.sessions.policy import Action, is_known_close_code, rule_for
 from wagate.sessions.recorder import EventRecorder, SessionRef
 from wagate.sessions.watchdog import Watchdog
 from wagate.store import Database
-from wagate.store.media import MediaStore
 from wagate.store.models import Session
 from wagate.store.repositories import events, sessions
 from wagate.store.serialize import iso
@@ -70,7 +69,7 @@ class SessionRuntime:
         db: Database,
         registry: TransportRegistry,
         clock: Clock,
-        media: MediaStore,
+        recorder: EventRecorder,
         settings: RuntimeSettings,
         hooks: SessionHooks,
         metrics: Metrics,
@@ -84,15 +83,7 @@ class SessionRuntime:
         self.settings = settings
         self.hooks = hooks
         self.metrics = metrics
-        self.recorder = EventRecorder(
-            ref,
-            db=db,
-            clock=clock,
-            media=media,
-            hooks=hooks,
-            metrics=metrics,
-            policy_defaults=settings.policy_defaults,
-        )
+        self.recorder = recorder
         self.transport: Transport | None = None
         self.status = SessionStatus.STOPPED
         self.reconnect_attempts = 0
