@@ -48,6 +48,11 @@ class Plan:
     sessions_deadline_s: float  # for each step: connecting all, a storm, the restore
     # the conversation engine: chats writing at once to a brain that takes 1 s
     engine_chats: int = 500
+    # the fast path against a bare FastAPI app: requests per route (closed loop), the open
+    # loops' length, and the inbound rate held while a send burst runs
+    fast_requests: int = 6000
+    fast_open_s: float = 5.0
+    fast_inbound_rate: float = 200.0
 
 
 # WAGATE_WEBHOOK_RETRY_SCHEDULE_S of the outage drill: 24 attempts over 208 s (at least
@@ -116,4 +121,6 @@ QUICK = Plan(
     sessions=100,
     sessions_deadline_s=60.0,
     engine_chats=50,
+    fast_requests=1000,
+    fast_open_s=2.0,
 )

@@ -326,6 +326,8 @@ def to_json(path: Path, payload: dict[str, Any], runs: list[BackendRun]) -> None
             data["sessions"].update(
                 passed=run.sessions.passed, kb_per_session=run.sessions.kb_per_session
             )
+        if run.fastpath is not None:
+            data["fastpath"]["ratios_to_bare_app"] = run.fastpath.ratios()
         if run.baseline is not None:
             ratios: dict[str, float] = {}
             if run.send is not None:

@@ -1,6 +1,7 @@
 """One backend, start to finish.
 
-The baseline; one wagate server for send throughput and API latency; on
+The baseline; the fast path against a bare FastAPI app; one wagate server
+for send throughput and API latency; on
 PostgreSQL, send throughput again with two servers on one database; the
 crash drill on a server of its own; webhook delivery throughput; the webhook
 outage drill; then many sessions on one worker (memory, reconnect storm,
@@ -22,6 +23,7 @@ from benchmarks.baseline import CommitRate
 from benchmarks.deliver import DeliveryRun, measure_delivery
 from benchmarks.drill import DrillResult, run_drill
 from benchmarks.engine import EngineResult, measure_engine
+from benchmarks.fastpath import FastPathResult, measure_fastpath
 from benchmarks.latency import LatencyResult, measure_latency
 from benchmarks.outage import OutageResult, run_outage
 from benchmarks.plan import Plan
@@ -33,7 +35,7 @@ from benchmarks.webhook_report import outage_verdict
 
 Say = Callable[[str], None]
 
-PHASES = ("send", "two-process", "drill", "webhooks", "outage", "sessions", "engine")
+PHASES = ("fastpath", "send", "two-process", "drill", "webhooks", "outage", "sessions", "engine")
 
 
 @dataclass
@@ -42,6 +44,7 @@ class BackendRun:
     label: str = ""
     notes: list[str] = field(default_factory=list)
     baseline: CommitRate | None = None
+    fastpath: FastPathResult | None = None
     send: SendResult | None = None
     latency: LatencyResult | None = None
     two_process: TwoProcessRun | None = None
@@ -94,6 +97,13 @@ async def run_backend(
             say(f"  baseline: {plan.commits} one-row commits ...")
             run.baseline = await backend.commit_rate(plan)
             say(f"    {run.baseline.per_s:,.0f} commits/s ({run.baseline.how})")
+            if "fastpath" in phases:
+                try:
+                    run.fastpath = await measure_fastpath(backend, plan, workdir, say)
+                    for problem in run.fastpath.problems:
+                        say(f"    PROBLEM: {problem}")
+                except Exception as exc:
+                    run.fail("fast path", exc, say)
             if "send" in phases:
                 try:
                     await _one_server(run, backend, plan, workdir, say)

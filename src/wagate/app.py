@@ -59,7 +59,7 @@ from wagate.events import (
     WebhookDispatcher,
     load_or_create_key,
 )
-from wagate.observability import Metrics, configure_logging
+from wagate.observability import Metrics, WriteStatsCollector, configure_logging
 from wagate.outbox import AcceptSettings, MediaLoader, OutboundAcceptor, Outbox, SenderSettings
 from wagate.sessions import (
     ConfigSecrets,
@@ -226,6 +226,11 @@ async def build_services(
             await tenants.ensure_tenant(tx, tenants.DEFAULT_TENANT, clock.now())
 
         metrics = Metrics()
+        metrics.registry.register(
+            WriteStatsCollector(
+                lambda: (db.commits, db.batches.stats.batches, dict(db.batches.stats.ops_by_kind))
+            )
+        )
         policy_defaults = default_policy(settings)
         worker_id = settings.worker_id or default_worker_id(settings)
         bus = EventBus()
@@ -271,6 +276,7 @@ async def build_services(
             events_committed=bus.notify,
             session_connected=lambda session_id: outbox_ref[0].wake(session_id),
             session_deleted=network.forget,
+            inbound_committed=lambda *seen: outbox_ref[0].inbound_seen(*seen),
         )
         manager = SessionManager(
             db=db,

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
@@ -115,3 +118,29 @@ class Metrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
         )
+
+
+class WriteStatsCollector(Collector):
+    """Commits and group-commit batches, read from the database handle at scrape time.
+
+    ``stats()`` returns (commits, batches, {kind: ops}); the benchmarks divide
+    commits by messages to report commits per message.
+    """
+
+    def __init__(self, stats: Callable[[], tuple[int, int, dict[str, int]]]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        commits, batches, ops = self.stats()
+        yield CounterMetricFamily(
+            "wagate_db_commits", "Write transactions committed by this process.", value=commits
+        )
+        yield CounterMetricFamily(
+            "wagate_db_batches", "Group-commit batches (each one transaction).", value=batches
+        )
+        by_kind = CounterMetricFamily(
+            "wagate_db_batch_ops", "Writes applied through group commit, by kind.", labels=["kind"]
+        )
+        for kind, count in sorted(ops.items()):
+            by_kind.add_metric([kind], count)
+        yield by_kind

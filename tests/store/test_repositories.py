@@ -102,11 +102,12 @@ async def test_receipts_never_move_backwards(db: Database) -> None:
         )
 
     async def receipt(status: MessageStatus) -> list[str]:
-        async with db.transaction() as tx:
-            moved = await messages.apply_receipt(
-                tx, session_id=session_id, wa_message_ids=["W2"], status=status, at=NOW, now=NOW
+        moved = await db.run_batch(
+            lambda conn: messages.apply_receipt(
+                conn, session_id=session_id, wa_message_ids=["W2"], status=status, at=NOW, now=NOW
             )
-            return [m.status for m in moved]
+        )
+        return [m["status"] for m in moved]
 
     assert await receipt(MessageStatus.READ) == ["read"]
     assert await receipt(MessageStatus.DELIVERED) == []

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 
 from wagate.domain import AuthError, Forbidden
+from wagate.outbox import OutboundAcceptor, Outbox
+from wagate.store import Database
 from wagate.store.repositories import tenants
 
 if TYPE_CHECKING:
@@ -35,6 +37,26 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated["Services", Depends(get_services)]
+
+
+async def get_db(request: Request) -> Database:
+    db: Database = request.app.state.services.db
+    return db
+
+
+async def get_acceptor(request: Request) -> OutboundAcceptor:
+    acceptor: OutboundAcceptor = request.app.state.services.acceptor
+    return acceptor
+
+
+async def get_outbox(request: Request) -> Outbox:
+    outbox: Outbox = request.app.state.services.outbox
+    return outbox
+
+
+DatabaseDep = Annotated[Database, Depends(get_db)]
+AcceptorDep = Annotated[OutboundAcceptor, Depends(get_acceptor)]
+OutboxDep = Annotated[Outbox, Depends(get_outbox)]
 
 
 async def get_principal(request: Request) -> Principal:

@@ -247,12 +247,12 @@ class BatchWorker:
         steps: list[Step],
     ) -> None:
         planned = self._plan(batch, settings, reply)
-        accepted: list[str] = []
+        accepted_ids: list[str] = []
         replayed: list[str] = []
         refused: list[dict[str, Any]] = []
         for item in planned:
             try:
-                row, _ = await self.acceptor.accept(
+                accepted = await self.acceptor.accept(
                     session, item.request, f"engine:{batch.id}:{item.key}"
                 )
             except Conflict as exc:
@@ -265,16 +265,16 @@ class BatchWorker:
                     continue
                 refused.append({"part": item.key, "code": exc.code, "message": exc.message})
             else:
-                accepted.append(row.id)
+                accepted_ids.append(accepted.id)
                 self.on_accepted(session.id)  # the session's sender looks at once
-        data: dict[str, Any] = {"batch_id": batch.id, "message_ids": accepted}
+        data: dict[str, Any] = {"batch_id": batch.id, "message_ids": accepted_ids}
         if refused:
             data["refused"] = refused
         if replayed:
             data["accepted_before"] = replayed
         if reply.get("fallback"):
             data["fallback"] = True
-        kind = "replied" if accepted or replayed else ("reply_refused" if refused else "silent")
+        kind = "replied" if accepted_ids or replayed else ("reply_refused" if refused else "silent")
         await self._finish(batch, "done", kind, data, steps)
 
     @staticmethod

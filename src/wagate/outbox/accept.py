@@ -1,25 +1,25 @@
-"""Accepting an outbound message: validate, resolve, refuse, store as ``queued``, commit.
+"""Accepting an outbound message: validate, prepare, then admit it with its batch and commit.
 
 Nothing is transmitted here. The API answers 202 once the row is committed,
 and the session's sender takes it from the database. Guardrails that delay
 (rate, bursts, quiet hours, daily cap) belong to the sender; the ones that
-refuse (opt-out, duplicate text) are applied here, before anything is stored.
+refuse (opt-out, duplicate text) are applied when the batch is admitted
+(:mod:`wagate.outbox.admission`), before anything is stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import (
     MEDIA_TYPES,
@@ -32,24 +32,35 @@ from wagate.domain import (
     MessageType,
     OutboundMessageRequest,
     is_group,
-    is_lid,
     new_id,
     new_wa_message_id,
     normalize_destination,
     phone_jid,
-    phone_of,
-    split_jid,
 )
 from wagate.domain.policy import DeliveryPolicy, resolve_policy
 from wagate.domain.urls import check_url_syntax, ensure_public_url
+from wagate.outbox.admission import Admission, AdmissionKind, Admitted
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Message, Session
-from wagate.store.repositories import contacts, idempotency, messages
-from wagate.store.repositories.idempotency import ClaimState
+from wagate.store.repositories import messages
+from wagate.store.serialize import message_json
 from wagate.transports import TransportRegistry
 
 log = structlog.get_logger("wagate.outbox")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An accepted message as the API shows it; ``created`` is False for a replay."""
+
+    id: str
+    json: dict[str, Any]
+    created: bool
+
+
+BulkItem = tuple[OutboundMessageRequest, str | None] | Exception
+"""A request and its idempotency key, or the error that kept it from parsing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +80,16 @@ def request_hash(request: OutboundMessageRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class _ClaimLost(Exception):
-    """Our idempotency claim was taken over while we processed the request."""
-
-
 class OutboundAcceptor:
     """Validate, apply the accept-side guardrails, store as queued.
 
-    Guardrails that refuse (rather than delay) live here: a recipient who
-    opted out (422 ``recipient_opted_out``) and the same text to the same chat
-    within the policy's ``duplicate_window_s`` (409 ``duplicate_message``).
+    Each request is validated and prepared on its own (destination, media,
+    the row); the checks that need the database, the idempotency key and the
+    insert are decided for a whole batch of requests in one transaction
+    (:mod:`wagate.outbox.admission`). Guardrails that refuse (rather than
+    delay) are applied there: a recipient who opted out (422
+    ``recipient_opted_out``) and the same text to the same chat within the
+    policy's ``duplicate_window_s`` (409 ``duplicate_message``).
     """
 
     def __init__(
@@ -97,125 +108,101 @@ class OutboundAcceptor:
         self.registry = registry
         self.settings = settings
         self.policy_defaults = policy_defaults
+        self._admissions = AdmissionKind(clock.now)
 
     def policy_for(self, session: Session) -> DeliveryPolicy:
         return resolve_policy(self.policy_defaults, session.settings or {})
 
     async def accept(
         self, session: Session, request: OutboundMessageRequest, idempotency_key: str | None
-    ) -> tuple[Message, bool]:
-        """Store the message as queued. Returns (message, created); created is False on a replay.
+    ) -> Accepted:
+        """Store the message as queued; ``created`` is False on a replay.
 
-        With an ``idempotency_key`` the key is claimed and committed first; the
-        message and the key's completion then commit together. A failure
-        releases the key, so the client can retry with it.
+        With an ``idempotency_key``, the key is recorded with the message in
+        the same transaction; a request that is refused leaves no key behind,
+        so the client can retry with it.
         """
-        fingerprint = request_hash(request)
-        if not idempotency_key:
-            return await self._store(session, request, fingerprint, None, None), True
-        key = idempotency_key
-        claim = await self._claim(session.id, key, fingerprint)
-        if claim.state is not ClaimState.CLAIMED:
-            return await self._answer_claim(claim), False
+        admission = await self._prepare(session, request, idempotency_key or None)
+        return await self._settle(admission, self.db.batches.enqueue(self._admissions, admission))
+
+    async def accept_many(
+        self,
+        session: Session,
+        requests: list[tuple[OutboundMessageRequest, str | None] | Exception],
+    ) -> list[Accepted | Exception]:
+        """Accept several requests in order, together: one outcome per item, like :meth:`accept`.
+
+        An item given as an exception (it did not parse) stays that exception.
+        Every item is prepared first, then all are queued at once, so a
+        thousand messages commit in a few transactions rather than a thousand.
+        """
+        prepared: list[Admission | Exception] = []
+        for item in requests:
+            if isinstance(item, Exception):
+                prepared.append(item)
+                continue
+            try:
+                prepared.append(await self._prepare(session, item[0], item[1] or None))
+            except Exception as exc:
+                prepared.append(exc)
+        pending = [
+            item
+            if isinstance(item, Exception)
+            else self._settle(item, self.db.batches.enqueue(self._admissions, item))
+            for item in prepared
+        ]
+        outcomes: list[Accepted | Exception] = []
+        for each in pending:
+            if isinstance(each, Exception):
+                outcomes.append(each)
+                continue
+            try:
+                outcomes.append(await each)
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    async def _settle(self, admission: Admission, outcome: asyncio.Future[Admitted]) -> Accepted:
         try:
-            row = await self._store(session, request, fingerprint, key, claim.claimed_at)
-        except _ClaimLost:
-            return await self._after_lost_claim(session.id, key, fingerprint), False
+            admitted = await asyncio.shield(outcome)
         except IntegrityError:
-            replay = await self._after_key_conflict(session.id, key, fingerprint, claim.claimed_at)
-            if replay is None:
+            self._discard_media(admission)
+            if admission.key is None:
                 raise
-            return replay, False
+            existing = await self._after_key_conflict(admission)
+            return Accepted(existing.id, message_json(existing), False)
         except BaseException:
-            await self._release(session.id, key, claim.claimed_at)
+            self._discard_media(admission)
             raise
-        return row, True
+        if not admitted.created:
+            self._discard_media(admission)
+        record = admitted.message
+        message_id = str(record["id"] if isinstance(record, dict) else record.id)
+        return Accepted(message_id, message_json(record), admitted.created)
 
-    # ------------------------------------------------------------------ idempotency
-
-    async def _claim(self, session_id: str, key: str, fingerprint: str) -> idempotency.Claim:
-        async with self.db.transaction() as tx:
-            return await idempotency.claim(
-                tx,
-                session_id=session_id,
-                key=key,
-                request_hash=fingerprint,
-                now=self.clock.now(),
-                ttl_s=self.settings.idempotency_ttl_s,
-                stale_after_s=self.settings.idempotency_stale_after_s,
-            )
-
-    async def _answer_claim(self, claim: idempotency.Claim) -> Message:
-        if claim.state is ClaimState.REUSED:
-            raise InvalidRequest(
-                "this Idempotency-Key was used with a different request body",
-                code="idempotency_key_reused",
-            )
-        if claim.state is ClaimState.IN_FLIGHT or claim.message_id is None:
+    async def _after_key_conflict(self, admission: Admission) -> Message:
+        """The safety net fired: a message already holds this key. Replay it or refuse."""
+        assert admission.key is not None
+        async with self.db.read() as tx:
+            existing = await messages.by_idempotency_key(tx, admission.session_id, admission.key)
+        if existing is None:
             raise Conflict(
                 "a request with this Idempotency-Key is still being processed; retry later",
                 code="idempotency_key_in_flight",
             )
-        async with self.db.read() as tx:
-            return await messages.get_message(tx, claim.message_id, None)
-
-    async def _release(self, session_id: str, key: str, claimed_at: datetime) -> None:
-        """Best effort: if this fails too, the claim goes stale and is taken over later."""
-        try:
-            async with self.db.transaction() as tx:
-                await idempotency.release(tx, session_id=session_id, key=key, claimed_at=claimed_at)
-        except Exception as exc:
-            log.warning("could not release an idempotency key", key=key, error=repr(exc))
-
-    async def _after_lost_claim(self, session_id: str, key: str, fingerprint: str) -> Message:
-        async with self.db.read() as tx:
-            current = await idempotency.get_key(tx, session_id, key)
-        if current is not None and current.message_id and current.request_hash == fingerprint:
-            return await self._answer_claim(
-                idempotency.Claim(ClaimState.COMPLETED, current.created_at, current.message_id)
-            )
-        raise Conflict(
-            "a request with this Idempotency-Key is still being processed; retry later",
-            code="idempotency_key_in_flight",
-        )
-
-    async def _after_key_conflict(
-        self, session_id: str, key: str, fingerprint: str, claimed_at: datetime
-    ) -> Message | None:
-        """The safety net fired: a message already holds this key. Adopt it or refuse."""
-        async with self.db.read() as tx:
-            existing = await _by_idempotency_key(tx, session_id, key)
-        if existing is None:
-            await self._release(session_id, key, claimed_at)
-            return None
-        if existing.request_hash and existing.request_hash != fingerprint:
-            await self._release(session_id, key, claimed_at)
+        if existing.request_hash and existing.request_hash != admission.row["request_hash"]:
             raise InvalidRequest(
                 "this Idempotency-Key was used with a different request body",
                 code="idempotency_key_reused",
             )
-        async with self.db.transaction() as tx:
-            await idempotency.complete(
-                tx,
-                session_id=session_id,
-                key=key,
-                claimed_at=claimed_at,
-                message_id=existing.id,
-                now=self.clock.now(),
-                ttl_s=self.settings.idempotency_ttl_s,
-            )
         return existing
 
-    # ------------------------------------------------------------------ storing
+    # ------------------------------------------------------------------ preparing
 
-    async def _store(
-        self,
-        session: Session,
-        request: OutboundMessageRequest,
-        fingerprint: str,
-        idempotency_key: str | None,
-        claimed_at: datetime | None,
-    ) -> Message:
+    async def _prepare(
+        self, session: Session, request: OutboundMessageRequest, key: str | None
+    ) -> Admission:
+        """Everything that needs no database: the checks of the request itself, media, the row."""
         policy = self.policy_for(session)
         capabilities = self.registry.capabilities(session.transport)
         if request.type not in capabilities.message_types:
@@ -225,74 +212,69 @@ class OutboundAcceptor:
         media_json = await self._media(session.id, message_id, request)
         now = self.clock.now()
         ttl_s = request.ttl_s if request.ttl_s is not None else policy.message_ttl_s
-        row = Message(
-            id=message_id,
-            tenant_id=session.tenant_id,
-            session_id=session.id,
-            direction=Direction.OUT.value,
-            wa_message_id=new_wa_message_id() if capabilities.choose_message_id else None,
-            chat_id=destination,
-            chat_type=(ChatType.GROUP if is_group(destination) else ChatType.DIRECT).value,
-            sender=phone_jid(session.phone) if session.phone else None,
-            sender_phone=session.phone,
-            from_me=True,
-            type=request.type.value,
-            text=request.text
+        row: dict[str, Any] = {
+            "id": message_id,
+            "tenant_id": session.tenant_id,
+            "session_id": session.id,
+            "direction": Direction.OUT.value,
+            "wa_message_id": new_wa_message_id() if capabilities.choose_message_id else None,
+            "chat_id": destination,
+            "chat_type": (ChatType.GROUP if is_group(destination) else ChatType.DIRECT).value,
+            "sender": phone_jid(session.phone) if session.phone else None,
+            "sender_phone": session.phone,
+            "sender_lid": None,
+            "push_name": None,
+            "from_me": True,
+            "type": request.type.value,
+            "text": request.text
             if request.type is MessageType.TEXT
             else (request.media.caption if request.media else request.text),
-            media=media_json,
-            location=request.location.model_dump() if request.location else None,
-            contacts=[request.contact.model_dump()] if request.contact else None,
-            timestamp=now,
-            status=MessageStatus.QUEUED.value,
-            request=_request_record(request),
-            humanize=request.humanize,
-            attempts=0,
-            expires_at=now + timedelta(seconds=ttl_s),
-            idempotency_key=idempotency_key,
-            request_hash=fingerprint,
-            created_at=now,
-            updated_at=now,
+            "media": media_json,
+            "location": request.location.model_dump() if request.location else None,
+            "contacts": [request.contact.model_dump()] if request.contact else None,
+            "reaction": None,
+            "reply_to": None,
+            "timestamp": now,
+            "status": MessageStatus.QUEUED.value,
+            "error_code": None,
+            "error_message": None,
+            "request": _request_record(request),
+            "humanize": request.humanize,
+            "attempts": 0,
+            "next_attempt_at": None,
+            "hold_reason": None,
+            "proactive": None,
+            "expires_at": now + timedelta(seconds=ttl_s),
+            "idempotency_key": key,
+            "request_hash": request_hash(request),
+            "edited_at": None,
+            "revoked_at": None,
+            "sent_at": None,
+            "delivered_at": None,
+            "read_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return Admission(
+            row=row,
+            destination=destination,
+            text_window_s=policy.duplicate_window_s
+            if request.type is MessageType.TEXT and row["text"] is not None
+            else 0.0,
+            reply_ref=request.reply_to,
+            reaction_ref=request.reaction.message_id if request.reaction else None,
+            reaction_emoji=request.reaction.emoji if request.reaction else None,
+            key=key,
+            key_ttl_s=self.settings.idempotency_ttl_s,
+            key_stale_after_s=self.settings.idempotency_stale_after_s,
         )
-        try:
-            async with self.db.transaction() as tx:
-                lid = split_jid(destination)[0] if is_lid(destination) else None
-                if lid is not None:
-                    phone = await contacts.phone_for_lid(tx, session.id, lid)
-                    if phone:
-                        row.chat_id = phone_jid(phone)
-                await _refuse_opted_out(tx, session.id, phone_of(row.chat_id), lid)
-                if request.type is MessageType.TEXT and policy.duplicate_window_s > 0:
-                    await _refuse_duplicate(tx, row, policy.duplicate_window_s, now)
-                row.reply_to = await _resolve_ref(tx, session.id, request.reply_to)
-                if request.reaction is not None:
-                    target = await _resolve_ref(tx, session.id, request.reaction.message_id)
-                    row.reaction = {"message_id": target, "emoji": request.reaction.emoji or None}
-                await messages.add_outbound(tx, row)
-                if idempotency_key is not None and claimed_at is not None:
-                    completed = await idempotency.complete(
-                        tx,
-                        session_id=session.id,
-                        key=idempotency_key,
-                        claimed_at=claimed_at,
-                        message_id=row.id,
-                        now=now,
-                        ttl_s=self.settings.idempotency_ttl_s,
-                    )
-                    if not completed:
-                        raise _ClaimLost()
-        except BaseException:
-            self._discard_media(session.id, message_id, media_json)
-            raise
-        return row
 
-    def _discard_media(
-        self, session_id: str, message_id: str, media: dict[str, Any] | None
-    ) -> None:
-        """A message that was not stored leaves no file behind."""
+    def _discard_media(self, admission: Admission) -> None:
+        """A message that was not stored (or a replay) leaves no file behind."""
+        media = admission.row["media"]
         if media is None or media.get("size") is None:
             return
-        path = self.media.find(session_id, message_id, media.get("mime_type"))
+        path = self.media.find(admission.session_id, admission.row["id"], media.get("mime_type"))
         if path is not None:
             path.unlink(missing_ok=True)
 
@@ -325,60 +307,6 @@ class OutboundAcceptor:
             await ensure_public_url(media.url, allow_private=self.settings.allow_private_urls)
             info["source_url"] = media.url
         return info
-
-
-async def _refuse_opted_out(
-    tx: AsyncSession, session_id: str, phone: str | None, lid: str | None
-) -> None:
-    """422 ``recipient_opted_out`` when the contact, known by phone or by lid, opted out."""
-    for found in (
-        await contacts.find_contact(tx, session_id, phone=phone) if phone else None,
-        await contacts.find_contact(tx, session_id, lid=lid) if lid else None,
-    ):
-        if found is not None and found.opted_out_at is not None:
-            who = f"+{found.phone}" if found.phone else f"{found.lid}@lid"
-            raise InvalidRequest(
-                f"{who} opted out of messages from this session "
-                f"(at {found.opted_out_at.isoformat()})",
-                code="recipient_opted_out",
-            )
-
-
-async def _refuse_duplicate(tx: AsyncSession, row: Message, window_s: float, now: datetime) -> None:
-    """409 ``duplicate_message`` for the same text to the same chat within the window."""
-    assert row.text is not None
-    await messages.lock_chat(tx, row.session_id, row.chat_id)
-    earlier = await messages.find_recent_duplicate(
-        tx,
-        session_id=row.session_id,
-        chat_id=row.chat_id,
-        text_value=row.text,
-        since=now - timedelta(seconds=window_s),
-    )
-    if earlier is not None:
-        raise Conflict(
-            f"the same text was sent to {row.chat_id} as message {earlier.id} at "
-            f"{earlier.created_at.isoformat()}; identical texts to one chat need "
-            f"{window_s:g} s between them (or an Idempotency-Key to replay the first)",
-            code="duplicate_message",
-        )
-
-
-async def _by_idempotency_key(tx: AsyncSession, session_id: str, key: str) -> Message | None:
-    query = select(Message).where(Message.session_id == session_id, Message.idempotency_key == key)
-    return (await tx.scalars(query)).first()
-
-
-async def _resolve_ref(tx: AsyncSession, session_id: str, ref: str | None) -> str | None:
-    """A wagate message id becomes its WhatsApp id; anything else is taken as a WhatsApp id."""
-    if ref is None:
-        return None
-    target = await messages.resolve_reference(tx, session_id, ref)
-    if target is not None and target.wa_message_id:
-        return target.wa_message_id
-    if ref.startswith("msg_"):
-        raise InvalidRequest(f"message {ref!r} not found in this session", code="unknown_message")
-    return ref
 
 
 def _decode_base64(value: str) -> bytes:

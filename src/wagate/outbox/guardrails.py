@@ -8,6 +8,7 @@ database the first time a chat is seen, then updated as messages go out.
 from __future__ import annotations
 
 import bisect
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -89,6 +90,16 @@ def hold_for(
 class ChatHistory:
     sends: deque[datetime] = field(default_factory=lambda: deque(maxlen=64))
     last_inbound: datetime | None = None
+    inbound_checked: float | None = None  # monotonic time last_inbound was read
+
+
+INBOUND_RECHECK_S = 1.0
+"""How stale the last inbound time of a chat that looks proactive may be (real seconds).
+
+Inbound messages stored by this process update it at once; this bounds how
+late one stored by another worker (an ingest webhook) is seen. A chat with an
+inbound in the last 24 h needs no re-reading: that can only get more recent.
+"""
 
 
 class Guard:
@@ -100,6 +111,22 @@ class Guard:
         self._chats: dict[str, ChatHistory] = {}
         self._day_start: datetime | None = None
         self._sent_today = 0
+
+    def inbound_seen(self, chat_id: str, at: datetime) -> None:
+        history = self._chats.get(chat_id)
+        if history is not None and (history.last_inbound is None or at > history.last_inbound):
+            history.last_inbound = at
+
+    def needs_loading(self, chat_id: str, now: datetime) -> bool:
+        """Whether :meth:`load_chat` has anything to read for this chat now."""
+        history = self._chats.get(chat_id)
+        if history is None or history.inbound_checked is None:
+            return True
+        if not self.is_proactive(chat_id, now):
+            return self._day_start != local_day_start(now, self.policy)
+        return time.monotonic() - history.inbound_checked >= INBOUND_RECHECK_S or (
+            self._day_start != local_day_start(now, self.policy)
+        )
 
     async def load_chat(self, tx: AsyncSession, chat_id: str, now: datetime) -> ChatHistory:
         history = self._chats.get(chat_id)
@@ -120,7 +147,7 @@ class Guard:
             history = ChatHistory()
             history.sends.extend(t for t in sends if t is not None)
             self._chats[chat_id] = history
-        history.last_inbound = await tx.scalar(
+        last_inbound = await tx.scalar(
             select(func.max(Message.timestamp)).where(
                 Message.session_id == self.session_id,
                 Message.chat_id == chat_id,
@@ -128,6 +155,11 @@ class Guard:
                 Message.from_me.is_(False),
             )
         )
+        if last_inbound is not None and (
+            history.last_inbound is None or last_inbound > history.last_inbound
+        ):
+            history.last_inbound = last_inbound
+        history.inbound_checked = time.monotonic()
         await self._load_day(tx, now)
         return history
 

@@ -66,8 +66,10 @@ class ChatLane:
 
     async def run(self) -> None:
         try:
-            async with self.sender.outbox.db.read() as tx:
-                await self.sender.guard.load_chat(tx, self.chat_id, self.sender.clock.now())
+            guard, now = self.sender.guard, self.sender.clock.now()
+            if guard.needs_loading(self.chat_id, now):
+                async with self.sender.outbox.db.read() as tx:
+                    await guard.load_chat(tx, self.chat_id, now)
             while self.queue:
                 outcome = await self.deliver(self.queue[0])
                 if outcome is Outcome.RELEASE:

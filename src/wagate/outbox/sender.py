@@ -46,7 +46,7 @@ class SenderSettings:
 
 
 class Outbox:
-    """Runs the dispatchers of this process's connected sessions and the status writer."""
+    """Runs the dispatchers of this process's connected sessions."""
 
     def __init__(
         self,
@@ -86,6 +86,12 @@ class Outbox:
             sender.start()
         sender.wake()
 
+    def inbound_seen(self, session_id: str, chat_id: str, at: datetime) -> None:
+        """A contact wrote in this chat (committed in this process): not proactive now."""
+        sender = self._senders.get(session_id)
+        if sender is not None:
+            sender.guard.inbound_seen(chat_id, at)
+
     def policy_changed(self, session_id: str) -> None:
         """A session's delivery policy changed: its dispatcher rereads it."""
         sender = self._senders.get(session_id)
@@ -101,25 +107,18 @@ class Outbox:
         return held
 
     async def run(self) -> None:
-        """The writer, plus a supervisor pass every poll: wake dispatchers, expire messages.
+        """A supervisor pass every poll: wake dispatchers, expire messages.
 
         The poll sleeps in real time: it looks for work, it does not time anything
         (expiry compares with the injected clock's now). On the injected clock a
         test that jumps twelve hours would run forty thousand passes.
         """
-        writer = asyncio.get_running_loop().create_task(self.writer.run(), name="status-writer")
-        try:
-            while True:
-                if writer.done():
-                    writer.result()  # a crashed writer stops the service loudly
-                try:
-                    await self._supervise()
-                except Exception as exc:
-                    log.error("outbox supervisor pass failed", error=repr(exc))
-                await asyncio.sleep(self.settings.poll_s)
-        finally:
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
+        while True:
+            try:
+                await self._supervise()
+            except Exception as exc:
+                log.error("outbox supervisor pass failed", error=repr(exc))
+            await asyncio.sleep(self.settings.poll_s)
 
     async def _supervise(self) -> None:
         async with self.db.read() as tx:

@@ -1,11 +1,21 @@
-"""Group commit for the senders' status changes.
+"""Status changes of outbound messages, committed with the database's other writes.
 
 Every status change of an outbound message (sending, sent, failed, waiting)
-is an operation submitted here; one task applies whatever has queued up in a
-single transaction and resolves each caller's future after the commit. Under
-load this turns hundreds of commits into a few, and on SQLite it keeps the
-senders' writes from queueing one by one behind the API's on the single
-writer connection. Operations of one caller are applied in submission order.
+is an :class:`Op` queued on the database's batch writer
+(:mod:`wagate.store.batch`): it commits in the same transaction as whatever
+else is waiting (accepted messages, inbound messages, receipts), and its
+caller's future resolves after the commit. A batch's status changes cost a
+few statements, not one each:
+
+* one ``SELECT`` finds which of the messages are still open (locked on
+  PostgreSQL until the commit, so a receipt on another worker waits);
+* the ops of each message are folded in order into one change (``sending``
+  then ``sent`` becomes one ``UPDATE``), and an op that needs an open message
+  whose earlier op settled it does nothing;
+* the changes of one shape go out as one ``executemany``, and the events
+  that announce them as another.
+
+Operations of one caller are applied in submission order.
 """
 
 from __future__ import annotations
@@ -13,22 +23,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-import structlog
-from sqlalchemy import bindparam, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
-from wagate.domain import MessageStatus, new_id
+from wagate.domain import Clock, MessageStatus
 from wagate.store import Database
-from wagate.store.group_commit import GroupCommitter
-from wagate.store.models import Event, Message
+from wagate.store.batch import BatchKind
+from wagate.store.models import Message
+from wagate.store.repositories import messages
+from wagate.store.repositories.events import append_events
 from wagate.store.serialize import iso
 
-log = structlog.get_logger("wagate.outbox")
-
 OPEN = (MessageStatus.QUEUED.value, MessageStatus.SENDING.value)
-MAX_BATCH = 500
 
 
 @dataclass(slots=True)
@@ -40,75 +48,66 @@ class Op:
     only_if_open: bool = True  # never touch a message that is already settled
     add_attempt: bool = False  # attempts = attempts + 1
     event: tuple[str, str, str, dict[str, Any]] | None = None  # tenant, session, type, data
-    done: asyncio.Future[bool] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
 
-class StatusWriter(GroupCommitter[Op]):
-    max_batch = MAX_BATCH
+@dataclass(slots=True)
+class _Change:
+    values: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
 
-    def __init__(self, db: Database, clock: Any, on_committed: Callable[[], None]) -> None:
+
+class StatusChanges(BatchKind[Op]):
+    name = "status"
+
+    def __init__(self, now: Callable[[], datetime], on_events: Callable[[], None]) -> None:
+        self.now = now
+        self.on_events = on_events
+
+    def apply(self, conn: Connection, ops: list[Op]) -> list[Any]:
+        open_now = messages.lock_open_outbound(
+            conn, {op.seq for op in ops if op.only_if_open}, OPEN
+        )
+        changes: dict[int, _Change] = {}
+        applied: list[bool] = []
+        for op in ops:
+            if op.only_if_open and op.seq not in open_now:
+                applied.append(False)
+                continue
+            change = changes.setdefault(op.seq, _Change())
+            change.values.update(op.values)
+            change.attempts += op.add_attempt
+            if op.values.get("status", OPEN[0]) not in OPEN:
+                open_now.discard(op.seq)  # settled: later ops that need it open do nothing
+            applied.append(True)
+        messages.update_many(
+            conn, [(seq, change.values, change.attempts) for seq, change in changes.items()]
+        )
+        events = [op.event for op, ok in zip(ops, applied, strict=True) if ok and op.event]
+        append_events(conn, [e for e in events if e is not None], self.now())
+        return list(applied)
+
+    def committed(self, ops: list[Op], outcomes: list[Any]) -> None:
+        if any(ok is True and op.event for op, ok in zip(ops, outcomes, strict=True)):
+            self.on_events()
+
+
+class StatusWriter:
+    """Queues status changes on the database's batch writer."""
+
+    def __init__(self, db: Database, clock: Clock, on_committed: Callable[[], None]) -> None:
         self.db = db
-        self.clock = clock
-        self.on_committed = on_committed
-        super().__init__()
-        self.ops = 0
+        self.kind = StatusChanges(clock.now, on_committed)
 
-    async def apply(self, batch: list[Op]) -> None:
-        try:
-            async with self.db.transaction() as tx:
-                results = [await _apply_one(tx, op) for op in batch]
-                events = [
-                    op.event
-                    for op, ok in zip(batch, results, strict=True)
-                    if ok and op.event is not None
-                ]
-                if events:
-                    now = self.clock.now()
-                    await tx.execute(
-                        insert(Event),
-                        [
-                            {
-                                "id": new_id("evt"),
-                                "tenant_id": tenant,
-                                "session_id": session,
-                                "type": kind,
-                                "data": data,
-                                "created_at": now,
-                            }
-                            for tenant, session, kind, data in events
-                        ],
-                    )
-        except Exception as exc:
-            log.error("status batch failed; callers will retry", error=repr(exc), ops=len(batch))
-            for op in batch:
-                if not op.done.done():
-                    op.done.set_exception(exc)
-            return
-        self.batches += 1
-        self.ops += len(batch)
-        for op, ok in zip(batch, results, strict=True):
-            if not op.done.done():
-                op.done.set_result(ok)
-        self.on_committed()
+    def submit(self, op: Op) -> asyncio.Future[bool]:
+        """Queue ``op``; its future says (after the commit) whether it changed the message."""
+        return self.db.batches.enqueue(self.kind, op)
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far is committed (at shutdown)."""
+        await self.db.batches.flush()
 
 
-async def _apply_one(tx: AsyncSession, op: Op) -> bool:
-    statement = update(Message).where(Message.seq == bindparam("b_seq"))
-    if op.only_if_open:
-        statement = statement.where(Message.status.in_(OPEN))
-    values = dict(op.values)
-    if op.add_attempt:
-        values["attempts"] = Message.attempts + 1
-    result = await tx.execute(
-        statement.values(**values).execution_options(synchronize_session=False),
-        {"b_seq": op.seq},
-    )
-    return bool(getattr(result, "rowcount", 1))
-
-
-def failure(message: Message, code: str, text: str, now: Any) -> Op:
+def failure(message: Message, code: str, text: str, now: datetime) -> Op:
     """The op that fails a message for good, with its ``message.status`` event."""
     return Op(
         message.seq,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 def _nothing(*_: object) -> None:
@@ -24,3 +25,7 @@ class SessionHooks:
 
     session_deleted: Callable[[str], None] = field(default=_nothing)
     """A session and its data are gone (let transports forget their own state of it)."""
+
+    inbound_committed: Callable[[str, str, datetime], None] = field(default=_nothing)
+    """A contact's message (session, chat, its time) was stored (the sender's guardrails
+    learn that the chat is no longer proactive without asking the database)."""

@@ -6,7 +6,9 @@ it commit together, and only then are listeners woken.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,10 +33,11 @@ from wagate.domain import (
 from wagate.domain.policy import DeliveryPolicy, resolve_policy
 from wagate.observability import Metrics, log
 from wagate.sessions.hooks import SessionHooks
+from wagate.sessions.inbound import Arrival, ArrivalKind, Receipt, ReceiptKind
 from wagate.store import Database
 from wagate.store.media import MediaStore
-from wagate.store.models import Contact
-from wagate.store.repositories import contacts, events, messages, receipts, sessions
+from wagate.store.models import Session
+from wagate.store.repositories import contacts, events, messages, sessions
 from wagate.store.serialize import iso, message_json
 
 
@@ -65,6 +68,9 @@ class EventRecorder:
         self.media = media
         self.hooks = hooks
         self.metrics = metrics
+        self._arrivals = ArrivalKind(clock.now, hooks.events_committed, hooks.inbound_committed)
+        self._receipts = ReceiptKind(clock.now, hooks.events_committed)
+        self._policy_of: tuple[Session, DeliveryPolicy] | None = None
 
     async def _event(self, tx: AsyncSession, type: str, data: dict[str, Any]) -> None:
         await events.append_event(
@@ -104,8 +110,24 @@ class EventRecorder:
                 return False
         return True
 
+    async def queue(self, event: TransportEvent) -> Awaitable[Any] | None:
+        """Queue a message or a receipt for the next group commit, in order; the awaitable
+        completes once it is committed. None for any other event (record it whole)."""
+        match event:
+            case MessageReceived():
+                return await self.queue_message(event)
+            case ReceiptReceived():
+                return self.queue_receipt(event)
+            case _:
+                return None
+
     async def message(self, event: MessageReceived) -> bool:
-        """Store an inbound message once; returns False for a duplicate."""
+        """Store an inbound message once, with its batch; returns False for a duplicate."""
+        return await (await self.queue_message(event))
+
+    async def queue_message(self, event: MessageReceived) -> Awaitable[bool]:
+        """Prepare and queue an inbound message; the awaitable says (after the commit)
+        whether it was new (False: a duplicate)."""
         inbound = event.message
         message_id = new_id("msg")
         media_json: dict[str, Any] | None = None
@@ -124,63 +146,55 @@ class EventRecorder:
                     url=f"/v1/messages/{message_id}/media",
                 )
         now = self.clock.now()
-        async with self.db.transaction() as tx:
-            row = await messages.store_inbound(
-                tx,
-                message_id=message_id,
-                tenant_id=self.ref.tenant_id,
-                session_id=self.ref.session_id,
-                inbound=inbound,
-                media=media_json,
-                now=now,
-            )
-            if row is None:
-                duplicate = True
-            else:
-                duplicate = False
-                await self._event(tx, "message.received", message_json(row))
-                if inbound.chat_type.value == "direct" and not inbound.from_me:
-                    contact = await contacts.remember_contact(
-                        tx,
-                        self.ref.session_id,
-                        phone=inbound.sender_phone,
-                        lid=_lid_user(inbound.sender_lid),
-                        push_name=inbound.push_name,
-                        now=now,
-                        inbound=True,
-                    )
-                    if contact is not None:
-                        await self._opt_out_or_in(tx, contact, inbound.text, row.chat_id, now)
-        if duplicate:
-            if stored_file is not None:
-                stored_file.path.unlink(missing_ok=True)
-            log.debug("inbound duplicate ignored", wa_message_id=inbound.wa_message_id)
-            return False
-        self.metrics.messages_in.labels(inbound.type.value).inc()
-        self.hooks.events_committed()
-        return True
-
-    async def _opt_out_or_in(
-        self, tx: AsyncSession, contact: Contact, text: str | None, chat_id: str, now: datetime
-    ) -> None:
-        """An inbound that is exactly an opt-out keyword opts the contact out; anything
-        else from an opted-out contact opts them back in (they wrote to us again)."""
-        session = await sessions.get_session(tx, self.ref.session_id, None)
-        policy = resolve_policy(self.policy_defaults, session.settings or {})
-        data = {
-            "chat_id": chat_id,
-            "phone": contact.phone,
-            "lid": f"{contact.lid}@lid" if contact.lid else None,
-        }
-        if policy.is_opt_out(text):
-            if contact.opted_out_at is None:
-                contact.opted_out_at = now
-                await self._event(
-                    tx, "contact.opted_out", {**data, "keyword": (text or "").strip()}
+        direct_from_contact = inbound.chat_type.value == "direct" and not inbound.from_me
+        arrival = Arrival(
+            tenant_id=self.ref.tenant_id,
+            row=messages.strip_nul(
+                messages.inbound_row(
+                    message_id=message_id,
+                    tenant_id=self.ref.tenant_id,
+                    session_id=self.ref.session_id,
+                    inbound=inbound,
+                    media=media_json,
+                    now=now,
                 )
-        elif contact.opted_out_at is not None:
-            contact.opted_out_at = None
-            await self._event(tx, "contact.opted_in", data)
+            ),
+            phone=inbound.sender_phone if direct_from_contact else None,
+            lid=_lid_user(inbound.sender_lid) if direct_from_contact else None,
+            push_name=inbound.push_name,
+            policy=await self._policy() if direct_from_contact else self.policy_defaults,
+        )
+        future = self.db.batches.enqueue(self._arrivals, arrival)
+
+        async def committed() -> bool:
+            try:
+                stored = bool(await asyncio.shield(future))
+            except BaseException:
+                if stored_file is not None:
+                    stored_file.path.unlink(missing_ok=True)
+                raise
+            if not stored:
+                if stored_file is not None:
+                    stored_file.path.unlink(missing_ok=True)
+                log.debug("inbound duplicate ignored", wa_message_id=inbound.wa_message_id)
+                return False
+            self.metrics.messages_in.labels(inbound.type.value).inc()
+            return True
+
+        return committed()
+
+    async def _policy(self) -> DeliveryPolicy:
+        """The session's delivery policy (its opt-out keywords), from the session row cache."""
+        cache = self.db.session_rows
+        row = cache.get(self.ref.session_id, None)
+        if row is None:
+            generation = cache.generation
+            async with self.db.read() as tx:
+                row = await sessions.get_session(tx, self.ref.session_id, None)
+            cache.put(self.ref.session_id, None, row, generation)
+        if self._policy_of is None or self._policy_of[0] is not row:
+            self._policy_of = (row, resolve_policy(self.policy_defaults, row.settings or {}))
+        return self._policy_of[1]
 
     async def edit(self, event: MessageEdited) -> None:
         edit = event.edit
@@ -210,56 +224,26 @@ class EventRecorder:
         self.hooks.events_committed()
 
     async def receipt(self, event: ReceiptReceived, *, park_unknown: bool = True) -> int:
-        """Move the messages forward; returns how many moved.
+        """Move the messages forward, with their batch; returns how many moved.
 
         A receipt for an id no outbound message carries yet waits in
         ``unmatched_receipts`` (unless ``park_unknown`` is false): its message
         may be one whose send answer is still being committed.
         """
-        async with self.db.transaction() as tx:
-            moved = await messages.apply_receipt(
-                tx,
-                session_id=self.ref.session_id,
-                wa_message_ids=event.wa_message_ids,
-                status=event.status,
-                at=event.timestamp,
-                now=self.clock.now(),
-                error_code=event.error_code,
-                error_message=event.error_message,
-            )
+        return await self.queue_receipt(event, park_unknown=park_unknown)
+
+    def queue_receipt(self, event: ReceiptReceived, *, park_unknown: bool = True) -> Awaitable[int]:
+        """Queue a receipt; the awaitable gives (after the commit) how many messages moved."""
+        op = Receipt(self.ref.tenant_id, self.ref.session_id, event, park_unknown)
+        future = self.db.batches.enqueue(self._receipts, op)
+
+        async def committed() -> int:
+            moved: list[dict[str, Any]] = await asyncio.shield(future)
             for row in moved:
-                data: dict[str, Any] = {
-                    "message_id": row.id,
-                    "wa_message_id": row.wa_message_id,
-                    "chat_id": row.chat_id,
-                    "status": row.status,
-                    "timestamp": iso(event.timestamp),
-                }
-                if row.error_code:
-                    data["error"] = {"code": row.error_code, "message": row.error_message or ""}
-                await self._event(tx, "message.status", data)
-            if park_unknown and len(moved) < len(event.wa_message_ids):
-                moved_ids = {row.wa_message_id for row in moved}
-                rest = [i for i in event.wa_message_ids if i not in moved_ids]
-                unknown = await receipts.unknown_ids(tx, self.ref.session_id, rest)
-                if unknown:
-                    await receipts.park(
-                        tx,
-                        tenant_id=self.ref.tenant_id,
-                        session_id=self.ref.session_id,
-                        wa_message_ids=sorted(unknown),
-                        chat_id=event.chat_id,
-                        status=event.status.value,
-                        at=event.timestamp,
-                        error_code=event.error_code,
-                        error_message=event.error_message,
-                        now=self.clock.now(),
-                    )
-        for row in moved:
-            self.metrics.messages_out.labels(row.type, row.status).inc()
-        if moved:
-            self.hooks.events_committed()
-        return len(moved)
+                self.metrics.messages_out.labels(row["type"], row["status"]).inc()
+            return len(moved)
+
+        return committed()
 
     async def presence(self, event: PresenceChanged) -> None:
         async with self.db.transaction() as tx:

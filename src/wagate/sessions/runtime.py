@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -130,6 +130,7 @@ class SessionRuntime:
             clock=self.clock,
             sink=self._on_event,
             proxy_url=row.proxy_url or self.settings.default_proxy_url,
+            submit=self._submit,
         )
         self.monitor.transport = row.transport
         transport = self.registry.create(row.transport, context)
@@ -204,11 +205,26 @@ class SessionRuntime:
 
     async def _on_event(self, event: TransportEvent) -> None:
         """The transport's sink: one event at a time, in order, committed before returning."""
+        await (await self._submit(event))
+
+    async def _submit(self, event: TransportEvent) -> Awaitable[None]:
+        """The sink in two steps (:class:`~wagate.transports.base.EventSubmit`).
+
+        Events are taken one at a time, in order. Messages and receipts are
+        only queued for the database's next group commit while the lock is
+        held; their commit is awaited after it is released, so the messages
+        and receipts of a busy session commit many to a transaction. Anything
+        else (connection changes) is handled whole under the lock.
+        """
         if self._closed:
-            return
+            return _nothing()
         self.watchdog.saw_traffic()
         async with self._lock:
+            queued = await self.recorder.queue(event)
+            if queued is not None:
+                return queued
             await self._dispatch(event)
+        return _nothing()
 
     async def _dispatch(self, event: TransportEvent) -> None:
         if isinstance(event, Unparseable):
@@ -450,3 +466,7 @@ class SessionRuntime:
             self.metrics.session_transitions.labels(status.value).inc()
         self.status = status
         self.hooks.events_committed()
+
+
+async def _nothing() -> None:
+    """An event handled (and committed) before its submission returned."""

@@ -170,6 +170,15 @@ Index(  # small: only messages the senders still have to transmit
     sqlite_where=_OPEN,
     postgresql_where=_OPEN,
 )
+OUTBOUND_TEXT = text("direction = 'out' AND type = 'text'")
+Index(  # the duplicate-text guardrail: a chat's recent outbound texts, by time
+    "ix_messages_outbound_text_recent",
+    Message.session_id,
+    Message.chat_id,
+    Message.created_at,
+    sqlite_where=OUTBOUND_TEXT,
+    postgresql_where=OUTBOUND_TEXT,
+)
 Index(
     "ix_messages_idempotency",
     Message.session_id,

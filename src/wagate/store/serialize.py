@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from wagate.store.models import Message, Session
@@ -14,49 +16,51 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def message_json(message: Message) -> dict[str, Any]:
+def message_json(message: Message | Mapping[str, Any]) -> dict[str, Any]:
+    """A message as the contract shows it: from an ORM row, or from a row's column values
+    (what the hot paths have in hand before anything is read back)."""
+    get: Callable[[str], Any] = (
+        message.__getitem__ if isinstance(message, Mapping) else partial(getattr, message)
+    )
     error = None
-    if message.error_code:
-        error = {"code": message.error_code, "message": message.error_message or ""}
+    if get("error_code"):
+        error = {"code": get("error_code"), "message": get("error_message") or ""}
+    status = get("status")
+    waiting = None
+    if status in ("queued", "sending") and get("hold_reason"):
+        waiting = {"reason": get("hold_reason"), "until": iso(get("next_attempt_at"))}
     return {
-        "id": message.id,
-        "session_id": message.session_id,
-        "direction": message.direction,
-        "wa_message_id": message.wa_message_id,
-        "chat_id": message.chat_id,
-        "chat_type": message.chat_type,
-        "sender": message.sender,
-        "sender_phone": message.sender_phone,
-        "sender_lid": message.sender_lid,
-        "push_name": message.push_name,
-        "from_me": message.from_me,
-        "type": message.type,
-        "text": message.text,
-        "media": message.media,
-        "location": message.location,
-        "contacts": message.contacts,
-        "reaction": message.reaction,
-        "reply_to": message.reply_to,
-        "timestamp": iso(message.timestamp),
-        "status": message.status,
+        "id": get("id"),
+        "session_id": get("session_id"),
+        "direction": get("direction"),
+        "wa_message_id": get("wa_message_id"),
+        "chat_id": get("chat_id"),
+        "chat_type": get("chat_type"),
+        "sender": get("sender"),
+        "sender_phone": get("sender_phone"),
+        "sender_lid": get("sender_lid"),
+        "push_name": get("push_name"),
+        "from_me": get("from_me"),
+        "type": get("type"),
+        "text": get("text"),
+        "media": get("media"),
+        "location": get("location"),
+        "contacts": get("contacts"),
+        "reaction": get("reaction"),
+        "reply_to": get("reply_to"),
+        "timestamp": iso(get("timestamp")),
+        "status": status,
         "error": error,
-        "attempts": message.attempts,
-        "waiting": _waiting(message),
-        "next_attempt_at": iso(message.next_attempt_at),
-        "edited_at": iso(message.edited_at),
-        "revoked_at": iso(message.revoked_at),
-        "sent_at": iso(message.sent_at),
-        "delivered_at": iso(message.delivered_at),
-        "read_at": iso(message.read_at),
-        "created_at": iso(message.created_at),
+        "attempts": get("attempts"),
+        "waiting": waiting,
+        "next_attempt_at": iso(get("next_attempt_at")),
+        "edited_at": iso(get("edited_at")),
+        "revoked_at": iso(get("revoked_at")),
+        "sent_at": iso(get("sent_at")),
+        "delivered_at": iso(get("delivered_at")),
+        "read_at": iso(get("read_at")),
+        "created_at": iso(get("created_at")),
     }
-
-
-def _waiting(message: Message) -> dict[str, Any] | None:
-    """Why an open message has not gone out yet (a guardrail or a retry), and until when."""
-    if message.status not in ("queued", "sending") or not message.hold_reason:
-        return None
-    return {"reason": message.hold_reason, "until": iso(message.next_attempt_at)}
 
 
 def session_json(session: Session, *, ingest_base: str = "") -> dict[str, Any]:

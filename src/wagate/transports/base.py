@@ -10,6 +10,7 @@ changes, inbound messages, receipts, presence) goes to the session's
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +32,19 @@ class EventSink(Protocol):
     """Where a transport reports what happened. Awaiting it applies back-pressure."""
 
     async def __call__(self, event: TransportEvent, /) -> None: ...
+
+
+class EventSubmit(Protocol):
+    """The sink in two steps, for transports that report many events at once.
+
+    Awaiting the call takes the event in order (what the transport reports
+    next is handled after it); awaiting what it returns waits until the event
+    is committed. A transport that holds its own ordering lock releases it
+    between the two, so the events of many callers commit together instead of
+    one transaction after another.
+    """
+
+    async def __call__(self, event: TransportEvent, /) -> Awaitable[None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +88,18 @@ class TransportContext:
     clock: Clock
     sink: EventSink
     proxy_url: str | None = None
+    submit: EventSubmit | None = None  # the sink in two steps, where the session offers it
+
+    async def hand_over(self, event: TransportEvent) -> Awaitable[None]:
+        """Take ``event`` in order; the returned awaitable completes once it is committed."""
+        if self.submit is not None:
+            return await self.submit(event)
+        await self.sink(event)
+        return _committed()
+
+
+async def _committed() -> None:
+    """An event the sink already committed."""
 
 
 class Transport(ABC):

@@ -10,10 +10,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wagate.api.deps import PrincipalDep, ServicesDep
-from wagate.api.routes.sessions import load_session
+from wagate.api.routes.sessions import load_session_row
 from wagate.api.schemas import ErrorDetail, ErrorResponse, MessageOut
 from wagate.domain import InvalidRequest, OutboundMessageRequest, WagateError
-from wagate.store.serialize import message_json
 
 log = structlog.get_logger("wagate.api")
 router = APIRouter(tags=["messages"])
@@ -101,38 +100,35 @@ async def send_bulk(
     422 `idempotency_key_reused`, 409 `idempotency_key_in_flight`, ...). An item's
     `idempotency_key` works like the `Idempotency-Key` header of a single send.
     """
-    session = await load_session(services, session_id, principal)
+    session = await load_session_row(services.db, session_id, principal)
+    parsed: list[tuple[OutboundMessageRequest, str | None] | Exception] = []
+    for raw in body.messages:
+        try:
+            parsed.append(parse_item(raw))
+        except WagateError as exc:
+            parsed.append(exc)
+    outcomes = await services.acceptor.accept_many(session, parsed)
     items: list[dict[str, Any]] = []
     created = 0
-    broken: str | None = None  # a server-side failure: the rest is not attempted
-    for index, raw in enumerate(body.messages):
-        if broken is not None:
-            items.append(_error(index, 503, "not_attempted", broken))
+    for index, outcome in enumerate(outcomes):
+        if isinstance(outcome, WagateError):
+            services.metrics.errors.labels(outcome.code).inc()
+            items.append(_error(index, outcome.status_code, outcome.code, outcome.message))
             continue
-        try:
-            request, key = parse_item(raw)
-            row, new = await services.acceptor.accept(session, request, key)
-        except WagateError as exc:
-            services.metrics.errors.labels(exc.code).inc()
-            items.append(_error(index, exc.status_code, exc.code, exc.message))
-            if exc.status_code >= 500:
-                broken = f"not attempted: item {index} failed with {exc.code}"
-            continue
-        except Exception:
-            log.exception("bulk item failed", session_id=session.id, index=index)
+        if isinstance(outcome, Exception):
+            log.error("bulk item failed", session_id=session.id, index=index, error=repr(outcome))
             services.metrics.errors.labels("internal_error").inc()
             items.append(
                 _error(index, 500, "internal_error", "an unexpected error occurred; see the log")
             )
-            broken = f"not attempted: item {index} failed with internal_error"
             continue
-        created += new
+        created += outcome.created
         items.append(
             {
                 "index": index,
                 "status": 202,
-                "replayed": not new,
-                "message": message_json(row),
+                "replayed": not outcome.created,
+                "message": outcome.json,
                 "error": None,
             }
         )

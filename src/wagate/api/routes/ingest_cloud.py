@@ -16,6 +16,7 @@ or dead-lettered and still answered 200.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,39 @@ class CloudSession:
     config: CloudConfig
 
 
+class CloudDirectory:
+    """The cloud sessions with their configs opened, kept between notifications.
+
+    Reading every session and opening its secrets costs more than the rest of
+    a notification. The list is read again when a session row changed in this
+    process (the session row cache's generation moved) and at least every
+    :attr:`ttl_s` seconds (a session created or changed on another worker).
+    """
+
+    ttl_s = 2.0
+
+    def __init__(self) -> None:
+        self._sessions: list[CloudSession] | None = None
+        self._generation = -1
+        self._read_at = 0.0
+
+    async def sessions(self, services: Services) -> list[CloudSession]:
+        rows = services.db.session_rows
+        stale = time.monotonic() - self._read_at >= self.ttl_s
+        if self._sessions is None or rows.generation != self._generation or stale:
+            generation = rows.generation
+            self._sessions = await _cloud_sessions(services)
+            self._generation, self._read_at = generation, time.monotonic()
+        return self._sessions
+
+
+def _directory(request: Request) -> CloudDirectory:
+    directory: CloudDirectory | None = getattr(request.app.state, "cloud_directory", None)
+    if directory is None:
+        directory = request.app.state.cloud_directory = CloudDirectory()
+    return directory
+
+
 async def _cloud_sessions(services: Services) -> list[CloudSession]:
     """Every cloud session with its config opened (secrets included)."""
     async with services.db.read() as tx:
@@ -118,7 +152,7 @@ async def receive_cloud_notification(request: Request, services: ServicesDep) ->
 
     wanted = {phone_number_id for phone_number_id, _ in routed}
     targets: dict[str, list[CloudSession]] = {}
-    for session in await _cloud_sessions(services):
+    for session in await _directory(request).sessions(services):
         if session.config.phone_number_id in wanted:
             targets.setdefault(session.config.phone_number_id, []).append(session)
     for phone_number_id, candidates in targets.items():

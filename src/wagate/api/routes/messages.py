@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import FileResponse, JSONResponse
 
-from wagate.api.deps import PrincipalDep, ServicesDep
-from wagate.api.routes.sessions import load_session
+from wagate.api.deps import AcceptorDep, DatabaseDep, OutboxDep, PrincipalDep, ServicesDep
+from wagate.api.routes.sessions import load_session, load_session_row
 from wagate.api.schemas import ErrorResponse, MessageOut, MessagePage
 from wagate.domain import Direction, InvalidRequest, NotFound, OutboundMessageRequest
 from wagate.store.repositories import messages
@@ -39,7 +39,9 @@ router = APIRouter(tags=["messages"])
 async def send_message(
     session_id: str,
     body: OutboundMessageRequest,
-    services: ServicesDep,
+    db: DatabaseDep,
+    acceptor: AcceptorDep,
+    outbox: OutboxDep,
     principal: PrincipalDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Any:
@@ -49,13 +51,13 @@ async def send_message(
     (with the header ``Idempotent-Replayed: true``) for ``WAGATE_IDEMPOTENCY_TTL_S``
     (24 h by default). ``ttl_s`` in the body overrides the session's message TTL.
     """
-    session = await load_session(services, session_id, principal)
-    row, created = await services.acceptor.accept(session, body, idempotency_key)
-    if created:
-        services.outbox.wake(session.id)
-        return message_json(row)
+    session = await load_session_row(db, session_id, principal)
+    accepted = await acceptor.accept(session, body, idempotency_key)
+    if accepted.created:
+        outbox.wake(session.id)
+        return accepted.json
     return JSONResponse(
-        message_json(row),
+        accepted.json,
         status_code=status.HTTP_202_ACCEPTED,
         headers={"Idempotent-Replayed": "true"},
     )

@@ -21,6 +21,7 @@ from wagate.domain import Forbidden, NotWaitingForScan, SessionStatus
 from wagate.domain.policy import validate_overrides
 from wagate.domain.urls import check_url_syntax
 from wagate.sessions import UNCHANGED, Unchanged
+from wagate.store import Database
 from wagate.store.models import Session
 from wagate.store.repositories import sessions, tenants
 from wagate.store.repositories.tenants import DEFAULT_TENANT
@@ -41,6 +42,19 @@ def _base(request: Request) -> str:
 async def load_session(services: Any, key: str, principal: Any) -> Session:
     async with services.db.read() as tx:
         return await sessions.get_session(tx, key, principal.tenant_id)
+
+
+async def load_session_row(db: Database, key: str, principal: Any) -> Session:
+    """For the hot routes (send, bulk, simulated inbound): the row from the short-lived
+    cache of :mod:`wagate.store.session_rows`, read from the database on a miss."""
+    cache = db.session_rows
+    row = cache.get(key, principal.tenant_id)
+    if row is None:
+        generation = cache.generation
+        async with db.read() as tx:
+            row = await sessions.get_session(tx, key, principal.tenant_id)
+        cache.put(key, principal.tenant_id, row, generation)
+    return row
 
 
 async def _json(services: Any, request: Request, session_id: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 from fastapi.encoders import jsonable_encoder
 
 from wagate.api.deps import PrincipalDep, ServicesDep
-from wagate.api.routes.sessions import load_session
+from wagate.api.routes.sessions import load_session_row
 from wagate.domain import InvalidRequest, MessageStatus, UnsupportedByTransport
 from wagate.store.models import Session
 from wagate.store.repositories import sessions
@@ -33,7 +33,7 @@ router = APIRouter(prefix="/v1/simulator", tags=["simulator"])
 async def _simulated(
     services: Any, session_id: str, principal: Any
 ) -> tuple[Session, SimulatorNetwork]:
-    session = await load_session(services, session_id, principal)
+    session = await load_session_row(services.db, session_id, principal)
     if session.transport != "simulator":
         raise UnsupportedByTransport("simulator controls work only on simulator sessions")
     network: SimulatorNetwork | None = services.simulator

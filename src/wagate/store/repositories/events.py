@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import new_id
@@ -33,6 +35,34 @@ async def append_event(
     db.add(event)
     await db.flush()
     return event
+
+
+EVENTS: Table = Event.__table__  # type: ignore[assignment]
+
+
+def append_events(
+    conn: Connection,
+    events: Sequence[tuple[str, str | None, str, dict[str, Any]]],
+    now: datetime,
+) -> None:
+    """Add (tenant, session, type, data) events in one ``executemany``, in the caller's
+    transaction (so they commit with the changes they announce)."""
+    if not events:
+        return
+    conn.execute(
+        insert(EVENTS),
+        [
+            {
+                "id": new_id("evt"),
+                "tenant_id": tenant_id,
+                "session_id": session_id,
+                "type": kind,
+                "data": data,
+                "created_at": now,
+            }
+            for tenant_id, session_id, kind, data in events
+        ],
+    )
 
 
 async def list_events(

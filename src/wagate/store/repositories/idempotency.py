@@ -141,11 +141,11 @@ async def _take_over(
     if (await db.execute(statement)).scalar_one_or_none() is None:
         return False
     if old_message_id is not None:
-        await _release_message_keys(db, [old_message_id])
+        await release_message_keys(db, [old_message_id])
     return True
 
 
-async def _release_message_keys(db: AsyncSession, message_ids: list[str]) -> None:
+async def release_message_keys(db: AsyncSession, message_ids: list[str]) -> None:
     """The messages of expired keys stop holding them (``messages`` has a unique index on them)."""
     if not message_ids:
         return
@@ -212,7 +212,7 @@ async def purge_expired(db: AsyncSession, now: datetime, *, limit: int = 10_000)
     rows = list(await db.execute(query))
     if not rows:
         return 0
-    await _release_message_keys(db, [m for _, _, m in rows if m is not None])
+    await release_message_keys(db, [m for _, _, m in rows if m is not None])
     purged = 0
     by_session: dict[str, list[str]] = {}
     for session_id, key, _ in rows:

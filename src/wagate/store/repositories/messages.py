@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import (
     Direction,
     InboundMessage,
     MessageStatus,
-    MessageType,
     NotFound,
     statuses_before,
 )
 from wagate.store.models import Message
 
 OPEN_OUTBOUND = (MessageStatus.QUEUED.value, MessageStatus.SENDING.value)
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]  # Core for the hot paths
 
 
 def _insert_for(db: AsyncSession) -> Any:
@@ -33,6 +33,59 @@ async def add_outbound(db: AsyncSession, message: Message) -> Message:
     db.add(message)
     await db.flush()
     return message
+
+
+def inbound_row(
+    *,
+    message_id: str,
+    tenant_id: str,
+    session_id: str,
+    inbound: InboundMessage,
+    media: dict[str, Any] | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Every column of an inbound message's row."""
+    return {
+        "id": message_id,
+        "tenant_id": tenant_id,
+        "session_id": session_id,
+        "direction": Direction.IN.value,
+        "wa_message_id": inbound.wa_message_id,
+        "chat_id": inbound.chat_id,
+        "chat_type": inbound.chat_type.value,
+        "sender": inbound.sender,
+        "sender_phone": inbound.sender_phone,
+        "sender_lid": inbound.sender_lid,
+        "push_name": inbound.push_name,
+        "from_me": inbound.from_me,
+        "type": inbound.type.value,
+        "text": inbound.text,
+        "media": media,
+        "location": inbound.location.model_dump() if inbound.location else None,
+        "contacts": [c.model_dump() for c in inbound.contacts] if inbound.contacts else None,
+        "reaction": inbound.reaction.model_dump() if inbound.reaction else None,
+        "reply_to": inbound.reply_to,
+        "timestamp": inbound.timestamp,
+        "status": MessageStatus.RECEIVED.value,
+        "error_code": None,
+        "error_message": None,
+        "request": None,
+        "humanize": None,
+        "attempts": 0,
+        "next_attempt_at": None,
+        "hold_reason": None,
+        "proactive": None,
+        "expires_at": None,
+        "idempotency_key": None,
+        "request_hash": None,
+        "edited_at": None,
+        "revoked_at": None,
+        "sent_at": None,
+        "delivered_at": None,
+        "read_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 async def store_inbound(
@@ -120,6 +173,11 @@ async def find_by_wa_id(db: AsyncSession, session_id: str, wa_message_id: str) -
     return (await db.scalars(query)).first()
 
 
+async def by_idempotency_key(db: AsyncSession, session_id: str, key: str) -> Message | None:
+    query = select(Message).where(Message.session_id == session_id, Message.idempotency_key == key)
+    return (await db.scalars(query)).first()
+
+
 async def resolve_reference(db: AsyncSession, session_id: str, ref: str) -> Message | None:
     """A message named by wagate id or WhatsApp id, within one session."""
     query = select(Message).where(
@@ -188,8 +246,11 @@ _RECEIPT_TIME_COLUMN = {
 }
 
 
-async def apply_receipt(
-    db: AsyncSession,
+RECEIPT_COLUMNS = ("seq", "id", "wa_message_id", "chat_id", "status", "type")
+
+
+def apply_receipt(
+    conn: Connection,
     *,
     session_id: str,
     wa_message_ids: Sequence[str],
@@ -198,12 +259,14 @@ async def apply_receipt(
     now: datetime,
     error_code: str | None = None,
     error_message: str | None = None,
-) -> list[Message]:
-    """Move outbound messages forward to ``status``; never backwards. Returns those moved.
+) -> list[dict[str, Any]]:
+    """Move outbound messages forward to ``status``; never backwards. Returns those moved
+    (their :data:`RECEIPT_COLUMNS` and error), in ``seq`` order.
 
     A ``failed`` receipt (the Cloud API reports failures after accepting a send)
     may also fail a message that was only ``sent``, and records its error.
     """
+    c = MESSAGES.c
     values: dict[str, Any] = {"status": status.value, "updated_at": now}
     allowed = [s.value for s in statuses_before(status)]
     if status is MessageStatus.FAILED:
@@ -214,26 +277,22 @@ async def apply_receipt(
     if column:
         values[column] = at
     if status in (MessageStatus.READ, MessageStatus.PLAYED):
-        values["delivered_at"] = func.coalesce(Message.delivered_at, at)
+        values["delivered_at"] = func.coalesce(c.delivered_at, at)
     if status is MessageStatus.PLAYED:
-        values["read_at"] = func.coalesce(Message.read_at, at)
+        values["read_at"] = func.coalesce(c.read_at, at)
     statement = (
-        update(Message)
+        update(MESSAGES)
         .where(
-            Message.session_id == session_id,
-            Message.wa_message_id.in_(list(wa_message_ids)),
-            Message.direction == Direction.OUT.value,
-            Message.status.in_(allowed),
+            c.session_id == session_id,
+            c.wa_message_id.in_(list(wa_message_ids)),
+            c.direction == Direction.OUT.value,
+            c.status.in_(allowed),
         )
         .values(**values)
-        .returning(Message.seq)
-        .execution_options(synchronize_session=False)
+        .returning(*(c[name] for name in RECEIPT_COLUMNS), c.error_code, c.error_message)
     )
-    seqs = list((await db.execute(statement)).scalars())
-    if not seqs:
-        return []
-    query = select(Message).where(Message.seq.in_(seqs)).order_by(Message.seq)
-    return list(await db.scalars(query.execution_options(populate_existing=True)))
+    moved = [dict(row._mapping) for row in conn.execute(statement)]
+    return sorted(moved, key=lambda row: int(row["seq"]))
 
 
 async def count_by_status(db: AsyncSession) -> list[tuple[str, str, str, int]]:
@@ -241,53 +300,6 @@ async def count_by_status(db: AsyncSession) -> list[tuple[str, str, str, int]]:
         Message.direction, Message.type, Message.status
     )
     return [(d, t, s, n) for d, t, s, n in await db.execute(query)]
-
-
-RECENT_CHAT_ROWS = 500  # the duplicate check looks at this many latest messages of a chat
-
-
-async def lock_chat(db: AsyncSession, session_id: str, chat_id: str) -> None:
-    """Serialize acceptance per chat until the transaction ends (PostgreSQL).
-
-    SQLite needs nothing: its write transactions already run one at a time.
-    """
-    if db.get_bind().dialect.name != "postgresql":
-        return
-    digest = hashlib.sha256(f"{session_id}\x00{chat_id}".encode()).digest()
-    lock_id = int.from_bytes(digest[:8], "big", signed=True)
-    await db.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
-
-
-async def find_recent_duplicate(
-    db: AsyncSession, *, session_id: str, chat_id: str, text_value: str, since: datetime
-) -> Message | None:
-    """The latest outbound text message with this exact text to this chat created since ``since``.
-
-    Failed messages do not count (they never reached the recipient). Only the
-    chat's latest :data:`RECENT_CHAT_ROWS` messages are looked at, which keeps
-    the check cheap on long chats.
-    """
-    recent = (
-        select(Message.seq)
-        .where(Message.session_id == session_id, Message.chat_id == chat_id)
-        .order_by(Message.seq.desc())
-        .limit(RECENT_CHAT_ROWS)
-        .scalar_subquery()
-    )
-    query = (
-        select(Message)
-        .where(
-            Message.seq.in_(recent),
-            Message.direction == Direction.OUT.value,
-            Message.type == MessageType.TEXT.value,
-            Message.text == text_value,
-            Message.created_at >= since,
-            Message.status != MessageStatus.FAILED.value,
-        )
-        .order_by(Message.seq.desc())
-        .limit(1)
-    )
-    return (await db.scalars(query)).first()
 
 
 async def activity_since(db: AsyncSession, session_id: str, since: datetime) -> dict[str, Any]:
@@ -328,3 +340,35 @@ async def activity_since(db: AsyncSession, session_id: str, since: datetime) -> 
         "failed": int(failed or 0),
         "last_activity": last,
     }
+
+
+def lock_open_outbound(
+    conn: Connection, seqs: Collection[int], open_statuses: Sequence[str]
+) -> set[int]:
+    """Which of these messages are still open; locked until the commit on PostgreSQL."""
+    if not seqs:
+        return set()
+    query = select(MESSAGES.c.seq).where(
+        MESSAGES.c.seq.in_(list(seqs)), MESSAGES.c.status.in_(list(open_statuses))
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return set(conn.execute(query).scalars())
+
+
+def update_many(conn: Connection, changes: Sequence[tuple[int, dict[str, Any], int]]) -> None:
+    """Apply (seq, column values, attempts to add) changes: one ``executemany`` per shape."""
+    shapes: dict[tuple[tuple[str, ...], bool], list[dict[str, Any]]] = {}
+    for seq, values, attempts in changes:
+        names = tuple(sorted(values))
+        params = {f"b_{name}": values[name] for name in names}
+        params["b_seq"] = seq
+        if attempts:
+            params["b_attempts"] = attempts
+        shapes.setdefault((names, bool(attempts)), []).append(params)
+    for (names, add_attempts), rows in shapes.items():
+        assignments: dict[str, Any] = {name: bindparam(f"b_{name}") for name in names}
+        if add_attempts:
+            assignments["attempts"] = MESSAGES.c.attempts + bindparam("b_attempts")
+        statement = update(MESSAGES).where(MESSAGES.c.seq == bindparam("b_seq")).values(assignments)
+        conn.execute(statement, rows)

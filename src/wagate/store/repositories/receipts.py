@@ -8,14 +8,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import Direction
 from wagate.store.models import Message, UnmatchedReceipt
 
+UNMATCHED: Table = UnmatchedReceipt.__table__  # type: ignore[assignment]
 
-async def unknown_ids(db: AsyncSession, session_id: str, wa_message_ids: Sequence[str]) -> set[str]:
+
+def unknown_ids(conn: Connection, session_id: str, wa_message_ids: Sequence[str]) -> set[str]:
     """Those of ``wa_message_ids`` that no outbound message of the session carries."""
     if not wa_message_ids:
         return set()
@@ -24,12 +27,12 @@ async def unknown_ids(db: AsyncSession, session_id: str, wa_message_ids: Sequenc
         Message.direction == Direction.OUT.value,
         Message.wa_message_id.in_(list(wa_message_ids)),
     )
-    known = set(await db.scalars(query))
+    known = set(conn.execute(query).scalars())
     return set(wa_message_ids) - known
 
 
-async def park(
-    db: AsyncSession,
+def park(
+    conn: Connection,
     *,
     tenant_id: str,
     session_id: str,
@@ -41,19 +44,22 @@ async def park(
     error_message: str | None,
     now: datetime,
 ) -> None:
-    db.add_all(
-        UnmatchedReceipt(
-            tenant_id=tenant_id,
-            session_id=session_id,
-            wa_message_id=wa_id,
-            chat_id=chat_id,
-            status=status,
-            at=at,
-            error_code=error_code,
-            error_message=error_message,
-            created_at=now,
-        )
-        for wa_id in wa_message_ids
+    conn.execute(
+        insert(UNMATCHED),
+        [
+            {
+                "tenant_id": tenant_id,
+                "session_id": session_id,
+                "wa_message_id": wa_id,
+                "chat_id": chat_id,
+                "status": status,
+                "at": at,
+                "error_code": error_code,
+                "error_message": error_message,
+                "created_at": now,
+            }
+            for wa_id in wa_message_ids
+        ],
     )
 
 

@@ -15,7 +15,7 @@ not deadlock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from enum import Enum
@@ -283,29 +283,38 @@ class SimulatorTransport(Transport):
                 await self._emit(CredentialsUpdated(dict(new_credentials)))
             phone = self.phone
             await self._emit(Connected(phone.number, phone.push_name, phone.own_lid_jid()))
-            await self._drain()
+            await _all_committed(await self._drain())
             await self._release_receipts()
 
     # ------------------------------------------------------------------ inbound
 
     async def on_wire_payload(self, payload: dict[str, Any]) -> None:
-        """Called by the network: a message for this session, queued until it can be delivered."""
+        """Called by the network: a message for this session, queued until it can be delivered.
+
+        Returns once it is committed (or kept in the offline queue). The order lock
+        is held only while it is handed over, so the messages of many callers
+        commit together.
+        """
         async with self._ordered():
             self.phone.offline_queue.append(payload)
-            await self._drain()
+            pending = await self._drain()
+        await _all_committed(pending)
 
-    async def _drain(self) -> None:
-        """Deliver the phone's queue in order while connected (call with the order lock held).
+    async def _drain(self) -> list[Awaitable[None]]:
+        """Hand the phone's queue over in order while connected (call with the order lock held);
+        returns what to await for their commits.
 
-        A payload leaves the queue only once the sink took it, so a failing sink
-        delays messages instead of losing or reordering them.
+        A payload leaves the queue only once the session took it, so a failing
+        sink delays messages instead of losing or reordering them.
         """
         queue = self.phone.offline_queue
+        pending: list[Awaitable[None]] = []
         while queue and self.connected:
             payload = queue[0]
-            await self._deliver(payload)
+            pending.extend(await self._deliver(payload))
             if queue and queue[0] is payload:
                 queue.popleft()
+        return pending
 
     async def on_event(self, event: TransportEvent) -> bool:
         """Called by the network for ephemeral events (presence, calls): lost while offline."""
@@ -315,12 +324,12 @@ class SimulatorTransport(Transport):
             await self._emit(event)
             return True
 
-    async def _deliver(self, payload: dict[str, Any]) -> None:
+    async def _deliver(self, payload: dict[str, Any]) -> list[Awaitable[None]]:
         try:
             normalized = normalize_simulator_payload(payload, self.phone.number)
         except ValueError as exc:
             await self._emit(Unparseable(source="simulator", reason=str(exc), payload=payload))
-            return
+            return []
         identity = learned_identity(payload)
         if identity is not None:
             await self._emit(identity)
@@ -329,7 +338,8 @@ class SimulatorTransport(Transport):
         elif isinstance(normalized, MessageRevoke):
             await self._emit(MessageRevoked(normalized))
         else:
-            await self._emit(MessageReceived(normalized, media_of(payload)))
+            return [await self.context.hand_over(MessageReceived(normalized, media_of(payload)))]
+        return []
 
     # ------------------------------------------------------------------ outbound
 
@@ -397,10 +407,13 @@ class SimulatorTransport(Transport):
         await self.release_receipt(receipt)
 
     async def release_receipt(self, receipt: PendingReceipt) -> None:
-        """Hand a held receipt to the session now, if it is still connected and held."""
+        """Hand a held receipt to the session now, if it is still connected and held;
+        returns once it is committed (the order lock is held only to hand it over)."""
+        pending: list[Awaitable[None]] = []
         async with self._ordered():
             if self.connected and receipt.seq in self.phone.receipts:
-                await self._emit_receipt(receipt)
+                pending.append(await self._emit_receipt(receipt))
+        await _all_committed(pending)
 
     async def _release_receipts(self) -> None:
         """On connect: hand over receipts that came due while offline, time the rest."""
@@ -411,12 +424,13 @@ class SimulatorTransport(Transport):
             if receipt.due_at > now:
                 self._schedule(receipt)
             elif self.connected and receipt.seq in self.phone.receipts:
-                await self._emit_receipt(receipt)
+                await (await self._emit_receipt(receipt))
         await self._tasks.settle()
 
-    async def _emit_receipt(self, receipt: PendingReceipt) -> None:
-        """Hand a receipt to the sink; the phone forgets it only once the sink took it."""
-        await self._emit(
+    async def _emit_receipt(self, receipt: PendingReceipt) -> Awaitable[None]:
+        """Hand a receipt to the session; the phone forgets it only once the session took it.
+        Returns what to await for its commit."""
+        committed = await self.context.hand_over(
             ReceiptReceived(
                 wa_message_ids=(receipt.wa_message_id,),
                 status=receipt.status,
@@ -425,3 +439,16 @@ class SimulatorTransport(Transport):
             )
         )
         self.phone.receipts.pop(receipt.seq, None)
+        return committed
+
+
+async def _all_committed(pending: list[Awaitable[None]]) -> None:
+    """Wait for every commit, in order; the first failure is raised after all were awaited."""
+    failure: BaseException | None = None
+    for each in pending:
+        try:
+            await each
+        except Exception as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure
