@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.profile [--route send|inbound] [--seconds S] [--requests N]``
 starts ``wagate serve`` on a fresh SQLite database with a connected simulator
-session, drives the route with the fast-path load generator (32 in flight)
+session whose contacts send delivery and read receipts (as in the fast-path
+benchmark), drives the route with the fast-path load generator (32 in flight)
 while ``py-spy record`` samples the server, then prints:
 
 * the event loop's busy share (samples whose innermost frame is not the loop
@@ -26,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.api import Api
-from benchmarks.fastpath import AUTH, INBOUND_BODY, SEND_BODY
+from benchmarks.fastpath import AUTH, INBOUND_BODY, RECEIPTS_ON, SEND_BODY
 from benchmarks.loadgen import LoadSpec, run_in_process
 from benchmarks.server import WagateServer
 
@@ -37,7 +38,7 @@ PACKAGES_MORE = ("uvicorn", "asyncio", "json", "structlog")
 
 def _name(frame: str) -> str:
     """``func (path/to/file.py:12)`` as ``func (file.py)``."""
-    return re.sub(r"\((?:.*/)?([^/:]+)(?::\d+)?\)", r"(\1)", frame)
+    return re.sub(r"\((?:[^()]*/)?([^/:()]+)(?::\d+)?\)", r"(\1)", frame)
 
 
 def summarize(raw: Path, top: int = 25) -> str:
@@ -51,11 +52,11 @@ def summarize(raw: Path, top: int = 25) -> str:
         if not count.isdigit():
             continue
         n, frames = int(count), stack.split(";")
-        if "in_thread (database.py" in _name(stack):
+        if any(f.startswith("Database.run_batch.<locals>.in_thread ") for f in frames):
             writer_total += n
             writer[_name(frames[-1])] += n
             continue
-        if "wagate/__main__.py" not in frames[0]:
+        if not any("wagate/__main__.py" in frame for frame in frames[:4]):
             continue
         loop_total += n
         leaf = _name(frames[-1])
@@ -89,6 +90,7 @@ async def profile(route: str, seconds: float, requests: int, out: Path) -> str:
             database_url=f"sqlite+aiosqlite:///{data / 'wagate.db'}",
             data_dir=data,
             log_path=data / "server.log",
+            extra_env=RECEIPTS_ON,
         )
         async with server, Api(server.url, server.api_key) as api:
             assert server.process is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from wagate.domain import (
 from wagate.store import Database
 from wagate.store.models import Message
 from wagate.store.repositories import contacts, messages, sessions, tenants
+from wagate.store.repositories.inbound import store_messages
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -52,24 +54,29 @@ def _inbound(wa_id: str) -> InboundMessage:
     )
 
 
+def _row(
+    tenant_id: str, session_id: str, inbound: InboundMessage, media: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An inbound message's row as the recorder builds it (NUL characters dropped)."""
+    return messages.strip_nul(
+        messages.inbound_row(
+            message_id=new_id("msg"),
+            tenant_id=tenant_id,
+            session_id=session_id,
+            inbound=inbound,
+            media=media,
+            now=NOW,
+        )
+    )
+
+
 async def test_inbound_is_stored_once(db: Database) -> None:
     tenant_id, session_id = await _session(db)
     results = []
     for _ in range(2):
-        async with db.transaction() as tx:
-            results.append(
-                await messages.store_inbound(
-                    tx,
-                    message_id=new_id("msg"),
-                    tenant_id=tenant_id,
-                    session_id=session_id,
-                    inbound=_inbound("W1"),
-                    media=None,
-                    now=NOW,
-                )
-            )
-    assert results[0] is not None
-    assert results[1] is None
+        row = _row(tenant_id, session_id, _inbound("W1"))
+        results.append(await db.run_batch(lambda conn, row=row: store_messages(conn, [row])))
+    assert results == [{(session_id, "W1")}, set()]
     async with db.read() as tx:
         page, cursor = await messages.list_messages(tx, session_id=session_id)
     assert [m.wa_message_id for m in page] == ["W1"]
@@ -174,15 +181,9 @@ async def test_api_keys_hashed_and_revocable(db: Database) -> None:
 async def test_nul_characters_from_engines_are_dropped(db: Database) -> None:
     tenant_id, session_id = await _session(db)
     message = _inbound("W3").model_copy(update={"text": "a\x00b", "push_name": "\x00Ana"})
-    async with db.transaction() as tx:
-        row = await messages.store_inbound(
-            tx,
-            message_id=new_id("msg"),
-            tenant_id=tenant_id,
-            session_id=session_id,
-            inbound=message,
-            media={"file_name": "x\x00.pdf"},
-            now=NOW,
-        )
+    values = _row(tenant_id, session_id, message, media={"file_name": "x\x00.pdf"})
+    await db.run_batch(lambda conn: store_messages(conn, [values]))
+    async with db.read() as tx:
+        row = await messages.find_by_wa_id(tx, session_id, "W3")
     assert row is not None
     assert (row.text, row.push_name, row.media) == ("ab", "Ana", {"file_name": "x.pdf"})

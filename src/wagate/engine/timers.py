@@ -56,6 +56,7 @@ class Timers:
             or conv.pending <= 0
         ):
             return False
+        due_at = conv.batch_due_at  # the step is dated when the window closed, not when seen
         conv.pending = 0
         conv.batch_first_at = None
         conv.batch_due_at = None
@@ -73,7 +74,7 @@ class Timers:
             conv,
             "batched",
             {"batch_id": batch.id, "message_ids": batch.message_ids},
-            now,
+            due_at,
         )
         return True
 

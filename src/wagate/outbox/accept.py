@@ -75,7 +75,10 @@ class AcceptSettings:
 
 def request_hash(request: OutboundMessageRequest) -> str:
     """SHA-256 of the request's canonical JSON; absent and null fields hash alike."""
-    body = request.model_dump(mode="json", exclude_none=True)
+    return _hash_of(request.model_dump(mode="json", exclude_none=True))
+
+
+def _hash_of(body: dict[str, Any]) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -212,6 +215,7 @@ class OutboundAcceptor:
         media_json = await self._media(session.id, message_id, request)
         now = self.clock.now()
         ttl_s = request.ttl_s if request.ttl_s is not None else policy.message_ttl_s
+        dumped = request.model_dump(mode="json", exclude_none=True)  # hashed, and stored
         row: dict[str, Any] = {
             "id": message_id,
             "tenant_id": session.tenant_id,
@@ -238,7 +242,7 @@ class OutboundAcceptor:
             "status": MessageStatus.QUEUED.value,
             "error_code": None,
             "error_message": None,
-            "request": _request_record(request),
+            "request": _request_record(dumped),
             "humanize": request.humanize,
             "attempts": 0,
             "next_attempt_at": None,
@@ -246,7 +250,7 @@ class OutboundAcceptor:
             "proactive": None,
             "expires_at": now + timedelta(seconds=ttl_s),
             "idempotency_key": key,
-            "request_hash": request_hash(request),
+            "request_hash": _hash_of(dumped),
             "edited_at": None,
             "revoked_at": None,
             "sent_at": None,
@@ -328,10 +332,11 @@ def _default_mime(kind: MessageType) -> str:
     }[kind]
 
 
-def _request_record(request: OutboundMessageRequest) -> dict[str, Any]:
-    """The request as stored: base64 payloads are replaced by their size (the file is on disk)."""
-    record = request.model_dump(mode="json", exclude_none=True)
-    media = record.get("media")
+def _request_record(body: dict[str, Any]) -> dict[str, Any]:
+    """The request (its JSON dump) as stored: a base64 payload is replaced by its size (the
+    file is on disk)."""
+    media = body.get("media")
     if isinstance(media, dict) and "base64" in media:
-        media["base64"] = f"<{len(media['base64'])} base64 chars stored as a file>"
-    return record
+        size = f"<{len(media['base64'])} base64 chars stored as a file>"
+        return {**body, "media": {**media, "base64": size}}
+    return body

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -118,7 +119,7 @@ class Guard:
             history.last_inbound = at
 
     def needs_loading(self, chat_id: str, now: datetime) -> bool:
-        """Whether :meth:`load_chat` has anything to read for this chat now."""
+        """Whether :meth:`load_chats` has anything to read for this chat now."""
         history = self._chats.get(chat_id)
         if history is None or history.inbound_checked is None:
             return True
@@ -128,40 +129,49 @@ class Guard:
             self._day_start != local_day_start(now, self.policy)
         )
 
-    async def load_chat(self, tx: AsyncSession, chat_id: str, now: datetime) -> ChatHistory:
-        history = self._chats.get(chat_id)
-        if history is None:
+    async def load_chats(self, tx: AsyncSession, chat_ids: Collection[str], now: datetime) -> None:
+        """Read what the guardrails need of these chats, in two statements for all of them:
+        the recent sends of chats seen for the first time, and every chat's last inbound."""
+        chat_ids = list(dict.fromkeys(chat_ids))
+        if not chat_ids:
+            return
+        new = [c for c in chat_ids if c not in self._chats]
+        if new:
             since = now - timedelta(
                 seconds=max(60.0, self.policy.burst_cooldown_s + self.policy.burst_window_s)
             )
-            sends = await tx.scalars(
-                select(Message.sent_at)
+            for chat_id in new:
+                self._chats[chat_id] = ChatHistory()
+            sends = await tx.execute(
+                select(Message.chat_id, Message.sent_at)
                 .where(
                     Message.session_id == self.session_id,
-                    Message.chat_id == chat_id,
+                    Message.chat_id.in_(new),
                     Message.direction == Direction.OUT.value,
                     Message.sent_at >= since,
                 )
                 .order_by(Message.sent_at)
             )
-            history = ChatHistory()
-            history.sends.extend(t for t in sends if t is not None)
-            self._chats[chat_id] = history
-        last_inbound = await tx.scalar(
-            select(func.max(Message.timestamp)).where(
+            for chat_id, sent_at in sends:
+                if sent_at is not None:
+                    self._chats[chat_id].sends.append(sent_at)
+        last = await tx.execute(
+            select(Message.chat_id, func.max(Message.timestamp))
+            .where(
                 Message.session_id == self.session_id,
-                Message.chat_id == chat_id,
+                Message.chat_id.in_(chat_ids),
                 Message.direction == Direction.IN.value,
                 Message.from_me.is_(False),
             )
+            .group_by(Message.chat_id)
         )
-        if last_inbound is not None and (
-            history.last_inbound is None or last_inbound > history.last_inbound
-        ):
-            history.last_inbound = last_inbound
-        history.inbound_checked = time.monotonic()
+        checked = time.monotonic()
+        for chat_id, at in last:
+            if at is not None:
+                self.inbound_seen(chat_id, at)
+        for chat_id in chat_ids:
+            self._chats[chat_id].inbound_checked = checked
         await self._load_day(tx, now)
-        return history
 
     async def _load_day(self, tx: AsyncSession, now: datetime) -> None:
         start = local_day_start(now, self.policy)

@@ -67,9 +67,9 @@ class ChatLane:
     async def run(self) -> None:
         try:
             guard, now = self.sender.guard, self.sender.clock.now()
-            if guard.needs_loading(self.chat_id, now):
+            if guard.needs_loading(self.chat_id, now):  # not loaded with its dispatcher's fill
                 async with self.sender.outbox.db.read() as tx:
-                    await guard.load_chat(tx, self.chat_id, now)
+                    await guard.load_chats(tx, [self.chat_id], now)
             while self.queue:
                 outcome = await self.deliver(self.queue[0])
                 if outcome is Outcome.RELEASE:

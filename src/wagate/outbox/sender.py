@@ -297,6 +297,7 @@ class SessionSender:
         stale = {seq for seq, at in self._settled.items() if at >= this_fill - 1}
         self._settled = {seq: at for seq, at in self._settled.items() if seq in stale}
         rows = [row for row in rows if row.seq not in stale]
+        await self._load_guardrails(rows)
         for row in rows:
             if row.seq in self.assigned:
                 continue
@@ -314,6 +315,18 @@ class SessionSender:
             lane.add(row)
             self.assigned.add(row.seq)
         return bool(rows)
+
+    async def _load_guardrails(self, rows: list[Message]) -> None:
+        """What the new lanes' guardrails need, read for all their chats at once."""
+        now = self.clock.now()
+        chats = {
+            row.chat_id
+            for row in rows
+            if row.chat_id not in self.lanes and self.guard.needs_loading(row.chat_id, now)
+        }
+        if chats:
+            async with self.outbox.db.read() as tx:
+                await self.guard.load_chats(tx, chats, now)
 
     async def _stop_lanes(self) -> None:
         lanes = list(self.lanes.values())

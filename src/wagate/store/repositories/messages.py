@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, Table, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,10 +22,6 @@ from wagate.store.models import Message
 
 OPEN_OUTBOUND = (MessageStatus.QUEUED.value, MessageStatus.SENDING.value)
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]  # Core for the hot paths
-
-
-def _insert_for(db: AsyncSession) -> Any:
-    return pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 async def add_outbound(db: AsyncSession, message: Message) -> Message:
@@ -86,60 +81,6 @@ def inbound_row(
         "created_at": now,
         "updated_at": now,
     }
-
-
-async def store_inbound(
-    db: AsyncSession,
-    *,
-    message_id: str,
-    tenant_id: str,
-    session_id: str,
-    inbound: InboundMessage,
-    media: dict[str, Any] | None,
-    now: datetime,
-) -> Message | None:
-    """Insert an inbound message once. Returns None when it was already stored.
-
-    The unique (session, wa_message_id) constraint decides, so two workers or a
-    redelivered event can never store it twice.
-    """
-    values: dict[str, Any] = {
-        "id": message_id,
-        "tenant_id": tenant_id,
-        "session_id": session_id,
-        "direction": Direction.IN.value,
-        "wa_message_id": inbound.wa_message_id,
-        "chat_id": inbound.chat_id,
-        "chat_type": inbound.chat_type.value,
-        "sender": inbound.sender,
-        "sender_phone": inbound.sender_phone,
-        "sender_lid": inbound.sender_lid,
-        "push_name": inbound.push_name,
-        "from_me": inbound.from_me,
-        "type": inbound.type.value,
-        "text": inbound.text,
-        "media": media,
-        "location": inbound.location.model_dump() if inbound.location else None,
-        "contacts": [c.model_dump() for c in inbound.contacts] if inbound.contacts else None,
-        "reaction": inbound.reaction.model_dump() if inbound.reaction else None,
-        "reply_to": inbound.reply_to,
-        "timestamp": inbound.timestamp,
-        "status": MessageStatus.RECEIVED.value,
-        "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
-    insert = _insert_for(db)
-    statement = (
-        insert(Message)
-        .values(**strip_nul(values))
-        .on_conflict_do_nothing(index_elements=["session_id", "wa_message_id"])
-        .returning(Message.seq)
-    )
-    seq = (await db.execute(statement)).scalar_one_or_none()
-    if seq is None:
-        return None
-    return await db.get(Message, seq)
 
 
 def strip_nul(value: Any) -> Any:
@@ -249,6 +190,40 @@ _RECEIPT_TIME_COLUMN = {
 RECEIPT_COLUMNS = ("seq", "id", "wa_message_id", "chat_id", "status", "type")
 
 
+@functools.cache
+def _receipt_statement(status: MessageStatus) -> Any:
+    """The guarded ``UPDATE ... RETURNING`` of a receipt: built once per status."""
+    c = MESSAGES.c
+    at = bindparam("b_at", type_=c.updated_at.type)
+    values: dict[str, Any] = {
+        "status": status.value,
+        "updated_at": bindparam("b_now", type_=c.updated_at.type),
+    }
+    allowed = [s.value for s in statuses_before(status)]
+    if status is MessageStatus.FAILED:
+        allowed.append(MessageStatus.SENT.value)
+        values["error_code"] = bindparam("b_error_code")
+        values["error_message"] = bindparam("b_error_message")
+    column = _RECEIPT_TIME_COLUMN.get(status)
+    if column:
+        values[column] = at
+    if status in (MessageStatus.READ, MessageStatus.PLAYED):
+        values["delivered_at"] = func.coalesce(c.delivered_at, at)
+    if status is MessageStatus.PLAYED:
+        values["read_at"] = func.coalesce(c.read_at, at)
+    return (
+        update(MESSAGES)
+        .where(
+            c.session_id == bindparam("b_session_id"),
+            c.wa_message_id.in_(bindparam("b_wa_ids", expanding=True)),
+            c.direction == Direction.OUT.value,
+            c.status.in_(allowed),
+        )
+        .values(**values)
+        .returning(*(c[name] for name in RECEIPT_COLUMNS), c.error_code, c.error_message)
+    )
+
+
 def apply_receipt(
     conn: Connection,
     *,
@@ -266,32 +241,16 @@ def apply_receipt(
     A ``failed`` receipt (the Cloud API reports failures after accepting a send)
     may also fail a message that was only ``sent``, and records its error.
     """
-    c = MESSAGES.c
-    values: dict[str, Any] = {"status": status.value, "updated_at": now}
-    allowed = [s.value for s in statuses_before(status)]
+    params: dict[str, Any] = {
+        "b_session_id": session_id,
+        "b_wa_ids": list(wa_message_ids),
+        "b_now": now,
+        "b_at": at,
+    }
     if status is MessageStatus.FAILED:
-        allowed.append(MessageStatus.SENT.value)
-        values["error_code"] = error_code or "send_failed"
-        values["error_message"] = error_message or ""
-    column = _RECEIPT_TIME_COLUMN.get(status)
-    if column:
-        values[column] = at
-    if status in (MessageStatus.READ, MessageStatus.PLAYED):
-        values["delivered_at"] = func.coalesce(c.delivered_at, at)
-    if status is MessageStatus.PLAYED:
-        values["read_at"] = func.coalesce(c.read_at, at)
-    statement = (
-        update(MESSAGES)
-        .where(
-            c.session_id == session_id,
-            c.wa_message_id.in_(list(wa_message_ids)),
-            c.direction == Direction.OUT.value,
-            c.status.in_(allowed),
-        )
-        .values(**values)
-        .returning(*(c[name] for name in RECEIPT_COLUMNS), c.error_code, c.error_message)
-    )
-    moved = [dict(row._mapping) for row in conn.execute(statement)]
+        params["b_error_code"] = error_code or "send_failed"
+        params["b_error_message"] = error_message or ""
+    moved = [dict(row._mapping) for row in conn.execute(_receipt_statement(status), params)]
     return sorted(moved, key=lambda row: int(row["seq"]))
 
 
