@@ -174,16 +174,7 @@ async def measure_bare(plan: Plan, result: FastPathResult, say: Any) -> None:
         )
         half = result.bare_send.load.rate / 2
         result.bare_send_half = await _measured(
-            LoadSpec(
-                f"{url}/v1/sessions/ses_bare/messages",
-                SEND_BODY,
-                int(half * plan.fast_open_s),
-                rate=half,
-                concurrency=256,
-                headers=AUTH,
-                first=n,
-            ),
-            process.pid,
+            _open_loop(f"{url}/v1/sessions/ses_bare/messages", SEND_BODY, half, plan), process.pid
         )
         for name, m in (
             ("send", result.bare_send),
@@ -264,17 +255,7 @@ async def measure_wagate(
         if result.bare_send is not None:
             half = result.bare_send.load.rate / 2
             result.accept_half = await _measured(
-                LoadSpec(
-                    send_url,
-                    SEND_BODY,
-                    int(half * plan.fast_open_s),
-                    rate=half,
-                    concurrency=256,
-                    headers=AUTH,
-                    first=n,
-                ),
-                pid,
-                commits,
+                _open_loop(send_url, SEND_BODY, half, plan), pid, commits
             )
             say(f"    wagate accept at {half:,.0f}/s (open loop): {_line(result.accept_half)}")
         await _until_sent(api, None, time.monotonic(), plan.send_deadline_s)
@@ -284,22 +265,26 @@ async def measure_wagate(
         )
         await asyncio.sleep(0.5)
         result.inbound_under_send = await _measured(
-            LoadSpec(
-                inbound_url,
-                INBOUND_BODY,
-                int(plan.fast_inbound_rate * plan.fast_open_s),
-                rate=plan.fast_inbound_rate,
-                concurrency=256,
-                headers=AUTH,
-                first=n,
-            ),
-            pid,
+            _open_loop(inbound_url, INBOUND_BODY, plan.fast_inbound_rate, plan), pid
         )
         await burst
         say(
             f"    wagate inbound at {plan.fast_inbound_rate:.0f}/s during a send burst: "
             f"{_line(result.inbound_under_send)}"
         )
+
+
+def _open_loop(url: str, body: str, rate: float, plan: Plan) -> LoadSpec:
+    """``rate`` requests a second for ``plan.fast_open_s``, numbered after the closed loops'."""
+    return LoadSpec(
+        url,
+        body,
+        int(rate * plan.fast_open_s),
+        rate=rate,
+        concurrency=256,
+        headers=AUTH,
+        first=plan.fast_requests,
+    )
 
 
 def _line(m: Measured) -> str:

@@ -30,6 +30,7 @@ from wagate.sessions.hooks import SessionHooks
 from wagate.sessions.recorder import EventRecorder, SessionRef
 from wagate.sessions.runtime import RuntimeSettings, SessionRuntime
 from wagate.sessions.secrets import ConfigSecrets
+from wagate.sessions.status import SessionWrites
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Session
@@ -78,6 +79,7 @@ class SessionManager:
         self._runtimes: dict[str, SessionRuntime] = {}
         self._tokens: dict[str, int] = {}  # lease fencing tokens of the sessions run here
         self._locks: dict[str, asyncio.Lock] = {}
+        self._writes = SessionWrites.build(clock, hooks, db.session_rows)  # shared by all sessions
 
     def runtime(self, session_id: str) -> SessionRuntime | None:
         return self._runtimes.get(session_id)
@@ -99,6 +101,7 @@ class SessionManager:
             hooks=self.hooks,
             metrics=self.metrics,
             policy_defaults=self.settings.policy_defaults,
+            writes=self._writes,
         )
 
     def session_config(self, row: Session) -> dict[str, Any]:
@@ -209,6 +212,7 @@ class SessionManager:
                 hooks=self.hooks,
                 metrics=self.metrics,
                 open_config=self.session_config,
+                writes=self._writes,
             )
             self._runtimes[session_id] = runtime
             try:

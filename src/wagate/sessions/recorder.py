@@ -33,7 +33,8 @@ from wagate.domain import (
 from wagate.domain.policy import DeliveryPolicy, resolve_policy
 from wagate.observability import Metrics, log
 from wagate.sessions.hooks import SessionHooks
-from wagate.sessions.inbound import Arrival, ArrivalKind, Receipt, ReceiptKind
+from wagate.sessions.inbound import Arrival, Receipt
+from wagate.sessions.status import SessionWrites
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Session
@@ -60,6 +61,7 @@ class EventRecorder:
         hooks: SessionHooks,
         metrics: Metrics,
         policy_defaults: DeliveryPolicy,
+        writes: SessionWrites | None = None,
     ) -> None:
         self.ref = ref
         self.policy_defaults = policy_defaults
@@ -68,8 +70,9 @@ class EventRecorder:
         self.media = media
         self.hooks = hooks
         self.metrics = metrics
-        self._arrivals = ArrivalKind(clock.now, hooks.events_committed, hooks.inbound_committed)
-        self._receipts = ReceiptKind(clock.now, hooks.events_committed)
+        writes = writes or SessionWrites.build(clock, hooks, db.session_rows)
+        self._arrivals = writes.arrivals
+        self._receipts = writes.receipts
         self._policy_of: tuple[Session, DeliveryPolicy] | None = None
 
     async def _event(self, tx: AsyncSession, type: str, data: dict[str, Any]) -> None:

@@ -35,10 +35,11 @@ from wagate.sessions.hooks import SessionHooks
 from wagate.sessions.monitor import ProtocolMonitor
 from wagate.sessions.policy import Action, is_known_close_code, rule_for
 from wagate.sessions.recorder import EventRecorder, SessionRef
+from wagate.sessions.status import SessionWrites, StatusChange
 from wagate.sessions.watchdog import Watchdog
 from wagate.store import Database
 from wagate.store.models import Session
-from wagate.store.repositories import events, sessions
+from wagate.store.repositories import sessions
 from wagate.store.serialize import iso
 from wagate.transports.base import Transport, TransportContext
 from wagate.transports.registry import TransportRegistry
@@ -74,6 +75,7 @@ class SessionRuntime:
         hooks: SessionHooks,
         metrics: Metrics,
         open_config: Callable[[Session], dict[str, Any]] | None = None,
+        writes: SessionWrites | None = None,
     ) -> None:
         self.ref = ref
         self._open_config = open_config or (lambda row: dict(row.config))
@@ -84,6 +86,9 @@ class SessionRuntime:
         self.hooks = hooks
         self.metrics = metrics
         self.recorder = recorder
+        self._status_changes = (
+            writes or SessionWrites.build(clock, hooks, db.session_rows)
+        ).statuses
         self.transport: Transport | None = None
         self.status = SessionStatus.STOPPED
         self.reconnect_attempts = 0
@@ -448,20 +453,16 @@ class SessionRuntime:
         reason_detail: dict[str, Any] | None = None,
         **fields: Any,
     ) -> None:
-        now = self.clock.now()
-        async with self.db.transaction() as tx:
-            row = await sessions.change_status(
-                tx, self.session_id, status, reason, now=now, detail=reason_detail, **fields
-            )
-            if extra_event is not None:
-                await events.append_event(
-                    tx,
-                    tenant_id=row.tenant_id,
-                    session_id=row.id,
-                    type=extra_event[0],
-                    data=extra_event[1],
-                    now=now,
-                )
+        change = StatusChange(
+            self.session_id,
+            status,
+            reason,
+            self.clock.now(),
+            detail=reason_detail,
+            fields=fields,
+            extra_event=extra_event,
+        )
+        await self.db.batches.submit(self._status_changes, change)
         if self.status is not status:
             self.metrics.session_transitions.labels(status.value).inc()
         self.status = status

@@ -30,6 +30,20 @@ async def add_outbound(db: AsyncSession, message: Message) -> Message:
     return message
 
 
+def message_row(**values: Any) -> dict[str, Any]:
+    """Every column of a ``messages`` row (for one ``executemany``): ``values``, the rest empty."""
+    unknown = values.keys() - _EMPTY_ROW.keys()
+    if unknown:
+        raise TypeError(f"not columns of messages: {sorted(unknown)}")
+    return {**_EMPTY_ROW, **values}
+
+
+_EMPTY_ROW: dict[str, Any] = {
+    **{column.name: None for column in MESSAGES.columns if column.name != "seq"},
+    "attempts": 0,
+}
+
+
 def inbound_row(
     *,
     message_id: str,
@@ -40,47 +54,31 @@ def inbound_row(
     now: datetime,
 ) -> dict[str, Any]:
     """Every column of an inbound message's row."""
-    return {
-        "id": message_id,
-        "tenant_id": tenant_id,
-        "session_id": session_id,
-        "direction": Direction.IN.value,
-        "wa_message_id": inbound.wa_message_id,
-        "chat_id": inbound.chat_id,
-        "chat_type": inbound.chat_type.value,
-        "sender": inbound.sender,
-        "sender_phone": inbound.sender_phone,
-        "sender_lid": inbound.sender_lid,
-        "push_name": inbound.push_name,
-        "from_me": inbound.from_me,
-        "type": inbound.type.value,
-        "text": inbound.text,
-        "media": media,
-        "location": inbound.location.model_dump() if inbound.location else None,
-        "contacts": [c.model_dump() for c in inbound.contacts] if inbound.contacts else None,
-        "reaction": inbound.reaction.model_dump() if inbound.reaction else None,
-        "reply_to": inbound.reply_to,
-        "timestamp": inbound.timestamp,
-        "status": MessageStatus.RECEIVED.value,
-        "error_code": None,
-        "error_message": None,
-        "request": None,
-        "humanize": None,
-        "attempts": 0,
-        "next_attempt_at": None,
-        "hold_reason": None,
-        "proactive": None,
-        "expires_at": None,
-        "idempotency_key": None,
-        "request_hash": None,
-        "edited_at": None,
-        "revoked_at": None,
-        "sent_at": None,
-        "delivered_at": None,
-        "read_at": None,
-        "created_at": now,
-        "updated_at": now,
-    }
+    return message_row(
+        id=message_id,
+        tenant_id=tenant_id,
+        session_id=session_id,
+        direction=Direction.IN.value,
+        wa_message_id=inbound.wa_message_id,
+        chat_id=inbound.chat_id,
+        chat_type=inbound.chat_type.value,
+        sender=inbound.sender,
+        sender_phone=inbound.sender_phone,
+        sender_lid=inbound.sender_lid,
+        push_name=inbound.push_name,
+        from_me=inbound.from_me,
+        type=inbound.type.value,
+        text=inbound.text,
+        media=media,
+        location=inbound.location.model_dump() if inbound.location else None,
+        contacts=[c.model_dump() for c in inbound.contacts] if inbound.contacts else None,
+        reaction=inbound.reaction.model_dump() if inbound.reaction else None,
+        reply_to=inbound.reply_to,
+        timestamp=inbound.timestamp,
+        status=MessageStatus.RECEIVED.value,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def strip_nul(value: Any) -> Any:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -229,3 +231,36 @@ async def desired_states(db: AsyncSession, session_ids: list[str]) -> dict[str, 
         select(Session.id, Session.desired_state).where(Session.id.in_(session_ids))
     )
     return {str(session_id): str(desired) for session_id, desired in rows}
+
+
+# --------------------------------------------------------------------------- status, in batches
+
+SESSIONS: Table = Session.__table__  # type: ignore[assignment]
+
+
+def status_rows(conn: Connection, session_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """id -> (tenant_id, status, phone) of these sessions, for a batch of status changes."""
+    if not session_ids:
+        return {}
+    c = SESSIONS.c
+    query = select(c.id, c.tenant_id, c.status, c.phone).where(c.id.in_(list(session_ids)))
+    if conn.dialect.name == "postgresql":
+        query = query.order_by(c.id).with_for_update()  # one lock order for every batch
+    return {row.id: dict(row._mapping) for row in conn.execute(query)}
+
+
+def update_many(conn: Connection, changes: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Apply (session id, column values) changes: one ``executemany`` per shape."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for session_id, values in changes:
+        names = tuple(sorted(values))
+        shapes.setdefault(names, []).append(
+            {"b_id": session_id, **{f"b_{name}": values[name] for name in names}}
+        )
+    for names, rows in shapes.items():
+        statement = (
+            update(SESSIONS)
+            .where(SESSIONS.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in names})
+        )
+        conn.execute(statement, rows)
