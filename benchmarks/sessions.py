@@ -145,7 +145,9 @@ async def measure_sessions(backend: Backend, plan: Plan, workdir: Path, say: Say
     count = plan.sessions
     result = SessionsResult(sessions=count)
     server = WagateServer(
-        database_url=backend.database_url,
+        # a database of its own: the send phase's session in the shared one would be
+        # restored here too, and every storm would count one session more
+        database_url=await backend.fresh_database_url(workdir / "sessions-data"),
         data_dir=workdir / "sessions-data",
         log_path=workdir / "sessions-server.log",
         extra_env={"WAGATE_WORKER_CAPACITY": str(count + 100)},

@@ -200,7 +200,9 @@ async def test_messages_expire_while_the_session_is_offline(
     queued = await send(admin, sid, to=A, text="too late")
     await server.advance(30)
     assert (await admin.get(f"/v1/messages/{queued['id']}")).json()["status"] == "queued"
-    failed = await advance_until(server, admin, queued["id"], ("failed",), step=1, limit=40)
+    # the expiry sweep polls in real time (every 0.2 s here): leave it many turns after
+    # the message expired at 60 s of clock time, not just the few a fast machine needs
+    failed = await advance_until(server, admin, queued["id"], ("failed",), step=1, limit=120)
     assert failed["error"]["code"] == "expired"
     await admin.post(f"/v1/sessions/{sid}/start")
     events = (await admin.get("/v1/events", params={"type": "message.status"})).json()["items"]

@@ -131,7 +131,7 @@ class OutboundAcceptor:
     async def accept_many(
         self,
         session: Session,
-        requests: list[tuple[OutboundMessageRequest, str | None] | Exception],
+        requests: list[BulkItem],
     ) -> list[Accepted | Exception]:
         """Accept several requests in order, together: one outcome per item, like :meth:`accept`.
 
@@ -174,7 +174,7 @@ class OutboundAcceptor:
                 raise
             existing = await self._after_key_conflict(admission)
             return Accepted(existing.id, message_json(existing), False)
-        except BaseException:
+        except Exception:  # refused: no row holds the file (a cancelled caller's write commits)
             self._discard_media(admission)
             raise
         if not admitted.created:

@@ -396,8 +396,8 @@ class SessionManager:
         Any worker may run it: applying a receipt twice changes nothing."""
         async with self.db.read() as tx:
             waiting = await receipts.matched(tx)
-        for row in waiting:
-            await self._recorder(row.session_id, row.tenant_id).receipt(
+        applied = [  # queued in order, committed together
+            self._recorder(row.session_id, row.tenant_id).queue_receipt(
                 ReceiptReceived(
                     wa_message_ids=(row.wa_message_id,),
                     status=MessageStatus(row.status),
@@ -408,6 +408,12 @@ class SessionManager:
                 ),
                 park_unknown=False,
             )
+            for row in waiting
+        ]
+        results = await asyncio.gather(*applied, return_exceptions=True)
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise failed
         async with self.db.transaction() as tx:
             await receipts.forget(
                 tx,

@@ -172,7 +172,7 @@ class EventRecorder:
         async def committed() -> bool:
             try:
                 stored = bool(await asyncio.shield(future))
-            except BaseException:
+            except Exception:  # not stored (a cancelled caller's message still commits)
                 if stored_file is not None:
                     stored_file.path.unlink(missing_ok=True)
                 raise
