@@ -29,10 +29,8 @@ from wagate.domain import ReceiptReceived, new_id
 from wagate.domain.policy import DeliveryPolicy
 from wagate.store.batch import BatchKind
 from wagate.store.repositories import inbound, messages, receipts
-from wagate.store.repositories.events import append_events
+from wagate.store.repositories.events import EventRow, append_events
 from wagate.store.serialize import iso, message_json
-
-Event = tuple[str, str | None, str, dict[str, Any]]  # tenant, session, type, data
 
 
 @dataclass(slots=True)
@@ -152,7 +150,7 @@ class ArrivalKind(BatchKind[Arrival]):
     def apply(self, conn: Connection, ops: list[Arrival]) -> list[Any]:
         now = self.now()
         stored = inbound.store_messages(conn, [op.row for op in ops])
-        events: list[Event] = []
+        events: list[EventRow] = []
         fresh: list[bool] = []
         learners: list[Arrival] = []
         for op in ops:
@@ -188,7 +186,7 @@ class ArrivalKind(BatchKind[Arrival]):
                 self.on_inbound(op.session_id, op.row["chat_id"], op.row["timestamp"])
 
 
-def _opt_out_or_in(arrival: Arrival, contact: dict[str, Any], now: datetime) -> list[Event]:
+def _opt_out_or_in(arrival: Arrival, contact: dict[str, Any], now: datetime) -> list[EventRow]:
     """An inbound that is exactly an opt-out keyword opts the contact out; anything else
     from an opted-out contact opts them back in (they wrote to us again)."""
     text = arrival.row["text"]
@@ -235,7 +233,7 @@ class ReceiptKind(BatchKind[Receipt]):
 
     def apply(self, conn: Connection, ops: list[Receipt]) -> list[Any]:
         now = self.now()
-        events: list[Event] = []
+        events: list[EventRow] = []
         outcomes: list[Any] = []
         for op in ops:
             event = op.event

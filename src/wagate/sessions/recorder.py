@@ -38,8 +38,9 @@ from wagate.sessions.status import SessionWrites
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Session
-from wagate.store.repositories import contacts, events, messages, sessions
+from wagate.store.repositories import contacts, events, messages
 from wagate.store.serialize import iso, message_json
+from wagate.store.session_rows import session_row
 
 
 @dataclass(slots=True)
@@ -188,13 +189,7 @@ class EventRecorder:
 
     async def _policy(self) -> DeliveryPolicy:
         """The session's delivery policy (its opt-out keywords), from the session row cache."""
-        cache = self.db.session_rows
-        row = cache.get(self.ref.session_id, None)
-        if row is None:
-            generation = cache.generation
-            async with self.db.read() as tx:
-                row = await sessions.get_session(tx, self.ref.session_id, None)
-            cache.put(self.ref.session_id, None, row, generation)
+        row = await session_row(self.db, self.ref.session_id, None)
         if self._policy_of is None or self._policy_of[0] is not row:
             self._policy_of = (row, resolve_policy(self.policy_defaults, row.settings or {}))
         return self._policy_of[1]

@@ -23,10 +23,8 @@ from wagate.sessions.hooks import SessionHooks
 from wagate.sessions.inbound import ArrivalKind, ReceiptKind
 from wagate.store.batch import BatchKind
 from wagate.store.repositories import sessions
-from wagate.store.repositories.events import append_events
+from wagate.store.repositories.events import EventRow, append_events
 from wagate.store.session_rows import SessionRowCache
-
-Event = tuple[str, str | None, str, dict[str, Any]]
 
 
 @dataclass(slots=True)
@@ -51,7 +49,7 @@ class StatusChangeKind(BatchKind[StatusChange]):
     def apply(self, conn: Connection, ops: list[StatusChange]) -> list[Any]:
         current = sessions.status_rows(conn, {op.session_id for op in ops})
         changes: dict[str, dict[str, Any]] = {}
-        events: list[Event] = []
+        events: list[EventRow] = []
         outcomes: list[Any] = []
         for op in ops:
             row = current.get(op.session_id)

@@ -136,9 +136,7 @@ class BatchWriter:
     async def close(self) -> None:
         """Apply what is queued, then refuse new ops (the database is being disposed)."""
         self._closed = True
-        task = self._task
-        if task is not None and not task.done():
-            await asyncio.shield(task)
+        await self.flush()
 
     async def _apply(self, batch: list[_Pending]) -> None:
         try:

@@ -20,8 +20,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from wagate.store.models import Session
+from wagate.store.repositories import sessions
+
+if TYPE_CHECKING:
+    from wagate.store.database import Database
 
 
 class SessionRowCache:
@@ -58,3 +63,15 @@ class SessionRowCache:
         self.generation += 1
         for cache_key in [k for k, (row, _) in self._rows.items() if row.id in ids]:
             del self._rows[cache_key]
+
+
+async def session_row(db: Database, key: str, tenant_id: str | None) -> Session:
+    """A session by id (or name, within the tenant) from ``db``'s row cache, read on a miss."""
+    cache = db.session_rows
+    row = cache.get(key, tenant_id)
+    if row is None:
+        generation = cache.generation
+        async with db.read() as tx:
+            row = await sessions.get_session(tx, key, tenant_id)
+        cache.put(key, tenant_id, row, generation)
+    return row

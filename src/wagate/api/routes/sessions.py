@@ -26,6 +26,7 @@ from wagate.store.models import Session
 from wagate.store.repositories import sessions, tenants
 from wagate.store.repositories.tenants import DEFAULT_TENANT
 from wagate.store.serialize import iso, session_json
+from wagate.store.session_rows import session_row
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
@@ -47,14 +48,7 @@ async def load_session(services: Any, key: str, principal: Any) -> Session:
 async def load_session_row(db: Database, key: str, principal: Any) -> Session:
     """For the hot routes (send, bulk, simulated inbound): the row from the short-lived
     cache of :mod:`wagate.store.session_rows`, read from the database on a miss."""
-    cache = db.session_rows
-    row = cache.get(key, principal.tenant_id)
-    if row is None:
-        generation = cache.generation
-        async with db.read() as tx:
-            row = await sessions.get_session(tx, key, principal.tenant_id)
-        cache.put(key, principal.tenant_id, row, generation)
-    return row
+    return await session_row(db, key, principal.tenant_id)
 
 
 async def _json(services: Any, request: Request, session_id: str) -> dict[str, Any]:

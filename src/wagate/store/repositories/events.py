@@ -38,11 +38,13 @@ async def append_event(
 
 
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
+EventRow = tuple[str, str | None, str, dict[str, Any]]
+"""An event to append: (tenant id, session id, type, data)."""
 
 
 def append_events(
     conn: Connection,
-    events: Sequence[tuple[str, str | None, str, dict[str, Any]]],
+    events: Sequence[EventRow],
     now: datetime,
 ) -> None:
     """Add (tenant, session, type, data) events in one ``executemany``, in the caller's

@@ -25,11 +25,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.store.models import IdempotencyKey, Message
+from wagate.store.statements import insert_for
 
 
 class ClaimState(enum.Enum):
@@ -44,10 +43,6 @@ class Claim:
     state: ClaimState
     claimed_at: datetime  # the row's created_at: our claim token when CLAIMED
     message_id: str | None = None
-
-
-def _insert_for(db: AsyncSession) -> Any:
-    return pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def _pk(session_id: str, key: str) -> Any:
@@ -82,7 +77,7 @@ async def claim(
     stale_before = now - timedelta(seconds=stale_after_s)
     for _ in range(5):
         statement = (
-            _insert_for(db)(IdempotencyKey)
+            insert_for(db.get_bind().dialect.name)(IdempotencyKey)
             .values(
                 session_id=session_id,
                 key=key,
@@ -141,11 +136,11 @@ async def _take_over(
     if (await db.execute(statement)).scalar_one_or_none() is None:
         return False
     if old_message_id is not None:
-        await release_message_keys(db, [old_message_id])
+        await _release_message_keys(db, [old_message_id])
     return True
 
 
-async def release_message_keys(db: AsyncSession, message_ids: list[str]) -> None:
+async def _release_message_keys(db: AsyncSession, message_ids: list[str]) -> None:
     """The messages of expired keys stop holding them (``messages`` has a unique index on them)."""
     if not message_ids:
         return
@@ -212,7 +207,7 @@ async def purge_expired(db: AsyncSession, now: datetime, *, limit: int = 10_000)
     rows = list(await db.execute(query))
     if not rows:
         return 0
-    await release_message_keys(db, [m for _, _, m in rows if m is not None])
+    await _release_message_keys(db, [m for _, _, m in rows if m is not None])
     purged = 0
     by_session: dict[str, list[str]] = {}
     for session_id, key, _ in rows:

@@ -9,20 +9,15 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, delete, insert, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
-from wagate.store.models import Contact, Message
+from wagate.store.models import Contact
+from wagate.store.repositories.messages import MESSAGES
+from wagate.store.statements import insert_for, update_by_key
 
-MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 CONTACTS: Table = Contact.__table__  # type: ignore[assignment]
 CONTACT_COLUMNS = tuple(column.name for column in CONTACTS.columns)
-
-
-def _insert(conn: Connection) -> Any:
-    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
 def store_messages(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
@@ -35,7 +30,7 @@ def store_messages(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[tupl
     if not rows:
         return set()
     statement = (
-        _insert(conn)(MESSAGES)
+        insert_for(conn.dialect.name)(MESSAGES)
         .on_conflict_do_nothing(index_elements=["session_id", "wa_message_id"])
         .returning(MESSAGES.c.session_id, MESSAGES.c.wa_message_id)
     )
@@ -65,13 +60,9 @@ def save_contacts(
     """Write contacts as the batch left them: merged-away rows first, then new and changed."""
     if deleted:
         conn.execute(delete(CONTACTS).where(CONTACTS.c.id.in_(list(deleted))))
-    if updated:
-        columns = [c for c in CONTACT_COLUMNS if c != "id"]
-        conn.execute(
-            update(CONTACTS)
-            .where(CONTACTS.c.id == bindparam("b_id"))
-            .values({c: bindparam(f"b_{c}") for c in columns}),
-            [{f"b_{c}": row[c] for c in CONTACT_COLUMNS} for row in updated],
-        )
+    columns = [c for c in CONTACT_COLUMNS if c != "id"]
+    update_by_key(
+        conn, CONTACTS, "id", ((row["id"], {c: row[c] for c in columns}, {}) for row in updated)
+    )
     if inserted:
         conn.execute(insert(CONTACTS), [{c: row[c] for c in CONTACT_COLUMNS} for row in inserted])

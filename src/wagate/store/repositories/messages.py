@@ -19,6 +19,7 @@ from wagate.domain import (
     statuses_before,
 )
 from wagate.store.models import Message
+from wagate.store.statements import update_by_key
 
 OPEN_OUTBOUND = (MessageStatus.QUEUED.value, MessageStatus.SENDING.value)
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]  # Core for the hot paths
@@ -315,17 +316,12 @@ def lock_open_outbound(
 
 def update_many(conn: Connection, changes: Sequence[tuple[int, dict[str, Any], int]]) -> None:
     """Apply (seq, column values, attempts to add) changes: one ``executemany`` per shape."""
-    shapes: dict[tuple[tuple[str, ...], bool], list[dict[str, Any]]] = {}
-    for seq, values, attempts in changes:
-        names = tuple(sorted(values))
-        params = {f"b_{name}": values[name] for name in names}
-        params["b_seq"] = seq
-        if attempts:
-            params["b_attempts"] = attempts
-        shapes.setdefault((names, bool(attempts)), []).append(params)
-    for (names, add_attempts), rows in shapes.items():
-        assignments: dict[str, Any] = {name: bindparam(f"b_{name}") for name in names}
-        if add_attempts:
-            assignments["attempts"] = MESSAGES.c.attempts + bindparam("b_attempts")
-        statement = update(MESSAGES).where(MESSAGES.c.seq == bindparam("b_seq")).values(assignments)
-        conn.execute(statement, rows)
+    update_by_key(
+        conn,
+        MESSAGES,
+        "seq",
+        (
+            (seq, values, {"attempts": attempts} if attempts else {})
+            for seq, values, attempts in changes
+        ),
+    )

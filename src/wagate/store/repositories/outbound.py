@@ -25,14 +25,13 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from wagate.domain import MessageStatus
 from wagate.store.models import OUTBOUND_TEXT, Contact, IdempotencyKey, Message
+from wagate.store.repositories.messages import MESSAGES
+from wagate.store.statements import insert_for
 
-MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 KEYS: Table = IdempotencyKey.__table__  # type: ignore[assignment]
 
 SessionKey = tuple[str, str]  # (session id, a key, a lid, a phone or a reference)
@@ -245,9 +244,8 @@ def insert_keys(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[Session
     """Insert completed keys (``message_id`` set); returns those inserted (not taken meanwhile)."""
     if not rows:
         return set()
-    dialect_insert: Any = pg_insert if _is_postgres(conn) else sqlite_insert
     statement = (
-        dialect_insert(KEYS)
+        insert_for(conn.dialect.name)(KEYS)
         .values(list(rows))
         .on_conflict_do_nothing(index_elements=["session_id", "key"])
         .returning(KEYS.c.session_id, KEYS.c.key)

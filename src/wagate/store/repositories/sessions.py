@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,7 @@ from wagate.domain import (
 )
 from wagate.store.models import Session
 from wagate.store.repositories.events import append_event
+from wagate.store.statements import update_by_key
 
 
 async def create_session(
@@ -251,16 +252,4 @@ def status_rows(conn: Connection, session_ids: Collection[str]) -> dict[str, dic
 
 def update_many(conn: Connection, changes: Sequence[tuple[str, dict[str, Any]]]) -> None:
     """Apply (session id, column values) changes: one ``executemany`` per shape."""
-    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for session_id, values in changes:
-        names = tuple(sorted(values))
-        shapes.setdefault(names, []).append(
-            {"b_id": session_id, **{f"b_{name}": values[name] for name in names}}
-        )
-    for names, rows in shapes.items():
-        statement = (
-            update(SESSIONS)
-            .where(SESSIONS.c.id == bindparam("b_id"))
-            .values({name: bindparam(f"b_{name}") for name in names})
-        )
-        conn.execute(statement, rows)
+    update_by_key(conn, SESSIONS, "id", ((sid, values, {}) for sid, values in changes))
