@@ -8,30 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from wagate.domain import DesiredState, NotFound, SessionStatus
+from tests.store.test_repositories import _session as session_row_in
+from wagate.domain import NotFound, SessionStatus
 from wagate.sessions.status import StatusChange, StatusChangeKind
 from wagate.store import Database
 from wagate.store.models import Event, Session
-from wagate.store.repositories import sessions, tenants
+from wagate.store.repositories import sessions
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
 async def _session(db: Database, name: str) -> str:
-    async with db.transaction() as tx:
-        owner = await tenants.ensure_tenant(tx, "t1", NOW)
-        row = await sessions.create_session(
-            tx,
-            tenant_id=owner.id,
-            name=name,
-            transport="simulator",
-            config={},
-            proxy_url=None,
-            priority=0,
-            desired=DesiredState.RUNNING,
-            now=NOW,
-        )
-        return row.id
+    return (await session_row_in(db, name=name))[1]
 
 
 async def test_a_storm_of_changes_commits_together_in_order(db: Database) -> None:
