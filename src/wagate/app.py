@@ -257,6 +257,9 @@ async def build_services(
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.media_fetch_timeout_s, connect=10.0),
             headers={"user-agent": f"wagate/{__version__}"},
+            # as many kept alive as may be open: the engine's brain calls (64 at once by
+            # default) reuse their connections instead of opening one per call
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
         )
         stack.push_async_callback(http.aclose)
 

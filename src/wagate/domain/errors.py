@@ -10,8 +10,10 @@ The API turns them into ``{"error": {"code", "message"}}`` in one handler.
     ├── NotFound (404)
     ├── Conflict (409)
     │   ├── NotWaitingForScan
-    │   └── SessionNameTaken
+    │   ├── SessionNameTaken
+    │   └── IdempotencyKeyInFlight
     ├── InvalidRequest (422)
+    │   ├── IdempotencyKeyReused
     │   ├── InvalidDestination
     │   ├── UnsupportedByTransport
     │   └── UnsafeUrl
@@ -72,6 +74,18 @@ class InvalidRequest(WagateError):
 
     code = "invalid_request"
     status_code = 422
+
+
+class IdempotencyKeyReused(InvalidRequest):
+    """This Idempotency-Key was used with a different request body."""
+
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInFlight(Conflict):
+    """A request with this Idempotency-Key is still being processed; retry later."""
+
+    code = "idempotency_key_in_flight"
 
 
 class InvalidDestination(InvalidRequest):

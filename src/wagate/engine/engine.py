@@ -68,7 +68,11 @@ class ConversationEngine:
         self.settings = settings
         self.worker_id = worker_id
         self.horizon = horizon
-        self.brains = Brains(http, allow_private=settings.allow_private_urls, worker_id=worker_id)
+        self.brains = Brains(
+            allow_private=settings.allow_private_urls,
+            worker_id=worker_id,
+            media_max_bytes=settings.media_max_bytes,
+        )
         self.reader = LogReader(
             db=db,
             clock=clock,

@@ -14,37 +14,32 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import structlog
 from sqlalchemy import select
 
-from wagate.domain import Clock, Conflict, WagateError, phone_of
+from wagate.domain import Clock, WagateError, phone_of
 from wagate.domain.urls import ensure_public_url
 from wagate.engine import journal, replies, voice
 from wagate.engine.assistants import open_api_key, settings_of
 from wagate.engine.brains import BrainError, BrainReply, BrainRequest, Brains, Turn
+from wagate.engine.closing import BatchChange, BatchChangeKind, Changed, LeaseLost, Replies, Step
 from wagate.engine.settings import AssistantSettings
 from wagate.engine.state import ChatState
 from wagate.events import SecretBox
 from wagate.outbox import OutboundAcceptor
 from wagate.store import Database
 from wagate.store.models import Message, Session
-from wagate.store.models_engine import Conversation, EngineBatch
-from wagate.store.repositories import conversations, engine_work
+from wagate.store.models_engine import EngineBatch
+from wagate.store.repositories import conversations
 from wagate.store.serialize import message_json
 
 log = structlog.get_logger("wagate.engine")
 
 MAX_ATTEMPTS = 3
-
-Step = tuple[str, dict[str, Any], datetime | None]  # a timeline step: kind, data, when
-
-
-class _LeaseLost(Exception):
-    """Another worker holds the batch now; it finishes the job."""
 
 
 class BatchWorker:
@@ -78,12 +73,13 @@ class BatchWorker:
         self.media_max_bytes = media_max_bytes
         self.notify = notify
         self.monotonic = monotonic
+        self._changes = BatchChangeKind(acceptor.admissions, clock.now)
 
     async def process(self, batch: EngineBatch) -> None:
         """Never raises (but for cancellation): a failure is logged and stepped."""
         try:
             await self._process(batch)
-        except _LeaseLost:
+        except LeaseLost:
             log.info("engine batch taken over by another worker", batch_id=batch.id)
         except asyncio.CancelledError:
             raise
@@ -97,6 +93,7 @@ class BatchWorker:
             settings = settings_of(await conversations.get_assistant(tx, batch.session_id))
             conv = await conversations.get_conversation(tx, batch.session_id, batch.chat_id)
             rows = await _messages(tx, batch.message_ids)
+            history = await _history(tx, batch, rows, settings.history_window)
         if session is None or conv is None:
             return
         if batch.attempts > MAX_ATTEMPTS:
@@ -112,14 +109,9 @@ class BatchWorker:
         reply = batch.reply
         steps: list[Step] = []  # the brain's step, when it commits with the batch's close
         if reply is None:
-            reply, steps = await self._ask(batch, session, settings, conv, rows)
+            reply, steps = await self._ask(batch, session, settings, rows, history)
         await self._read_time(batch, session, settings, rows)
-        async with self.db.read() as tx:
-            fresh = await conversations.get_conversation(tx, batch.session_id, batch.chat_id)
-        if fresh is None or fresh.state != ChatState.BOT:  # a human took over meanwhile
-            await self._finish(batch, "skipped", "skipped", {"reason": "paused"}, steps)
-            return
-        await self._reply(batch, session, settings, reply, steps)
+        await self._reply(batch, session, settings, reply, steps)  # unless a human took over
 
     # ------------------------------------------------------------------ the brain
 
@@ -128,13 +120,13 @@ class BatchWorker:
         batch: EngineBatch,
         session: Session,
         settings: AssistantSettings,
-        conv: Conversation,
         rows: list[Message],
+        history: list[Turn],
     ) -> tuple[dict[str, Any], list[Step]]:
         """Ask once. An answer of several replies is committed on the batch before any is
         accepted (a batch taken up again replays them); a single reply is not kept: its
         idempotency key alone makes it once, and its step commits with the batch's close."""
-        request = await self._request(batch, session, settings, rows)
+        request = self._request(batch, session, settings, rows, history)
         started = self.monotonic()
         error: str | None = None
         answer = BrainReply()
@@ -186,35 +178,17 @@ class BatchWorker:
             log.warning("brain failed", batch_id=batch.id, error=error[:200])
         if len(self._plan(batch, settings, stored)) < 2:
             return stored, [(kind, step, self.clock.now())]
-        await self._update(batch, {"reply": stored}, conv, [(kind, step, None)])
+        await self._change(batch, {"reply": stored}, [(kind, step, None)])
         return stored, []
 
-    async def _request(
-        self,
+    @staticmethod
+    def _request(
         batch: EngineBatch,
         session: Session,
         settings: AssistantSettings,
         rows: list[Message],
+        history: list[Turn],
     ) -> BrainRequest:
-        history: list[Turn] = []
-        if settings.history_window > 0 and rows:
-            async with self.db.read() as tx:
-                earlier = await tx.scalars(
-                    select(Message)
-                    .where(
-                        Message.session_id == batch.session_id,
-                        Message.chat_id == batch.chat_id,
-                        Message.seq < rows[0].seq,
-                        Message.status != "failed",
-                    )
-                    .order_by(Message.seq.desc())
-                    .limit(settings.history_window)
-                )
-                for row in reversed(list(earlier)):
-                    text = row.text or (f"[{row.type}]" if row.type != "reaction" else "")
-                    if text:
-                        contact = row.direction == "in" and not row.from_me
-                        history.append(Turn("user" if contact else "assistant", text))
         return BrainRequest(
             session_id=session.id,
             chat_id=batch.chat_id,
@@ -246,36 +220,34 @@ class BatchWorker:
         reply: dict[str, Any],
         steps: list[Step],
     ) -> None:
-        planned = self._plan(batch, settings, reply)
-        accepted_ids: list[str] = []
-        replayed: list[str] = []
-        refused: list[dict[str, Any]] = []
-        for item in planned:
+        """Queue the replies and close the batch in one write (:mod:`wagate.engine.closing`)."""
+        answer = Replies(parts=[], fallback=bool(reply.get("fallback")))
+        for item in self._plan(batch, settings, reply):
             try:
-                accepted = await self.acceptor.accept(
+                admission = await self.acceptor.prepare(
                     session, item.request, f"engine:{batch.id}:{item.key}"
                 )
-            except Conflict as exc:
-                if exc.code == "idempotency_key_in_flight":
-                    raise _LeaseLost() from None  # another worker is accepting it right now
-                refused.append({"part": item.key, "code": exc.code, "message": exc.message})
             except WagateError as exc:
-                if exc.code == "idempotency_key_reused":  # accepted before a crash, asked again
-                    replayed.append(item.key)
-                    continue
-                refused.append({"part": item.key, "code": exc.code, "message": exc.message})
+                answer.refused.append({"part": item.key, "code": exc.code, "message": exc.message})
             else:
-                accepted_ids.append(accepted.id)
-                self.on_accepted(session.id)  # the session's sender looks at once
-        data: dict[str, Any] = {"batch_id": batch.id, "message_ids": accepted_ids}
-        if refused:
-            data["refused"] = refused
-        if replayed:
-            data["accepted_before"] = replayed
-        if reply.get("fallback"):
-            data["fallback"] = True
-        kind = "replied" if accepted_ids or replayed else ("reply_refused" if refused else "silent")
-        await self._finish(batch, "done", kind, data, steps)
+                answer.parts.append((item.key, admission))
+        try:
+            changed = await self._change(
+                batch, {"status": "done", "lease_owner": None}, steps, answer
+            )
+        except LeaseLost:
+            for _, admission in answer.parts:
+                self.acceptor.discard(admission)
+            raise
+        accepted = False
+        for (_, admission), outcome in zip(answer.parts, changed.outcomes, strict=True):
+            try:
+                accepted = self.acceptor.settled(admission, outcome).created or accepted
+            except Exception:
+                continue  # refused: its step says why
+        if accepted:
+            self.on_accepted(session.id)  # the session's sender looks at once
+        self.notify()
 
     @staticmethod
     def _plan(
@@ -294,34 +266,27 @@ class BatchWorker:
 
     # ------------------------------------------------------------------ bookkeeping
 
-    async def _update(
+    async def _change(
         self,
         batch: EngineBatch,
         values: dict[str, Any],
-        conv: Conversation | None,
         steps: list[Step],
-    ) -> None:
-        now = self.clock.now()
-        async with self.db.transaction() as tx:
-            moved = await engine_work.update_batch(
-                tx,
-                batch.id,
-                self.owner,
-                {
-                    **values,
-                    "updated_at": now,
-                    "lease_expires_at": now + timedelta(seconds=self.lease_ttl_s),
-                },
-            )
-            if not moved:
-                raise _LeaseLost()
-            if steps:
-                target = conv or await conversations.get_conversation(
-                    tx, batch.session_id, batch.chat_id
-                )
-                for kind, data, at in steps if target is not None else []:
-                    assert target is not None
-                    await journal.step(tx, target, kind, data, at or now)
+        replies: Replies | None = None,
+    ) -> Changed:
+        """Change the batch while this worker holds it, renewing the lease; with its steps."""
+        lease = self.clock.now() + timedelta(seconds=self.lease_ttl_s)
+        change = BatchChange(
+            batch_id=batch.id,
+            owner=self.owner,
+            tenant_id=batch.tenant_id,
+            session_id=batch.session_id,
+            chat_id=batch.chat_id,
+            values={"lease_expires_at": lease, **values},
+            steps=steps,
+            replies=replies,
+        )
+        changed: Changed = await self.db.batches.submit(self._changes, change)
+        return changed
 
     async def _finish(
         self,
@@ -331,10 +296,9 @@ class BatchWorker:
         data: dict[str, Any],
         before: list[Step] | None = None,
     ) -> None:
-        await self._update(
+        await self._change(
             batch,
             {"status": status, "lease_owner": None},
-            None,
             [*(before or []), (kind, {"batch_id": batch.id, **data}, None)],
         )
         self.notify()
@@ -361,3 +325,27 @@ async def _messages(tx: Any, ids: list[str]) -> list[Message]:
         return []
     rows = await tx.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.seq))
     return list(rows)
+
+
+async def _history(tx: Any, batch: EngineBatch, rows: list[Message], window: int) -> list[Turn]:
+    """The chat's last ``window`` messages before the batch, oldest first, as turns."""
+    if window <= 0 or not rows:
+        return []
+    earlier = await tx.scalars(
+        select(Message)
+        .where(
+            Message.session_id == batch.session_id,
+            Message.chat_id == batch.chat_id,
+            Message.seq < rows[0].seq,
+            Message.status != "failed",
+        )
+        .order_by(Message.seq.desc())
+        .limit(window)
+    )
+    history: list[Turn] = []
+    for row in reversed(list(earlier)):
+        text = row.text or (f"[{row.type}]" if row.type != "reaction" else "")
+        if text:
+            contact = row.direction == "in" and not row.from_me
+            history.append(Turn("user" if contact else "assistant", text))
+    return history

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -94,17 +94,38 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
 
 
-class WebhookClient:
-    """Posts signed bodies; never raises for a failed attempt, returns :class:`AttemptResult`."""
+class RequestFailed(Exception):
+    """A request got no answer: refused as unsafe, timed out, no connection, broken reply."""
 
-    def __init__(
-        self, *, timeout_s: float, allow_private: bool, now: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "unsafe_url: ...", "timeout", "connection_failed: ..."
+
+
+class RequestTimedOut(RequestFailed, TimeoutError):
+    """No answer within the timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes  # at most the read limit asked for
+
+
+class PublicHttp:
+    """An aiohttp session for requests to URLs that tenants give us (webhooks, brains).
+
+    Unless ``allow_private``, only global addresses are connected to, checked
+    when the connection is made; redirects are not followed; at most
+    ``read_limit`` bytes of an answer are read.
+    """
+
+    def __init__(self, *, timeout_s: float, allow_private: bool) -> None:
         self.timeout = aiohttp.ClientTimeout(
             total=timeout_s, sock_connect=timeout_s, sock_read=timeout_s
         )
         self.allow_private = allow_private
-        self.now = now
         self._session: aiohttp.ClientSession | None = None
         self._literal_verdicts: dict[str, str | None] = {}
 
@@ -123,40 +144,35 @@ class WebhookClient:
             await self._session.close()
             self._session = None
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> AttemptResult:
-        started = time.perf_counter()
-
-        def result(
-            status: int | None,
-            error: str | None,
-            response: str | None = None,
-            retry_after: float | None = None,
-        ) -> AttemptResult:
-            elapsed = int((time.perf_counter() - started) * 1000)
-            return AttemptResult(status, error, response, retry_after, elapsed)
-
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        read_limit: int,
+        timeout_s: float | None = None,
+    ) -> Answer:
+        """POST ``body``; the answer, whatever its status. Raises :class:`RequestFailed`."""
         refused = await self._refuse_literal(url)
         if refused is not None:
-            return result(None, refused)
+            raise RequestFailed(refused)
+        timeout = self.timeout if timeout_s is None else _timeout(timeout_s)
         try:
             async with self._open().post(
-                url, data=body, headers=headers, allow_redirects=False
+                url, data=body, headers=headers, allow_redirects=False, timeout=timeout
             ) as answer:
-                raw = await _read_some(answer.content, READ_LIMIT)
-                excerpt = raw.decode("utf-8", "replace")[:EXCERPT_LIMIT] or None
-                retry_after = None
-                if answer.status in (429, 503):
-                    retry_after = parse_retry_after(answer.headers.get("retry-after"), self.now())
-                error = None if 200 <= answer.status < 300 else f"http_{answer.status}"
-                return result(answer.status, error, excerpt, retry_after)
+                raw = await _read_some(answer.content, read_limit)
+                return Answer(answer.status, answer.headers, raw)
         except UnsafeUrl as exc:
-            return result(None, f"unsafe_url: {exc.message}")
+            raise RequestFailed(f"unsafe_url: {exc.message}") from None
         except TimeoutError:
-            return result(None, "timeout")
+            raise RequestTimedOut("timeout") from None
         except aiohttp.ClientConnectorError as exc:
-            return result(None, f"connection_failed: {exc.os_error or exc}")
+            raise RequestFailed(f"connection_failed: {exc.os_error or exc}") from None
         except aiohttp.ClientError as exc:
-            return result(None, f"request_failed: {type(exc).__name__}: {exc}"[:EXCERPT_LIMIT])
+            reason = f"request_failed: {type(exc).__name__}: {exc}"[:EXCERPT_LIMIT]
+            raise RequestFailed(reason) from None
 
     async def _refuse_literal(self, url: str) -> str | None:
         """For URLs whose host is an IP address (the resolver never sees those)."""
@@ -178,6 +194,46 @@ class WebhookClient:
                 self._literal_verdicts.clear()
             self._literal_verdicts[host] = verdict
         return self._literal_verdicts[host]
+
+
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds, sock_connect=seconds, sock_read=seconds)
+
+
+class WebhookClient:
+    """Posts signed bodies; never raises for a failed attempt, returns :class:`AttemptResult`."""
+
+    def __init__(
+        self, *, timeout_s: float, allow_private: bool, now: Callable[[], datetime]
+    ) -> None:
+        self.http = PublicHttp(timeout_s=timeout_s, allow_private=allow_private)
+        self.now = now
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> AttemptResult:
+        started = time.perf_counter()
+
+        def result(
+            status: int | None,
+            error: str | None,
+            response: str | None = None,
+            retry_after: float | None = None,
+        ) -> AttemptResult:
+            elapsed = int((time.perf_counter() - started) * 1000)
+            return AttemptResult(status, error, response, retry_after, elapsed)
+
+        try:
+            answer = await self.http.post(url, body, headers, read_limit=READ_LIMIT)
+        except RequestFailed as exc:
+            return result(None, exc.reason)
+        excerpt = answer.body.decode("utf-8", "replace")[:EXCERPT_LIMIT] or None
+        retry_after = None
+        if answer.status in (429, 503):
+            retry_after = parse_retry_after(answer.headers.get("retry-after"), self.now())
+        error = None if 200 <= answer.status < 300 else f"http_{answer.status}"
+        return result(answer.status, error, excerpt, retry_after)
 
 
 async def _read_some(stream: aiohttp.StreamReader, limit: int) -> bytes:

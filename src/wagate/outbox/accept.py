@@ -25,8 +25,9 @@ from wagate.domain import (
     MEDIA_TYPES,
     ChatType,
     Clock,
-    Conflict,
     Direction,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
     InvalidRequest,
     MessageStatus,
     MessageType,
@@ -111,7 +112,7 @@ class OutboundAcceptor:
         self.registry = registry
         self.settings = settings
         self.policy_defaults = policy_defaults
-        self._admissions = AdmissionKind(clock.now)
+        self.admissions = AdmissionKind(clock.now)
 
     def policy_for(self, session: Session) -> DeliveryPolicy:
         return resolve_policy(self.policy_defaults, session.settings or {})
@@ -125,8 +126,8 @@ class OutboundAcceptor:
         the same transaction; a request that is refused leaves no key behind,
         so the client can retry with it.
         """
-        admission = await self._prepare(session, request, idempotency_key or None)
-        return await self._settle(admission, self.db.batches.enqueue(self._admissions, admission))
+        admission = await self.prepare(session, request, idempotency_key or None)
+        return await self._settle(admission, self.db.batches.enqueue(self.admissions, admission))
 
     async def accept_many(
         self,
@@ -145,13 +146,13 @@ class OutboundAcceptor:
                 prepared.append(item)
                 continue
             try:
-                prepared.append(await self._prepare(session, item[0], item[1] or None))
+                prepared.append(await self.prepare(session, item[0], item[1] or None))
             except Exception as exc:
                 prepared.append(exc)
         pending = [
             item
             if isinstance(item, Exception)
-            else self._settle(item, self.db.batches.enqueue(self._admissions, item))
+            else self._settle(item, self.db.batches.enqueue(self.admissions, item))
             for item in prepared
         ]
         outcomes: list[Accepted | Exception] = []
@@ -169,19 +170,27 @@ class OutboundAcceptor:
         try:
             admitted = await asyncio.shield(outcome)
         except IntegrityError:
-            self._discard_media(admission)
+            self.discard(admission)
             if admission.key is None:
                 raise
             existing = await self._after_key_conflict(admission)
             return Accepted(existing.id, message_json(existing), False)
         except Exception:  # refused: no row holds the file (a cancelled caller's write commits)
-            self._discard_media(admission)
+            self.discard(admission)
             raise
-        if not admitted.created:
-            self._discard_media(admission)
-        record = admitted.message
+        return self.settled(admission, admitted)
+
+    def settled(self, admission: Admission, outcome: Admitted | Exception) -> Accepted:
+        """The answer for an admission applied in some batch: its message, or its refusal
+        raised. A file saved for a message that was not stored (or a replay) is removed."""
+        if isinstance(outcome, Exception):
+            self.discard(admission)
+            raise outcome
+        if not outcome.created:
+            self.discard(admission)
+        record = outcome.message
         message_id = str(record["id"] if isinstance(record, dict) else record.id)
-        return Accepted(message_id, message_json(record), admitted.created)
+        return Accepted(message_id, message_json(record), outcome.created)
 
     async def _after_key_conflict(self, admission: Admission) -> Message:
         """The safety net fired: a message already holds this key. Replay it or refuse."""
@@ -189,23 +198,20 @@ class OutboundAcceptor:
         async with self.db.read() as tx:
             existing = await messages.by_idempotency_key(tx, admission.session_id, admission.key)
         if existing is None:
-            raise Conflict(
-                "a request with this Idempotency-Key is still being processed; retry later",
-                code="idempotency_key_in_flight",
-            )
+            raise IdempotencyKeyInFlight()
         if existing.request_hash and existing.request_hash != admission.row["request_hash"]:
-            raise InvalidRequest(
-                "this Idempotency-Key was used with a different request body",
-                code="idempotency_key_reused",
-            )
+            raise IdempotencyKeyReused()
         return existing
 
     # ------------------------------------------------------------------ preparing
 
-    async def _prepare(
+    async def prepare(
         self, session: Session, request: OutboundMessageRequest, key: str | None
     ) -> Admission:
-        """Everything that needs no database: the checks of the request itself, media, the row."""
+        """Everything that needs no database: the checks of the request itself, media, the row.
+
+        The admission is then applied in a batch: :meth:`accept` does it alone; the
+        conversation engine applies its replies with the close of their batch."""
         policy = self.policy_for(session)
         capabilities = self.registry.capabilities(session.transport)
         if request.type not in capabilities.message_types:
@@ -258,8 +264,8 @@ class OutboundAcceptor:
             key_stale_after_s=self.settings.idempotency_stale_after_s,
         )
 
-    def _discard_media(self, admission: Admission) -> None:
-        """A message that was not stored (or a replay) leaves no file behind."""
+    def discard(self, admission: Admission) -> None:
+        """Remove the file saved for a message that was not stored (or is a replay)."""
         media = admission.row["media"]
         if media is None or media.get("size") is None:
             return

@@ -33,6 +33,8 @@ from sqlalchemy.engine import Connection
 
 from wagate.domain import (
     Conflict,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
     InvalidRequest,
     is_lid,
     phone_jid,
@@ -286,18 +288,12 @@ def _resolve(
     return ref
 
 
-def _reused() -> InvalidRequest:
-    return InvalidRequest(
-        "this Idempotency-Key was used with a different request body",
-        code="idempotency_key_reused",
-    )
+def _reused() -> IdempotencyKeyReused:
+    return IdempotencyKeyReused()
 
 
-def _in_flight() -> Conflict:
-    return Conflict(
-        "a request with this Idempotency-Key is still being processed; retry later",
-        code="idempotency_key_in_flight",
-    )
+def _in_flight() -> IdempotencyKeyInFlight:
+    return IdempotencyKeyInFlight()
 
 
 def _duplicate(op: Admission, earlier_id: str, earlier_at: datetime) -> Conflict:

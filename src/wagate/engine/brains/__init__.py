@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from wagate.engine.brains.base import (
     Audio,
     Brain,
@@ -26,6 +24,7 @@ from wagate.engine.brains.base import (
 from wagate.engine.brains.echo import EchoBrain
 from wagate.engine.brains.webhook import WebhookBrain
 from wagate.engine.settings import BrainSettings
+from wagate.events import PublicHttp
 
 __all__ = [
     "Audio",
@@ -40,10 +39,12 @@ __all__ = [
 
 
 class Brains:
-    def __init__(self, http: httpx.AsyncClient, *, allow_private: bool, worker_id: str) -> None:
-        self.http = http
+    def __init__(self, *, allow_private: bool, worker_id: str, media_max_bytes: int) -> None:
         self.allow_private = allow_private
         self.worker_id = worker_id
+        # webhook brains: one session for all; an answer may carry a voice note in base64
+        self.http = PublicHttp(timeout_s=60.0, allow_private=allow_private)
+        self.answer_limit = media_max_bytes * 4 // 3 + 1024 * 1024
         self._clients: dict[tuple[str, str | None, str | None, float], Any] = {}
 
     def build(self, settings: BrainSettings, api_key: str | None, bot_name: str) -> Brain:
@@ -57,7 +58,7 @@ class Brains:
                     settings.url,
                     timeout_s=settings.timeout_s,
                     headers=settings.headers,
-                    allow_private=self.allow_private,
+                    answer_limit=self.answer_limit,
                     worker_id=self.worker_id,
                     bot_name=bot_name,
                 )
@@ -91,3 +92,4 @@ class Brains:
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
+        await self.http.close()

@@ -8,23 +8,25 @@ texts, plus ``messages`` (every message of the batch) and ``history``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import httpx
-
-from wagate.domain.urls import ensure_public_url
 from wagate.engine.brains.base import BrainError, BrainReply, BrainRequest, parse_reply
+from wagate.events import PublicHttp, RequestFailed
 
 
 class WebhookBrain:
+    """Posts through :class:`~wagate.events.PublicHttp`: the tenant's URL is held to the
+    webhook rules (a public address, checked when connecting; no redirects)."""
+
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: PublicHttp,
         url: str,
         *,
         timeout_s: float,
         headers: dict[str, str],
-        allow_private: bool,
+        answer_limit: int,
         worker_id: str,
         bot_name: str,
         media_base: str = "",
@@ -32,35 +34,40 @@ class WebhookBrain:
         self.http = http
         self.url = url
         self.timeout_s = timeout_s
-        self.headers = headers
-        self.allow_private = allow_private
+        self.headers = {**headers, "content-type": "application/json"}
+        self.answer_limit = answer_limit
         self.worker_id = worker_id
         self.bot_name = bot_name
         self.media_base = media_base
 
     async def reply(self, request: BrainRequest) -> BrainReply:
-        await ensure_public_url(self.url, allow_private=self.allow_private)
+        body = json.dumps(self.payload(request), separators=(",", ":")).encode()
         try:
-            response = await self.http.post(
+            answer = await self.http.post(
                 self.url,
-                json=self.payload(request),
-                headers=self.headers,
-                timeout=self.timeout_s,
+                body,
+                self.headers,
+                read_limit=self.answer_limit + 1,
+                timeout_s=self.timeout_s,
             )
-        except httpx.HTTPError as exc:
-            raise BrainError(f"webhook brain unreachable: {exc!r}") from None
-        if response.status_code >= 300:
-            raise BrainError(f"webhook brain answered HTTP {response.status_code}")
-        if not response.content.strip():
+        except TimeoutError:
+            raise  # the worker says the brain did not answer in time
+        except RequestFailed as exc:
+            raise BrainError(f"webhook brain unreachable: {exc.reason}") from None
+        if answer.status >= 300:
+            raise BrainError(f"webhook brain answered HTTP {answer.status}")
+        if len(answer.body) > self.answer_limit:
+            raise BrainError(f"webhook brain answered more than {self.answer_limit} bytes")
+        if not answer.body.strip():
             return BrainReply()
-        content_type = response.headers.get("content-type", "")
-        if "json" not in content_type:
-            return parse_reply(response.text)
+        text = answer.body.decode("utf-8", "replace")
+        if "json" not in answer.headers.get("content-type", ""):
+            return parse_reply(text)
         try:
-            body = response.json()
+            parsed = json.loads(text)
         except ValueError:
             raise BrainError("webhook brain answered invalid JSON") from None
-        return parse_reply(body)
+        return parse_reply(parsed)
 
     def payload(self, request: BrainRequest) -> dict[str, Any]:
         last = request.messages[-1]

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import new_id
 from wagate.store.models import Event
-from wagate.store.models_engine import EngineBatch, EngineCursor, EngineInbox, EngineStep
+from wagate.store.models_engine import (
+    Conversation,
+    EngineBatch,
+    EngineCursor,
+    EngineInbox,
+    EngineStep,
+)
+from wagate.store.statements import update_by_key
 
 DROPPED = "dropped"  # batch_id of buffered messages a human answered instead
 
@@ -148,19 +157,64 @@ async def release_own_batches(db: AsyncSession, owner: str, now: datetime) -> in
     return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult has rowcount
 
 
-async def update_batch(db: AsyncSession, batch_id: str, owner: str, values: dict[str, Any]) -> bool:
-    """Change a batch only while ``owner`` still holds it (the lease fences late writers)."""
-    result = await db.execute(
-        update(EngineBatch)
-        .where(
-            EngineBatch.id == batch_id,
-            EngineBatch.lease_owner == owner,
-            EngineBatch.status == "running",
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
+ENGINE_BATCHES: Table = EngineBatch.__table__  # type: ignore[assignment]  # a Table
+ENGINE_STEPS: Table = EngineStep.__table__  # type: ignore[assignment]
+CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
+
+
+def change_held_batches(
+    conn: Connection, changes: list[tuple[str, str, dict[str, Any]]]
+) -> list[bool]:
+    """Apply (batch id, owner, columns to set) to the batches their owner still holds (the
+    lease fences late writers); for each change, whether it applied.
+
+    One locking read and one ``executemany`` per shape of change, whatever their number.
+    Synchronous: part of a write batch (:mod:`wagate.store.batch`)."""
+    if not changes:
+        return []
+    table = ENGINE_BATCHES
+    query = select(table.c.id, table.c.lease_owner).where(
+        table.c.id.in_({batch_id for batch_id, _, _ in changes}), table.c.status == "running"
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]  # CursorResult
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    holders = {row[0]: row[1] for row in conn.execute(query)}
+    held = [holders.get(batch_id) == owner for batch_id, owner, _ in changes]
+    update_by_key(
+        conn,
+        table,
+        "id",
+        [
+            (batch_id, values, {})
+            for (batch_id, _, values), ok in zip(changes, held, strict=True)
+            if ok
+        ],
+    )
+    return held
+
+
+def chats_in_state(
+    conn: Connection, chats: Collection[tuple[str, str]], state: str
+) -> set[tuple[str, str]]:
+    """Which of these (session id, chat id) conversations are in ``state`` now; on PostgreSQL
+    their rows stay locked against changes (a pause) until the transaction ends."""
+    if not chats:
+        return set()
+    table = CONVERSATIONS
+    query = select(table.c.session_id, table.c.chat_id).where(
+        table.c.session_id.in_({session_id for session_id, _ in chats}),
+        table.c.chat_id.in_({chat_id for _, chat_id in chats}),
+        table.c.state == state,
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(read=True)
+    return {(row[0], row[1]) for row in conn.execute(query)} & set(chats)
+
+
+def insert_steps(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Timeline steps (every column but ``seq``), in order, in one ``executemany``."""
+    if rows:
+        conn.execute(insert(ENGINE_STEPS), rows)
 
 
 async def count_batches(db: AsyncSession, status: str) -> int:
