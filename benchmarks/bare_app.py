@@ -13,7 +13,13 @@ what wagate's route takes and answers what it answers, without a database:
   :class:`SimulatorInbound`, a 202 with a WhatsApp id;
 * ``POST /v1/ingest/cloud``: the raw body's ``X-Hub-Signature-256`` checked,
   the JSON parsed, a 200;
-* ``POST /v1/ingest/evolution/{id}``: the JSON parsed, a 200.
+* ``POST /v1/ingest/evolution/{id}``: the JSON parsed, a 200;
+* ``POST /v1/durable/{id}/messages`` (with ``--durable PATH``): the send
+  route plus the least a durable queue must do, the *durable floor*: the
+  answer's row, as JSON, inserted into a one-table SQLite database (WAL,
+  ``synchronous=FULL``) by a writer thread that commits whatever is waiting
+  in one transaction (group commit, as wagate's writer does), and the 202
+  sent after the commit.
 
 wagate's figures are reported as a ratio to this app's, measured in the same
 run by the same load generator: what is left is wagate's own work.
@@ -21,11 +27,14 @@ run by the same load generator: what is left is wagate's own work.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import secrets
+import sqlite3
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -48,8 +57,53 @@ def _authorize(authorization: str | None) -> None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bad key")
 
 
-def create_bare_app() -> FastAPI:
+class GroupCommitLog:
+    """The durable floor: rows appended by one writer thread, one commit per batch."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future[None]]] | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="durable")
+        self._conn: sqlite3.Connection | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("CREATE TABLE IF NOT EXISTS rows (id TEXT PRIMARY KEY, body TEXT)")
+        return self._conn
+
+    def _write(self, rows: list[tuple[str, str]]) -> None:
+        conn = self._open()
+        with conn:
+            conn.executemany("INSERT INTO rows VALUES (?, ?)", rows)
+
+    async def append(self, row_id: str, body: dict[str, Any]) -> None:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            asyncio.get_running_loop().create_task(self._run())
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((json.dumps([row_id, body]), future))
+        await future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < 500:
+                batch.append(self._queue.get_nowait())
+            rows = [(json.loads(text)[0], text) for text, _ in batch]
+            await loop.run_in_executor(self._pool, self._write, rows)
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+
+def create_bare_app(durable: str | None = None) -> FastAPI:
     app = FastAPI(title="bare")
+    log = GroupCommitLog(durable) if durable else None
 
     @app.post(
         "/v1/sessions/{session_id}/messages",
@@ -97,6 +151,22 @@ def create_bare_app() -> FastAPI:
             "created_at": now,
         }
 
+    @app.post(
+        "/v1/durable/{session_id}/messages",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=MessageOut,
+    )
+    async def send_durably(
+        session_id: str,
+        body: OutboundMessageRequest,
+        authorization: Annotated[str | None, Header()] = None,
+        idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    ) -> Any:
+        answer = await send_message(session_id, body, authorization, idempotency_key)
+        assert log is not None
+        await log.append(answer["id"], answer)
+        return answer
+
     @app.post("/v1/simulator/{session_id}/inbound", status_code=status.HTTP_202_ACCEPTED)
     async def inbound(
         session_id: str,
@@ -129,8 +199,9 @@ def create_bare_app() -> FastAPI:
 
 
 def main(argv: list[str]) -> int:
+    durable = argv[argv.index("--durable") + 1] if "--durable" in argv else None
     uvicorn.run(
-        create_bare_app(),
+        create_bare_app(durable),
         host="127.0.0.1",
         port=int(argv[0]),
         access_log=False,

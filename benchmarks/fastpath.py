@@ -106,6 +106,7 @@ class FastPathResult:
     bare_inbound: Measured | None = None
     bare_cloud: Measured | None = None
     bare_send_half: Measured | None = None
+    durable_send: Measured | None = None  # the bare send route plus a group-committed insert
     accept: Measured | None = None
     sent_per_s: float | None = None
     sent_commits: float | None = None  # commits per message from the first POST until all sent
@@ -125,6 +126,7 @@ class FastPathResult:
         bare = self.bare_send.load.rate if self.bare_send else None
         return {
             "accept": ratio(self.accept, self.bare_send),
+            "durable_floor": ratio(self.durable_send, self.bare_send),
             "sent": self.sent_per_s / bare if self.sent_per_s and bare else None,
             "inbound": ratio(self.inbound, self.bare_inbound),
             "cloud": ratio(self.cloud, self.bare_cloud),
@@ -146,13 +148,15 @@ async def _measured(spec: LoadSpec, pid: int, commits: Any = None) -> Measured:
     return Measured(load, cpu * 1000 / per, used)
 
 
-async def measure_bare(plan: Plan, result: FastPathResult, say: Any) -> None:
+async def measure_bare(plan: Plan, workdir: Path, result: FastPathResult, say: Any) -> None:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "benchmarks.bare_app",
         str(port),
+        "--durable",
+        str(workdir / "durable-floor.db"),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -162,6 +166,10 @@ async def measure_bare(plan: Plan, result: FastPathResult, say: Any) -> None:
         n = plan.fast_requests
         result.bare_send = await _measured(
             LoadSpec(f"{url}/v1/sessions/ses_bare/messages", SEND_BODY, n, headers=AUTH),
+            process.pid,
+        )
+        result.durable_send = await _measured(
+            LoadSpec(f"{url}/v1/durable/ses_bare/messages", SEND_BODY, n, headers=AUTH),
             process.pid,
         )
         result.bare_inbound = await _measured(
@@ -178,6 +186,7 @@ async def measure_bare(plan: Plan, result: FastPathResult, say: Any) -> None:
         )
         for name, m in (
             ("send", result.bare_send),
+            ("send plus a group-committed insert (the durable floor)", result.durable_send),
             ("inbound", result.bare_inbound),
             ("cloud ingest", result.bare_cloud),
         ):
@@ -341,7 +350,7 @@ async def _until_sent(
 async def measure_fastpath(backend: Backend, plan: Plan, workdir: Path, say: Any) -> FastPathResult:
     result = FastPathResult()
     say(f"  fast path: {plan.fast_requests} requests per route, 32 in flight ...")
-    await measure_bare(plan, result, say)
+    await measure_bare(plan, workdir, result, say)
     await measure_wagate(backend, plan, workdir, result, say)
     for name, value in result.ratios().items():
         if value is not None:
