@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from wagate import __version__
 from wagate.api.deps import Principal
 from wagate.api.errors import install_error_handlers
-from wagate.api.guard import NulGuard
+from wagate.api.guard import BodyGuard, BodyLimits
 from wagate.api.keycache import KeyCache
 from wagate.api.routes import (
     admin,
@@ -47,6 +47,7 @@ from wagate.bootstrap import ensure_data_dir, load_or_create_admin_key
 from wagate.config import Settings
 from wagate.domain import Clock, RetryStrategy, SystemClock
 from wagate.domain.policy import DeliveryPolicy, QuietHours
+from wagate.domain.public_net import PublicTransport, outbound_transport
 from wagate.engine import ConversationEngine, EngineSettings
 from wagate.events import (
     DeliveryMetrics,
@@ -172,7 +173,11 @@ def build_registry(
         registry.register("whatsmeow", whatsmeow.create_transport, WhatsmeowTransport.capabilities)
     registry.register(
         "evolution",
-        lambda context: EvolutionTransport(context, allow_private_urls=allow_private_urls),
+        lambda context: EvolutionTransport(
+            context,
+            allow_private_urls=allow_private_urls,
+            http_transport=None if allow_private_urls else PublicTransport(),
+        ),
         EvolutionTransport.capabilities,
         secret_fields=EVOLUTION_SECRET_FIELDS,
     )
@@ -257,9 +262,8 @@ async def build_services(
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.media_fetch_timeout_s, connect=10.0),
             headers={"user-agent": f"wagate/{__version__}"},
-            # as many kept alive as may be open: the engine's brain calls (64 at once by
-            # default) reuse their connections instead of opening one per call
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+            # media downloads and voice audio: URLs tenants give, checked when connecting
+            transport=outbound_transport(allow_private=settings.allow_private_urls),
         )
         stack.push_async_callback(http.aclose)
 
@@ -566,7 +570,14 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(NulGuard)
+    app.add_middleware(
+        BodyGuard,
+        limits=BodyLimits.for_media(
+            media_max_bytes=settings.media_max_bytes,
+            max_body_bytes=settings.max_body_bytes,
+            ingest_max_bytes=settings.ingest_max_bytes,
+        ),
+    )
     for router in (
         health.router,
         sessions.router,

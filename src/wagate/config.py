@@ -135,6 +135,19 @@ class Settings(BaseSettings):
     media_max_bytes: int = Field(
         64 * 1024 * 1024, ge=1024, description="Largest media file accepted or downloaded."
     )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest request body of routes without media (sessions, settings, "
+        "webhooks...); the send and simulator routes take about 4/3 of `WAGATE_MEDIA_MAX_BYTES` "
+        "(media in base64), bulk sends 8 MiB more. Larger bodies get 413 `payload_too_large`.",
+    )
+    ingest_max_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Largest body of the ingest routes (Cloud API and Evolution webhooks; "
+        "Evolution's takes media in base64 too, up to the send routes' limit).",
+    )
     media_fetch_timeout_s: PositiveSeconds = Field(
         30.0, description="Timeout for downloading media from a URL."
     )

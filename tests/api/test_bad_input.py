@@ -96,6 +96,11 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("GET", f"/v1/sessions/{S}/messages?limit=x", None, 422, "validation_error"),
     ("GET", f"/v1/sessions/{S}/messages?direction=up", None, 422, "validation_error"),
     ("GET", f"/v1/sessions/{S}/messages?cursor=-1", None, 422, "invalid_cursor"),
+    ("GET", f"/v1/sessions/{S}/messages?cursor=%C2%B2", None, 422, "invalid_cursor"),  # "²"
+    ("GET", f"/v1/sessions/{S}/messages?cursor={'9' * 5000}", None, 422, "invalid_cursor"),
+    ("GET", f"/v1/sessions/{S}/messages?cursor={2**63}", None, 422, "invalid_cursor"),
+    ("GET", "/v1/events?after=%D9%A3", None, 422, "invalid_cursor"),  # Arabic-Indic three
+    ("GET", f"/v1/events?after={2**64}", None, 422, "invalid_cursor"),
     ("GET", "/v1/messages/msg_missing", None, 404, "not_found"),
     ("GET", f"/v1/sessions/{S}/qr", None, 409, "not_waiting_for_scan"),
     ("POST", f"/v1/sessions/{S}/pairing-code", {"phone": "abcdefgh"}, 422, "invalid_destination"),
@@ -200,6 +205,8 @@ async def test_private_urls_are_refused_unless_allowed(
             "http://169.254.169.254/latest",
             "http://[::1]/x",
             "http://localhost/x",
+            "http://100.100.100.200/latest/meta-data",  # shared address space: not global
+            "http://[2002:a9fe:a9fe::1]/x",  # 6to4 wrapping 169.254.169.254
         ):
             response = await admin.post(
                 f"/v1/sessions/{session['id']}/messages",

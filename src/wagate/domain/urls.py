@@ -13,24 +13,34 @@ from urllib.parse import urlsplit
 
 from wagate.domain.errors import UnsafeUrl
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv4 addresses reached through a NAT64 gateway
+
+
+def is_public_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether an address is one the whole internet can reach (``is_global``, not multicast).
+
+    Not global: loopback, private, link-local (169.254.169.254), shared address
+    space (100.64.0.0/10, which holds a cloud metadata address), reserved,
+    unspecified. An IPv6 address that carries an IPv4 one (mapped, 6to4, NAT64)
+    is public only if that IPv4 address is.
+    """
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public_address(embedded)
+    return ip.is_global and not ip.is_multicast
+
 
 def _is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
+    return not is_public_address(address)
 
 
 def is_private_host(host: str) -> bool:
-    """Whether a host is written as a loopback, private or link-local address (no DNS
-    lookup: for checks at validation time; :func:`ensure_public_url` resolves names)."""
+    """Whether a host is written as an address that is not public, or is ``localhost`` (no
+    DNS lookup: for checks at validation time; :func:`ensure_public_url` resolves names)."""
     name = host.strip("[]").lower()
     if name == "localhost" or name.endswith(".localhost"):
         return True
@@ -49,7 +59,11 @@ def check_url_syntax(url: str) -> str:
 
 
 async def ensure_public_url(url: str, *, allow_private: bool) -> None:
-    """Raise :class:`UnsafeUrl` if ``url`` resolves to a loopback, private or link-local address."""
+    """Raise :class:`UnsafeUrl` if ``url`` resolves to an address that is not public.
+
+    A check before the request cannot stop a name that resolves differently when
+    the request connects (DNS rebinding): clients of tenant URLs also check at
+    connect time (``events.PublicHttp``, :mod:`wagate.domain.public_net`)."""
     host = check_url_syntax(url)
     if allow_private:
         return

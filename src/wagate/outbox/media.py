@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from wagate.domain import OutgoingMedia, PermanentSendError, TransientSendError
+from wagate.domain import OutgoingMedia, PermanentSendError, TransientSendError, UnsafeUrl
 from wagate.domain.urls import ensure_public_url
 from wagate.store.media import MediaStore
 from wagate.store.models import Message
@@ -62,6 +62,8 @@ class MediaLoader:
                         )
                     chunks.append(chunk)
                 return b"".join(chunks)
+        except UnsafeUrl as exc:  # refused when connecting (the name resolves elsewhere now)
+            raise PermanentSendError(exc.message, code="unsafe_url") from None
         except httpx.HTTPError as exc:
             raise TransientSendError(
                 f"media URL unreachable: {exc!r}", code="media_unreachable"

@@ -7,21 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
+from wagate.api.cursors import parse_cursor
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.schemas import EventPage
-from wagate.domain import InvalidRequest
 from wagate.events import EventStreamResponse, event_json
 from wagate.store.repositories import events
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
-
-
-def _cursor(value: str | None, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    if not value.isdigit():
-        raise InvalidRequest(f"{name} is not a cursor this API gave out", code="invalid_cursor")
-    return int(value)
 
 
 @router.get("", response_model=EventPage)
@@ -34,7 +26,7 @@ async def list_events(
     type: Annotated[list[str] | None, Query()] = None,
 ) -> Any:
     """Events oldest first after ``after`` (a cursor from an earlier page)."""
-    start = _cursor(after, "after") or 0
+    start = parse_cursor(after, "after") or 0
     horizon = await services.horizon.refresh()
     async with services.db.read() as tx:
         rows = await events.list_events(
@@ -67,9 +59,9 @@ async def stream_events(
     ``Last-Event-ID`` (or ``?after=``) to continue without a gap. Without either, the
     stream starts at the end of the log. A comment every 15 s keeps proxies from closing it.
     """
-    start = _cursor(last_event_id, "Last-Event-ID")
+    start = parse_cursor(last_event_id, "Last-Event-ID")
     if start is None:
-        start = _cursor(after, "after")
+        start = parse_cursor(after, "after")
     return EventStreamResponse(
         services.streams.follow(
             tenant_id=principal.tenant_id, after=start, session_id=session_id, types=type

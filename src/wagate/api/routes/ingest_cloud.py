@@ -140,6 +140,13 @@ async def receive_cloud_notification(request: Request, services: ServicesDep) ->
     if not signature:
         raise AuthError("missing X-Hub-Signature-256", code="invalid_signature")
     body = await request.body()
+    sessions = await _directory(request).sessions(services)
+    secrets = {session.config.app_secret for session in sessions}
+    if not any(verify_signature(body, signature, secret) for secret in secrets):
+        # before parsing: a body nobody signed is not read further
+        raise AuthError(
+            "X-Hub-Signature-256 does not match an app secret", code="invalid_signature"
+        )
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -152,7 +159,7 @@ async def receive_cloud_notification(request: Request, services: ServicesDep) ->
 
     wanted = {phone_number_id for phone_number_id, _ in routed}
     targets: dict[str, list[CloudSession]] = {}
-    for session in await _directory(request).sessions(services):
+    for session in sessions:
         if session.config.phone_number_id in wanted:
             targets.setdefault(session.config.phone_number_id, []).append(session)
     for phone_number_id, candidates in targets.items():

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import FileResponse, JSONResponse
 
+from wagate.api.cursors import parse_cursor
 from wagate.api.deps import AcceptorDep, DatabaseDep, OutboxDep, PrincipalDep, ServicesDep
 from wagate.api.routes.sessions import load_session, load_session_row
 from wagate.api.schemas import ErrorResponse, MessageOut, MessagePage
-from wagate.domain import Direction, InvalidRequest, NotFound, OutboundMessageRequest
+from wagate.domain import Direction, NotFound, OutboundMessageRequest
 from wagate.store.repositories import messages
 from wagate.store.serialize import message_json
 
@@ -75,11 +76,7 @@ async def list_messages(
 ) -> Any:
     """Newest first; pass ``next_cursor`` as ``cursor`` for the next page."""
     session = await load_session(services, session_id, principal)
-    before = None
-    if cursor:
-        if not cursor.isdigit():
-            raise InvalidRequest("cursor is not one this API gave out", code="invalid_cursor")
-        before = int(cursor)
+    before = parse_cursor(cursor)
     async with services.db.read() as tx:
         rows, next_seq = await messages.list_messages(
             tx,

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from wagate.api.cursors import parse_cursor
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.routes.sessions import load_session
 from wagate.api.schemas import WebhookCreate, WebhookOut
@@ -241,15 +242,14 @@ async def list_deliveries(
     cursor: str | None = None,
 ) -> Any:
     """Deliveries newest event first, with their attempts and last response."""
-    if cursor is not None and not cursor.isdigit():
-        raise InvalidRequest("cursor is not a cursor this API gave out", code="invalid_cursor")
+    before = parse_cursor(cursor)
     async with services.db.read() as tx:
         await webhooks.get_webhook(tx, webhook_id, principal.tenant_id)
         rows = await deliveries.list_deliveries(
             tx,
             webhook_id,
             status=status,
-            before_seq=int(cursor) if cursor is not None else None,
+            before_seq=before,
             limit=limit,
         )
     next_cursor = str(rows[-1].event_seq) if len(rows) == limit else None

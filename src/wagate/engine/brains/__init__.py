@@ -69,7 +69,10 @@ class Brains:
                 key = ("openai", settings.base_url, api_key, settings.timeout_s)
                 if key not in self._clients:
                     self._clients[key] = openai_brain.make_client(
-                        api_key=api_key, base_url=settings.base_url, timeout_s=settings.timeout_s
+                        api_key=api_key,
+                        base_url=settings.base_url,
+                        timeout_s=settings.timeout_s,
+                        allow_private=self.allow_private,
                     )
                 return openai_brain.OpenAIBrain(
                     self._clients[key], settings.model, settings.max_tokens
@@ -81,7 +84,10 @@ class Brains:
                 key = ("anthropic", settings.base_url, api_key, settings.timeout_s)
                 if key not in self._clients:
                     self._clients[key] = anthropic_brain.make_client(
-                        api_key=api_key, base_url=settings.base_url, timeout_s=settings.timeout_s
+                        api_key=api_key,
+                        base_url=settings.base_url,
+                        timeout_s=settings.timeout_s,
+                        allow_private=self.allow_private,
                     )
                 return anthropic_brain.AnthropicBrain(
                     self._clients[key], settings.model, settings.max_tokens

@@ -6,7 +6,13 @@ from typing import Any
 
 import anthropic
 
-from wagate.engine.brains.base import BrainError, BrainReply, BrainRequest, Turn
+from wagate.engine.brains.base import (
+    BrainError,
+    BrainReply,
+    BrainRequest,
+    Turn,
+)
+from wagate.engine.brains.sdk_http import sdk_http_client
 
 
 class AnthropicBrain:
@@ -48,11 +54,12 @@ def _alternating(turns: list[Turn]) -> list[Turn]:
 
 
 def make_client(
-    *, api_key: str | None, base_url: str | None, timeout_s: float
+    *, api_key: str | None, base_url: str | None, timeout_s: float, allow_private: bool
 ) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(
         api_key=api_key or "not-needed",
         base_url=base_url,
         timeout=timeout_s,
         max_retries=0,
+        http_client=sdk_http_client(allow_private=allow_private),
     )

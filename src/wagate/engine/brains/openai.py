@@ -8,6 +8,7 @@ from typing import Any
 import openai
 
 from wagate.engine.brains.base import BrainError, BrainReply, BrainRequest
+from wagate.engine.brains.sdk_http import sdk_http_client
 
 
 class OpenAIBrain:
@@ -35,11 +36,12 @@ class OpenAIBrain:
 
 
 def make_client(
-    *, api_key: str | None, base_url: str | None, timeout_s: float
+    *, api_key: str | None, base_url: str | None, timeout_s: float, allow_private: bool
 ) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
         api_key=api_key or "not-needed",  # local compatible servers often take any key
         base_url=base_url,
         timeout=timeout_s,
         max_retries=0,  # the engine decides what a failure means
+        http_client=sdk_http_client(allow_private=allow_private),
     )

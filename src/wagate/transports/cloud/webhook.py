@@ -13,8 +13,9 @@ def verify_signature(body: bytes, header: str | None, app_secret: str) -> bool:
     """Whether ``X-Hub-Signature-256`` is the HMAC-SHA256 of the raw body with the app secret."""
     if not header or not header.startswith(SIGNATURE_PREFIX):
         return False
-    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[len(SIGNATURE_PREFIX) :].strip().lower())
+    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest().encode()
+    given = header[len(SIGNATURE_PREFIX) :].strip().lower().encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(expected, given)  # bytes: any header value compares, no raise
 
 
 def verify_challenge(mode: str | None, token: str | None, known_tokens: Iterable[str]) -> bool:
