@@ -35,6 +35,7 @@ def test_defaults_follow_the_contract(monkeypatch: pytest.MonkeyPatch, tmp_path:
         ),
         ("WAGATE_DATABASE_URL", "mysql://x", "WAGATE_DATABASE_URL: expected sqlite+aiosqlite"),
         ("WAGATE_LOG_LEVEL", "loud", "WAGATE_LOG_LEVEL: Input should be"),
+        ("WAGATE_API_KEY", "short-admin-key", "WAGATE_API_KEY: the admin key needs at least 32"),
         ("WAGATE_TIMEZONE", "Mars/Olympus", "WAGATE_TIMEZONE: expected an IANA time zone"),
         ("WAGATE_RECONNECT_BACKOFF_S", "[]", "WAGATE_RECONNECT_BACKOFF_S: expected a non-empty"),
         ("WAGATE_RECONNECT_BACKOFF_S", "fast", "WAGATE_RECONNECT_BACKOFF_S: expected a JSON list"),

@@ -393,7 +393,7 @@ async def build_services(
             admin_key_digest=hashlib.sha256(admin_key.encode()).digest(),
             worker_id=worker_id,
             policy_defaults=policy_defaults,
-            proxy_probe=ProxyProbe(clock),
+            proxy_probe=ProxyProbe(clock, allow_private=settings.allow_private_urls),
             whatsmeow=whatsmeow,
             config_validators={
                 "simulator": validate_simulator_config,

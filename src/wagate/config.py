@@ -24,6 +24,9 @@ Seconds = Annotated[float, Field(ge=0)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
 
+MIN_API_KEY_LENGTH = 32
+
+
 class Settings(BaseSettings):
     """wagate's settings. Field descriptions become the configuration table."""
 
@@ -48,13 +51,24 @@ class Settings(BaseSettings):
     )
     api_key: SecretStr | None = Field(
         None,
-        description="The admin key. When unset on first start, one is generated into "
-        "`<data dir>/admin-key` (mode 0600) and printed once.",
+        description="The admin key, at least 32 characters. When unset on first start, one "
+        "is generated into `<data dir>/admin-key` (mode 0600) and printed once.",
     )
     allow_private_urls: bool = Field(
         False,
         description="Let webhook and media URLs point at loopback and private addresses "
         "(local tests, a local n8n).",
+    )
+    tenant_simulator: bool = Field(
+        True,
+        description="Let tenant keys create simulator sessions (the admin key always can). "
+        "Turn off on a shared server, where the simulator is the operator's tool.",
+    )
+    tenant_max_sessions: int | None = Field(
+        None,
+        ge=0,
+        description="Sessions a tenant may have, unless the admin sets its own quota "
+        "(`PATCH /v1/admin/tenants/{id}`); unset: no limit.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Lowest log level written."
@@ -270,6 +284,16 @@ class Settings(BaseSettings):
     def _non_empty_non_negative(cls, value: list[float]) -> list[float]:
         if not value or any(v < 0 for v in value):
             raise ValueError("expected a non-empty JSON list of non-negative numbers")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_API_KEY_LENGTH:
+            raise ValueError(
+                f"the admin key needs at least {MIN_API_KEY_LENGTH} characters "
+                "(unset it to have one generated)"
+            )
         return value
 
     @field_validator("webhook_secret_key")

@@ -128,7 +128,8 @@ async def test_token_is_required_and_checked(
     unknown = await post(
         anonymous, "/v1/ingest/evolution/nobody?token=x", load("text_conversation")
     )
-    assert unknown.status_code == 404
+    assert unknown.status_code == 401  # as a wrong token: which names exist stays unknown
+    assert unknown.json() == wrong.json()
     assert await messages(admin, session["id"]) == []
 
 
@@ -137,7 +138,7 @@ async def test_simulator_session_of_that_name_is_not_an_evolution_session(
 ) -> None:
     await create_session(admin, "sim", start=False)
     response = await post(anonymous, "/v1/ingest/evolution/sim?token=x", load("text_conversation"))
-    assert response.status_code == 404
+    assert response.status_code == 401
 
 
 async def test_malformed_json_is_400(

@@ -10,14 +10,20 @@ from tests.api.helpers import connected_session, inbound, send, wait_message
 from tests.support.server import RunningServer, eventually
 
 
-async def test_health_needs_no_key(server: RunningServer) -> None:
+async def test_health_needs_no_key_and_shows_details_to_the_admin_only(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
     async with server.client(key=None) as client:
         response = await client.get("/health")
+        wrong_key = await client.get("/health", headers={"authorization": "Bearer nope"})
     assert response.status_code == 200
-    body = response.json()
+    assert response.json() == {"status": "ok"}  # no worker host name, version or backend
+    assert wrong_key.json() == {"status": "ok"}
+    body = (await admin.get("/health")).json()
     assert body["status"] == "ok"
     assert body["database"] == "ok"
     assert body["database_backend"] in ("sqlite", "postgresql")
+    assert body["worker_id"] == server.services.worker_id
 
 
 async def test_metrics(server: RunningServer, admin: httpx.AsyncClient) -> None:

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 BURST = 600
 CHATS = 40
-ADMIN = "wga_crash_drill_key_0123456789"
+ADMIN = "wga_crash_drill_key_0123456789abcdef"
 
 
 @pytest.fixture

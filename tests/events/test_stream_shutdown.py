@@ -21,7 +21,7 @@ from tests.support.process import ServerProcess, server_env
 
 pytestmark = pytest.mark.slow
 
-ADMIN = "wga_stream_shutdown_key_0123456789"
+ADMIN = "wga_stream_shutdown_key_0123456789abcdef"
 
 
 async def test_sigterm_ends_open_streams_cleanly(db_url: str, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from wagate.config import Settings
 from wagate.domain import Clock, FakeClock
 from wagate.transports.simulator import SimulatorNetwork
 
-ADMIN_KEY = "wga_test_admin_key_0123456789"
+ADMIN_KEY = "wga_test_admin_key_0123456789abcdef"
 
 
 def free_port() -> int:

@@ -134,11 +134,25 @@ class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN)
+    max_sessions: int | None = Field(
+        default=None, ge=0, description="its session quota; null: WAGATE_TENANT_MAX_SESSIONS"
+    )
+
+
+class TenantUpdate(BaseModel):
+    """``PATCH /v1/admin/tenants/{id}``: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_sessions: int | None = Field(
+        default=None, ge=0, description="its session quota; null: WAGATE_TENANT_MAX_SESSIONS"
+    )
 
 
 class TenantOut(BaseModel):
     id: str
     name: str
+    max_sessions: int | None = None
     created_at: str
 
 

@@ -18,6 +18,7 @@ The API turns them into ``{"error": {"code", "message"}}`` in one handler.
     │   ├── UnsupportedByTransport
     │   └── UnsafeUrl
     ├── AuthError (401) / Forbidden (403)
+    │   └── QuotaExceeded (403)
     ├── ConfigError           (bad settings; stops startup)
     ├── StorageError          (database trouble; 503)
     └── TransportError        (a send or connect failed; is_transient says retry)
@@ -118,6 +119,12 @@ class Forbidden(WagateError):
 
     code = "forbidden"
     status_code = 403
+
+
+class QuotaExceeded(Forbidden):
+    """The tenant has as many sessions as its quota allows."""
+
+    code = "session_quota_exceeded"
 
 
 class ConfigError(WagateError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from wagate.domain.errors import UnsafeUrl
 
@@ -78,3 +78,17 @@ async def ensure_public_url(url: str, *, allow_private: bool) -> None:
                 f"{url!r} points at the private address {address}; set "
                 "WAGATE_ALLOW_PRIVATE_URLS=true to allow it"
             )
+
+
+def redact_credentials(url: str) -> str:
+    """The URL without its user name and password (how a proxy URL is ever shown)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -34,7 +34,7 @@ from wagate.sessions.status import SessionWrites
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Session
-from wagate.store.repositories import events, receipts, sessions
+from wagate.store.repositories import events, receipts, sessions, tenants
 from wagate.transports.registry import TransportRegistry
 
 log = structlog.get_logger("wagate.sessions")
@@ -104,6 +104,12 @@ class SessionManager:
             writes=self._writes,
         )
 
+    def session_proxy(self, row: Session) -> str | None:
+        """A session's own proxy URL with its credentials opened (None when it has none)."""
+        if row.proxy_url is None or self.secrets is None:
+            return row.proxy_url
+        return self.secrets.open_proxy(row.id, row.proxy_url)
+
     def session_config(self, row: Session) -> dict[str, Any]:
         """A session's transport config with its secrets opened."""
         if self.secrets is None:
@@ -144,13 +150,20 @@ class SessionManager:
         priority: int,
         start: bool,
         settings: dict[str, Any] | None = None,
+        default_quota: int | None = None,
     ) -> Session:
+        """Create (and unless ``start`` is false, start) a session; refused with
+        ``session_quota_exceeded`` when the tenant is at its quota (its own, or
+        ``default_quota``)."""
         self.registry.ensure_available(transport)
         desired = DesiredState.RUNNING if start else DesiredState.STOPPED
         session_id = new_id("ses")
         if self.secrets is not None:
             config = self.secrets.seal(transport, session_id, config)
+            if proxy_url is not None:
+                proxy_url = self.secrets.seal_proxy(session_id, proxy_url)
         async with self.db.transaction() as tx:
+            await tenants.check_session_quota(tx, tenant_id, default_quota)
             row = await sessions.create_session(
                 tx,
                 session_id=session_id,
@@ -212,6 +225,7 @@ class SessionManager:
                 hooks=self.hooks,
                 metrics=self.metrics,
                 open_config=self.session_config,
+                open_proxy=self.session_proxy,
                 writes=self._writes,
             )
             self._runtimes[session_id] = runtime
@@ -253,7 +267,11 @@ class SessionManager:
                         else config
                     )
                 if not isinstance(proxy_url, Unchanged):
-                    row.proxy_url = proxy_url
+                    row.proxy_url = (
+                        self.secrets.seal_proxy(row.id, proxy_url)
+                        if self.secrets is not None and proxy_url is not None
+                        else proxy_url
+                    )
                 if priority is not None:
                     row.priority = priority
                 row.updated_at = self.clock.now()

@@ -16,9 +16,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from wagate.domain import Clock
+from wagate.domain import Clock, UnsafeUrl
+from wagate.domain.public_net import public_addresses
+from wagate.domain.urls import redact_credentials as redact
 
 ProxyState = Literal["reachable", "unreachable", "rejected"]
 
@@ -44,33 +46,39 @@ class ProxyStatus:
         }
 
 
-def redact(url: str) -> str:
-    """The proxy URL without its user name and password."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 class ProxyProbe:
-    def __init__(self, clock: Clock, *, timeout_s: float = 3.0, cache_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        allow_private: bool,
+        timeout_s: float = 3.0,
+        cache_s: float = 30.0,
+        max_cached: int = 10_000,
+    ) -> None:
         self.clock = clock
+        self.allow_private = allow_private
+        self.max_cached = max_cached
         self.timeout_s = timeout_s
         self.cache_s = cache_s
-        self._cache: dict[str, ProxyStatus] = {}
+        self._cache: dict[tuple[str, bool], ProxyStatus] = {}
 
-    async def check(self, url: str) -> ProxyStatus:
-        cached = self._cache.get(url)
+    async def check(self, url: str, *, trusted: bool = False) -> ProxyStatus:
+        """Probe ``url`` (cached). Unless ``trusted`` (the operator's default proxy) or private
+        URLs are allowed, only a public address is connected to."""
+        allow_private = trusted or self.allow_private
+        key = (url, allow_private)
+        cached = self._cache.get(key)
         now = self.clock.now()
         if cached is not None and now - cached.checked_at < timedelta(seconds=self.cache_s):
             return cached
-        status = await self._probe(url, now)
-        self._cache[url] = status
+        status = await self._probe(url, now, allow_private)
+        if len(self._cache) >= self.max_cached:  # bounded: URLs are tenants' strings
+            self._cache.clear()
+        self._cache[key] = status
         return status
 
-    async def _probe(self, url: str, now: datetime) -> ProxyStatus:
+    async def _probe(self, url: str, now: datetime, allow_private: bool) -> ProxyStatus:
         parts = urlsplit(url)
         shown = redact(url)
         default_port = 1080 if parts.scheme.startswith("socks") else 8080
@@ -83,7 +91,10 @@ class ProxyProbe:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout_s):
-                reader, writer = await asyncio.open_connection(parts.hostname, port)
+                host = parts.hostname
+                if not allow_private:  # a tenant's URL: no probing inside the network
+                    host = (await public_addresses(host, port))[0]
+                reader, writer = await asyncio.open_connection(host, port)
                 try:
                     if parts.scheme.startswith("socks5"):
                         refused = await _socks5_negotiation(reader, writer, bool(parts.username))
@@ -91,6 +102,8 @@ class ProxyProbe:
                             return ProxyStatus(shown, "rejected", now, error=refused)
                 finally:
                     writer.close()
+        except UnsafeUrl as exc:
+            return ProxyStatus(shown, "unreachable", now, error=exc.message)
         except TimeoutError:
             return ProxyStatus(shown, "unreachable", now, error=f"timeout after {self.timeout_s} s")
         except (OSError, asyncio.IncompleteReadError) as exc:

@@ -75,10 +75,12 @@ class SessionRuntime:
         hooks: SessionHooks,
         metrics: Metrics,
         open_config: Callable[[Session], dict[str, Any]] | None = None,
+        open_proxy: Callable[[Session], str | None] | None = None,
         writes: SessionWrites | None = None,
     ) -> None:
         self.ref = ref
         self._open_config = open_config or (lambda row: dict(row.config))
+        self._open_proxy = open_proxy or (lambda row: row.proxy_url)
         self.db = db
         self.registry = registry
         self.clock = clock
@@ -134,7 +136,7 @@ class SessionRuntime:
             data_dir=self.settings.data_dir,
             clock=self.clock,
             sink=self._on_event,
-            proxy_url=row.proxy_url or self.settings.default_proxy_url,
+            proxy_url=self._open_proxy(row) or self.settings.default_proxy_url,
             submit=self._submit,
         )
         self.monitor.transport = row.transport

@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from wagate.domain import ConfigError
 
 KEY_FILE = "secret-key"
-_PREFIX = "v1:"
+SEALED_PREFIX = "v1:"  # how a sealed value starts
+_PREFIX = SEALED_PREFIX
 _NONCE_BYTES = 12
 
 

@@ -53,6 +53,7 @@ class Tenant(Base):
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    max_sessions: Mapped[int | None] = mapped_column(Integer)  # None: the server's default
     created_at: Mapped[datetime]
 
 
@@ -79,7 +80,7 @@ class Session(Base):
     """
 
     __tablename__ = "sessions"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "name"), Index("ix_sessions_name", "name"))
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)

@@ -7,6 +7,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from wagate.domain.urls import redact_credentials
 from wagate.store.models import Message, Session
 
 
@@ -75,7 +76,7 @@ def session_json(session: Session, *, ingest_base: str = "") -> dict[str, Any]:
         "phone": session.phone,
         "push_name": session.push_name,
         "priority": session.priority,
-        "proxy_url": session.proxy_url,
+        "proxy_url": redact_credentials(session.proxy_url) if session.proxy_url else None,
         "connected_at": iso(session.connected_at),
         "created_at": iso(session.created_at),
         "updated_at": iso(session.updated_at),

@@ -60,6 +60,7 @@ class Capabilities:
     keepalive: bool = False  # answers keepalive pings (the watchdog uses them)
     check_numbers: bool = False  # can tell whether phone numbers are on WhatsApp
     group_info: bool = False  # can fetch a group's name and participants
+    proxy: bool = False  # connects through the session's proxy_url
     message_types: frozenset[MessageType] = field(default_factory=frozenset)
 
     def require(self, what: str, supported: bool) -> None:

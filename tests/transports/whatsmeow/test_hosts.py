@@ -389,3 +389,27 @@ def test_the_api_process_never_loads_neonize() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60)
+
+
+async def test_an_engine_host_inherits_no_secret_of_the_api_process(tmp_path: Path) -> None:
+    secrets = {
+        "WAGATE_API_KEY": "wga_admin_key_that_must_stay_in_the_api_process",
+        "WAGATE_WEBHOOK_SECRET_KEY": "c2VjcmV0LWtleS1vZi10aGUtaW5zdGFsbGF0aW9uLTMyYg==",
+        "WAGATE_DATABASE_URL": "postgresql+asyncpg://wagate:password@db/wagate",
+        "OPENAI_API_KEY": "sk-not-for-the-host",
+    }
+    settings = SupervisorSettings(host_args=FAKE_HOST_ARGS, env={**HOST_ENV, **secrets})
+    supervisor = EngineSupervisor(FakeClock(), tmp_path, settings)
+    try:
+        harness = Harness(supervisor, FakeClock(), tmp_path)
+        await harness.session("ses_env")
+        [host] = supervisor.hosts
+        proc = Path(f"/proc/{host.process.pid}/environ")
+        environ = (await asyncio.to_thread(proc.read_bytes)).split(b"\0")
+        names = {entry.partition(b"=")[0].decode() for entry in environ if entry}
+    finally:
+        await supervisor.close()
+    assert "PATH" in names
+    assert "PYTHONPATH" in names
+    assert not names & set(secrets)
+    assert not any(name.startswith("WAGATE_") for name in names)

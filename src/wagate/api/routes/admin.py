@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from wagate.api.deps import AdminDep, ServicesDep
-from wagate.api.schemas import KeyCreate, KeyOut, TenantCreate, TenantOut
+from wagate.api.schemas import KeyCreate, KeyOut, TenantCreate, TenantOut, TenantUpdate
 from wagate.store.models import ApiKey, Tenant
 from wagate.store.repositories import tenants
 from wagate.store.serialize import iso
@@ -16,7 +16,12 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
 def tenant_json(tenant: Tenant) -> dict[str, Any]:
-    return {"id": tenant.id, "name": tenant.name, "created_at": iso(tenant.created_at)}
+    return {
+        "id": tenant.id,
+        "name": tenant.name,
+        "max_sessions": tenant.max_sessions,
+        "created_at": iso(tenant.created_at),
+    }
 
 
 def key_json(key: ApiKey, plaintext: str | None = None) -> dict[str, Any]:
@@ -35,7 +40,9 @@ def key_json(key: ApiKey, plaintext: str | None = None) -> dict[str, Any]:
 @router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantOut)
 async def create_tenant(body: TenantCreate, services: ServicesDep, _: AdminDep) -> Any:
     async with services.db.transaction() as tx:
-        tenant = await tenants.create_tenant(tx, body.name, services.clock.now())
+        tenant = await tenants.create_tenant(
+            tx, body.name, services.clock.now(), max_sessions=body.max_sessions
+        )
     return tenant_json(tenant)
 
 
@@ -50,6 +57,19 @@ async def list_tenants(services: ServicesDep, _: AdminDep) -> dict[str, list[Ten
 async def get_tenant(tenant_id: str, services: ServicesDep, _: AdminDep) -> Any:
     async with services.db.read() as tx:
         return tenant_json(await tenants.get_tenant(tx, tenant_id))
+
+
+@router.patch("/tenants/{tenant_id}", response_model=TenantOut)
+async def update_tenant(
+    tenant_id: str, body: TenantUpdate, services: ServicesDep, _: AdminDep
+) -> Any:
+    """Set a tenant's session quota (existing sessions stay; new ones are refused with 403
+    ``session_quota_exceeded`` while the tenant is at it)."""
+    async with services.db.transaction() as tx:
+        tenant = await tenants.get_tenant(tx, tenant_id)
+        if "max_sessions" in body.model_fields_set:
+            tenant.max_sessions = body.max_sessions
+    return tenant_json(tenant)
 
 
 @router.delete("/tenants/{tenant_id}", status_code=204, response_class=Response)

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from wagate import __version__
-from wagate.api.deps import AdminDep, ServicesDep
+from wagate.api.deps import AdminDep, ServicesDep, get_principal
+from wagate.domain import AuthError
 from wagate.store.repositories import messages, sessions
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health(services: ServicesDep) -> Any:
-    """200 when the database answers; 503 otherwise. Needs no key."""
+async def health(request: Request, services: ServicesDep) -> Any:
+    """200 ``{"status": "ok"}`` when the database answers, 503 ``{"status": "degraded"}``
+    otherwise: all a load balancer needs, without a key. With the admin key: the version,
+    the database's backend or error, this worker's id and how many sessions it runs."""
+    detailed = await _is_admin(request)
     try:
         await services.db.ping()
         database = "ok"
     except Exception as exc:  # the whole point is to report it, not raise it
-        return JSONResponse(
-            {"status": "degraded", "version": __version__, "database": f"error: {exc!r}"[:200]},
-            status_code=503,
-        )
+        body: dict[str, Any] = {"status": "degraded"}
+        if detailed:
+            body.update(version=__version__, database=f"error: {exc!r}"[:200])
+        return JSONResponse(body, status_code=503)
+    if not detailed:
+        return {"status": "ok"}
     return {
         "status": "ok",
         "version": __version__,
@@ -34,6 +40,15 @@ async def health(services: ServicesDep) -> Any:
         "worker_id": services.worker_id,
         "sessions_running_here": len(services.manager.running()),
     }
+
+
+async def _is_admin(request: Request) -> bool:
+    if "authorization" not in request.headers:
+        return False
+    try:
+        return (await get_principal(request)).is_admin
+    except AuthError:
+        return False
 
 
 @router.get("/metrics", response_class=Response)

@@ -37,8 +37,10 @@ async def session_health(session_id: str, services: ServicesDep, principal: Prin
     status = SessionStatus(session.status)
     last = max((t for t in (activity["last_activity"], session.connected_at) if t), default=None)
     health = _HEALTH.get(status, "unhealthy")
-    proxy_url = session.proxy_url or services.settings.default_proxy_url
-    proxy = await services.proxy_probe.check(proxy_url) if proxy_url else None
+    own = services.manager.session_proxy(session)
+    proxy_url = own or services.settings.default_proxy_url
+    # the operator's default proxy may sit inside the network; a tenant's may not
+    proxy = await services.proxy_probe.check(proxy_url, trusted=own is None) if proxy_url else None
     if proxy is not None and proxy.state != "reachable" and health == "healthy":
         health = "degraded"
     return {

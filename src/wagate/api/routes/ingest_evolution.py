@@ -11,8 +11,8 @@ URL Evolution builds when the token is the last thing in it
 Evolution retries failed deliveries, so anything we cannot use is still
 answered 200: payloads we do not understand are dead-lettered, event types we
 do not know are logged, counted by the session's protocol monitor and ignored.
-Only a wrong token (401), an unknown session (404) and a body that is not JSON
-(400) are refused.
+Only a missing or wrong token (401, the same for a session name that does not
+exist) and a body that is not JSON (400) are refused.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from wagate.api.deps import ServicesDep
 from wagate.domain import (
     AuthError,
     MessageReceived,
-    NotFound,
     TransportEvent,
     Unparseable,
     WagateError,
@@ -53,24 +52,24 @@ class MalformedWebhook(WagateError):
 
 
 async def _session_for(services: Services, name: str, token: str | None) -> Session:
-    """The evolution session called ``name`` whose ingest token is ``token``."""
-    async with services.db.read() as tx:
-        rows = [
-            row
-            for row in await sessions.list_sessions(tx, None)
-            if row.transport == "evolution" and row.name == name
-        ]
-    if not rows:
-        raise NotFound(f"no evolution session named {name!r}", code="session_not_found")
+    """The evolution session called ``name`` whose ingest token is ``token``.
+
+    An unknown name and a wrong token get the same 401: the answer tells nobody
+    without a token which session names exist (in any tenant)."""
     if not token:
         raise AuthError(
             "add the session's ingest token as ?token= (see the session's ingest_url)",
             code="missing_ingest_token",
         )
+    async with services.db.read() as tx:
+        rows = await sessions.sessions_named(tx, name, transport="evolution")
+    given = token.encode("utf-8", "surrogateescape")
     for row in rows:
-        if hmac.compare_digest(row.ingest_token.encode(), token.encode()):
+        if hmac.compare_digest(row.ingest_token.encode(), given):
             return row
-    raise AuthError("the ingest token does not match the session's", code="invalid_ingest_token")
+    raise AuthError(
+        "no evolution session of that name has this ingest token", code="invalid_ingest_token"
+    )
 
 
 def _split_token(token: str | None, event: str | None) -> tuple[str | None, str | None]:

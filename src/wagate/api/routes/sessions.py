@@ -19,7 +19,7 @@ from wagate.api.schemas import (
 )
 from wagate.domain import Forbidden, NotWaitingForScan, SessionStatus
 from wagate.domain.policy import validate_overrides
-from wagate.domain.urls import check_url_syntax
+from wagate.domain.urls import check_url_syntax, ensure_public_url
 from wagate.sessions import UNCHANGED, Unchanged
 from wagate.store import Database
 from wagate.store.models import Session
@@ -31,9 +31,27 @@ from wagate.store.session_rows import session_row
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
 
-def _check_proxy(url: str) -> None:
-    """``http://`` and ``socks5://`` proxies, with a host and a port."""
-    check_url_syntax(url.replace("socks5://", "http://", 1))
+async def _check_proxy(services: Any, transport: str, url: str) -> None:
+    """An ``http://`` or ``socks5://`` proxy with a host, on a transport that uses one, at a
+    public address unless ``WAGATE_ALLOW_PRIVATE_URLS`` (a tenant's proxy is probed by the
+    session's health: it must not point inside the network)."""
+    capabilities = services.registry.capabilities(transport)
+    capabilities.require("a proxy", capabilities.proxy)
+    as_http = url.replace("socks5://", "http://", 1).replace("socks5h://", "http://", 1)
+    check_url_syntax(as_http)
+    await ensure_public_url(as_http, allow_private=services.settings.allow_private_urls)
+
+
+def _check_tenant_rules(principal: Any, services: Any, body: SessionCreate | SessionUpdate) -> None:
+    """What only the admin key may do: set a priority (it decides which sessions run when
+    the fleet is full) and, when ``WAGATE_TENANT_SIMULATOR`` is off, use the simulator."""
+    if principal.is_admin:
+        return
+    if "priority" in body.model_fields_set:
+        raise Forbidden("only the admin key may set a session's priority")
+    transport = getattr(body, "transport", None)
+    if transport == "simulator" and not services.settings.tenant_simulator:
+        raise Forbidden("the simulator is not available to tenant keys on this server")
 
 
 def _base(request: Request) -> str:
@@ -62,6 +80,7 @@ async def create_session(
     body: SessionCreate, request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> Any:
     """Create a session and, unless ``start`` is false, start connecting (QR or saved login)."""
+    _check_tenant_rules(principal, services, body)
     tenant_id = principal.tenant_id
     async with services.db.transaction() as tx:
         if body.tenant is not None:
@@ -73,7 +92,7 @@ async def create_session(
     config = services.validate_transport_config(body.transport, body.config)
     overrides, _ = validate_overrides(services.policy_defaults, body.settings)
     if body.proxy_url is not None:
-        _check_proxy(body.proxy_url)
+        await _check_proxy(services, body.transport, body.proxy_url)
     row = await services.manager.create(
         tenant_id=tenant_id,
         name=body.name,
@@ -83,6 +102,7 @@ async def create_session(
         priority=body.priority,
         start=body.start,
         settings=overrides,
+        default_quota=services.settings.tenant_max_sessions,
     )
     return await _json(services, request, row.id)
 
@@ -114,6 +134,7 @@ async def update_session(
     as a Cloud API token needs only that key), its proxy or its priority. A running
     session reconnects with the new config, keeping its login."""
     row = await load_session(services, session_id, principal)
+    _check_tenant_rules(principal, services, body)
     config = None
     if body.config is not None:
         merged = {**services.manager.session_config(row), **body.config}
@@ -123,7 +144,7 @@ async def update_session(
     if "proxy_url" in body.model_fields_set:
         proxy = body.proxy_url
         if proxy is not None:
-            _check_proxy(proxy)
+            await _check_proxy(services, row.transport, proxy)
     await services.manager.update(row.id, config=config, proxy_url=proxy, priority=body.priority)
     return await _json(services, request, row.id)
 

@@ -107,6 +107,13 @@ async def sessions_to_run(db: AsyncSession, limit: int) -> list[Session]:
     return list(await db.scalars(query))
 
 
+async def sessions_named(db: AsyncSession, name: str, *, transport: str) -> list[Session]:
+    """Every tenant's sessions called ``name`` on ``transport`` (the ingest routes'
+    lookup; by the name index)."""
+    query = select(Session).where(Session.name == name, Session.transport == transport)
+    return list(await db.scalars(query))
+
+
 async def count_by_status(db: AsyncSession) -> dict[str, int]:
     rows = await db.execute(select(Session.status, func.count()).group_by(Session.status))
     return {str(status): int(count) for status, count in rows}

@@ -6,11 +6,11 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wagate.domain import Conflict, NotFound, new_id
-from wagate.store.models import ApiKey, Tenant
+from wagate.domain import Conflict, NotFound, QuotaExceeded, new_id
+from wagate.store.models import ApiKey, Session, Tenant
 
 DEFAULT_TENANT = "default"
 KEY_PREFIX = "wgk_"
@@ -21,10 +21,12 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_tenant(db: AsyncSession, name: str, now: datetime) -> Tenant:
+async def create_tenant(
+    db: AsyncSession, name: str, now: datetime, *, max_sessions: int | None = None
+) -> Tenant:
     if await get_tenant_by_name(db, name) is not None:
         raise Conflict(f"tenant {name!r} already exists", code="tenant_exists")
-    tenant = Tenant(id=new_id("ten"), name=name, created_at=now)
+    tenant = Tenant(id=new_id("ten"), name=name, max_sessions=max_sessions, created_at=now)
     db.add(tenant)
     await db.flush()
     return tenant
@@ -46,6 +48,24 @@ async def get_tenant(db: AsyncSession, tenant_id: str) -> Tenant:
     if tenant is None:
         raise NotFound(f"tenant {tenant_id!r} not found")
     return tenant
+
+
+async def check_session_quota(db: AsyncSession, tenant_id: str, default_limit: int | None) -> None:
+    """Refuse a new session when the tenant has as many as its quota allows (its own, or
+    ``default_limit``). The tenant row stays locked until the transaction ends (on
+    PostgreSQL; SQLite has one writer), so two creations cannot both take the last place."""
+    query = select(Tenant).where(Tenant.id == tenant_id)
+    if db.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    tenant = (await db.scalars(query)).first()
+    if tenant is None:
+        raise NotFound(f"tenant {tenant_id!r} not found")
+    limit = tenant.max_sessions if tenant.max_sessions is not None else default_limit
+    if limit is None:
+        return
+    count = await db.scalar(select(func.count()).where(Session.tenant_id == tenant_id))
+    if int(count or 0) >= limit:
+        raise QuotaExceeded(f"this tenant may have {limit} sessions; it has {count}")
 
 
 async def list_tenants(db: AsyncSession) -> list[Tenant]:

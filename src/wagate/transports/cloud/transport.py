@@ -58,6 +58,7 @@ class CloudTransport(Transport):
 
     name = "cloud"
     capabilities = Capabilities(
+        proxy=True,  # the Graph API calls
         qr=False,
         pairing_code=False,
         presence=True,  # typing indicators (on the last message read in the chat)

@@ -71,7 +71,7 @@ class SupervisorSettings:
     max_media_bytes: int = 64 * 1024 * 1024
     python: str = sys.executable
     host_args: tuple[str, ...] = ()  # extra arguments for the host (tests: a session factory)
-    env: Mapping[str, str] | None = None  # the host's environment; default: this process's
+    env: Mapping[str, str] | None = None  # filtered into the host's; default: this process's
 
 
 def describe_exit(code: int | None) -> str:
@@ -218,6 +218,39 @@ class EngineHost:
                 task.cancel()
 
 
+HOST_ENV_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "PYTHONPATH",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+    }
+)
+
+
+def host_environment(parent: Mapping[str, str]) -> dict[str, str]:
+    """What an engine host inherits: the names it needs to run (a path, a locale, a time
+    zone, certificates, an egress proxy), never the admin key, the secret key, the
+    database URL or any other ``WAGATE_*`` setting. A host only runs neonize; everything it
+    needs comes over its socket."""
+    return {
+        name: value
+        for name, value in parent.items()
+        if name in HOST_ENV_NAMES or name.startswith("LC_")
+    }
+
+
 class EngineSupervisor:
     """Owns the engine hosts of this API process. Close it when the process stops."""
 
@@ -298,7 +331,9 @@ class EngineSupervisor:
                 pass_fds=(fd,),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
-                env=dict(self.settings.env) if self.settings.env is not None else None,
+                env=host_environment(
+                    self.settings.env if self.settings.env is not None else os.environ
+                ),
                 start_new_session=True,  # a terminal's Ctrl-C reaches the API, which stops hosts
             )
         except OSError as exc:

@@ -61,6 +61,7 @@ class WhatsmeowTransport(Transport):
 
     name = "whatsmeow"
     capabilities = Capabilities(
+        proxy=True,
         qr=True,
         pairing_code=True,
         presence=True,
