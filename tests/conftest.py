@@ -28,6 +28,31 @@ _pg_state: dict[str, object] = {}
 TEMPLATE_DB = "wagate_template"
 
 
+def _import_neonize_quietly() -> None:
+    """Import neonize once, here, before any test runs, with ``os.popen`` closing its pipe.
+
+    neonize's import runs ``uname -a`` through ``os.popen`` and never closes it: the
+    pipe and the process object then linger until some later test starts a subprocess,
+    and their ResourceWarnings (errors here) land on that test."""
+    import io
+    import os
+
+    real_popen = os.popen
+
+    def closing_popen(cmd: str, mode: str = "r", buffering: int = -1) -> io.StringIO:
+        with real_popen(cmd, mode, buffering) as stream:  # closing waits for the process
+            return io.StringIO(stream.read())
+
+    os.popen = closing_popen  # type: ignore[assignment]
+    try:
+        import neonize._binder  # noqa: F401
+    finally:
+        os.popen = real_popen
+
+
+_import_neonize_quietly()
+
+
 def _migrate(url: str) -> None:
     async def run() -> None:
         db = Database.connect(url)

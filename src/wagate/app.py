@@ -180,6 +180,7 @@ def build_registry(
         ),
         EvolutionTransport.capabilities,
         secret_fields=EVOLUTION_SECRET_FIELDS,
+        endpoint_fields=frozenset({"base_url"}),
     )
     registry.register("simulator", network.create_transport, SimulatorTransport.capabilities)
     graph = cloud_graph or GraphSettings()

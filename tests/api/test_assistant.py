@@ -107,3 +107,46 @@ async def test_other_tenants_session_is_404(
         assert answer.status_code == 404
         answer = await other.post(f"/v1/sessions/{session['id']}/chats/5511977776666/pause")
         assert answer.status_code == 404
+
+
+async def test_the_brain_key_stays_only_while_its_endpoint_does(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    session = await create_session(admin, "moved")
+    url = f"/v1/sessions/{session['id']}/assistant"
+    brain = {"kind": "openai_compatible", "model": "m", "base_url": "https://a.example/v1"}
+    first = await admin.put(url, json={"brain": {**brain, "api_key": "sk-for-a"}})
+    assert first.json()["brain"]["api_key_set"] is True
+    same = await admin.put(url, json={"brain": {**brain, "model": "other"}})
+    assert same.json()["brain"]["api_key_set"] is True  # same endpoint: kept
+    moved = await admin.put(url, json={"brain": {**brain, "base_url": "https://b.example/v1"}})
+    assert moved.json()["brain"]["api_key_set"] is False  # a key for A never goes to B
+    again = {**brain, "base_url": "https://b.example/v1", "api_key": "sk-for-b"}
+    assert (await admin.put(url, json={"brain": again})).json()["brain"]["api_key_set"] is True
+    other_kind = await admin.put(url, json={"brain": {"kind": "anthropic", "model": "c"}})
+    assert other_kind.json()["brain"]["api_key_set"] is False
+
+
+async def test_brain_headers_are_sealed_shown_by_name_and_follow_the_url(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    session = await create_session(admin, "hooked")
+    url = f"/v1/sessions/{session['id']}/assistant"
+    brain = {
+        "kind": "webhook",
+        "url": "https://n8n.example/webhook/a",
+        "headers": {"Authorization": "Bearer n8n-secret-token"},
+    }
+    body = (await admin.put(url, json={"brain": brain})).json()
+    assert body["brain"]["header_names"] == ["Authorization"]
+    assert "n8n-secret-token" not in str(body)
+    assert "n8n-secret-token" not in (await admin.get(url)).text
+    async with server.services.db.read() as tx:
+        row = (await tx.scalars(select(Assistant))).one()
+    assert "n8n-secret-token" not in str(row.config)  # sealed at rest
+    kept = await admin.put(url, json={"brain": {"kind": "webhook", "url": brain["url"]}})
+    assert kept.json()["brain"]["header_names"] == ["Authorization"]
+    moved = await admin.put(
+        url, json={"brain": {"kind": "webhook", "url": "https://elsewhere.example/hook"}}
+    )
+    assert moved.json()["brain"]["header_names"] == []

@@ -19,6 +19,7 @@ import pytest
 from tests.api.helpers import create_session, send, wait_sent, wait_status
 from tests.support.server import RunningServer, eventually
 from tests.transports.evolution.fake import API_KEY, OWNER, FakeEvolution, running_fake
+from wagate.store.repositories import sessions
 
 PAYLOADS = Path(__file__).parents[1] / "transports" / "evolution" / "payloads"
 CONTACT = "5511988887777"
@@ -235,3 +236,33 @@ async def test_unknown_events_and_junk_reach_the_protocol_monitor(
         return True
 
     await eventually(counted)
+
+
+async def test_a_new_base_url_needs_the_api_key_again(
+    server: RunningServer, admin: httpx.AsyncClient, fake: FakeEvolution
+) -> None:
+    """A key set for one Evolution server is never sent to another one."""
+    session = await create_session(
+        admin,
+        "moving",
+        transport="evolution",
+        config={"base_url": fake.base_url, "api_key": API_KEY},
+        start=False,
+    )
+    path = f"/v1/sessions/{session['id']}"
+    elsewhere = "http://127.0.0.1:9/evolution"
+    moved = await admin.patch(path, json={"config": {"base_url": elsewhere}})
+    assert moved.status_code == 422
+    assert moved.json()["error"]["code"] == "invalid_config"
+    assert "api_key" in moved.json()["error"]["message"]
+    renamed = await admin.patch(path, json={"config": {"instance": "other-name"}})
+    assert renamed.status_code == 200  # not the endpoint: the key stays
+    with_key = await admin.patch(
+        path, json={"config": {"base_url": elsewhere, "api_key": "key-for-the-new-server"}}
+    )
+    assert with_key.status_code == 200, with_key.text
+    async with server.services.db.read() as tx:
+        row = await sessions.get_session(tx, session["id"], None)
+    config = server.services.manager.session_config(row)
+    assert config["api_key"] == "key-for-the-new-server"
+    assert config["base_url"] == elsewhere

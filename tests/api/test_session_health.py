@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+from neonize.proto import Neonize_pb2 as neo
 
 from tests.api.helpers import connected_session, create_session, send, wait_message, wait_status
-from tests.support.server import RunningServer, eventually
+from tests.support.server import RunningServer, eventually, make_settings, running_server
+from tests.transports.whatsmeow.app_support import inject, transport_of, use_fake_engine
 
 CONTACT = "5511988887777"
 
@@ -99,26 +102,20 @@ async def test_health_shows_whether_the_proxy_answers(
     server: RunningServer, admin: httpx.AsyncClient
 ) -> None:
     async with _socks5_server(b"\x05\x00") as (port, greetings):
-        good = await create_session(
-            admin, "via-proxy", proxy_url=f"socks5://user:pw@127.0.0.1:{port}", start=False
-        )
+        good = await _cloud(admin, "via-proxy", f"socks5://user:pw@127.0.0.1:{port}")
         health = await _health(admin, good["id"])
         assert health["proxy_status"] == "reachable"
         assert health["proxy"]["url"] == f"socks5://127.0.0.1:{port}"  # no credentials shown
         assert health["proxy"]["latency_ms"] is not None
         assert greetings == [b"\x05\x02\x00\x02"]  # no auth and user/password offered
 
-    dead = await create_session(
-        admin, "dead-proxy", proxy_url=f"http://127.0.0.1:{await _closed_port()}", start=False
-    )
+    dead = await _cloud(admin, "dead-proxy", f"http://127.0.0.1:{await _closed_port()}")
     health = await _health(admin, dead["id"])
     assert health["proxy_status"] == "unreachable"
     assert health["proxy"]["error"]
 
     async with _socks5_server(b"\x05\xff") as (port, _):
-        picky = await create_session(
-            admin, "picky-proxy", proxy_url=f"socks5://127.0.0.1:{port}", start=False
-        )
+        picky = await _cloud(admin, "picky-proxy", f"socks5://127.0.0.1:{port}")
         health = await _health(admin, picky["id"])
         assert health["proxy_status"] == "rejected"
         assert "authentication" in health["proxy"]["error"]
@@ -132,13 +129,52 @@ async def test_health_shows_whether_the_proxy_answers(
 async def test_a_connected_session_behind_a_dead_proxy_is_degraded(
     server: RunningServer, admin: httpx.AsyncClient
 ) -> None:
+    use_fake_engine(server)  # whatsmeow on a fake engine: it connects without the proxy
     port = await _closed_port()
-    session = await create_session(admin, "behind", proxy_url=f"http://127.0.0.1:{port}")
+    session = await create_session(
+        admin, "behind", transport="whatsmeow", proxy_url=f"http://127.0.0.1:{port}"
+    )
     sid = session["id"]
-    await wait_status(admin, sid, "qr")
-    await admin.post(f"/v1/simulator/{sid}/scan")
+    transport = await transport_of(server, sid)
+    await inject(transport, neo.Connected(status=True))
     await wait_status(admin, sid, "connected")
     health = await _health(admin, sid)
     assert health["connection"] == "connected"
     assert health["status"] == "degraded"
     assert health["proxy_status"] == "unreachable"
+
+
+async def test_the_default_proxy_counts_only_where_the_transport_uses_it(
+    db_url: str, tmp_path: Path, clock: Any
+) -> None:
+    port = await _closed_port()
+    settings = make_settings(
+        db_url, tmp_path / "data", default_proxy_url=f"http://127.0.0.1:{port}"
+    )
+    async with running_server(settings, clock) as running, running.client() as admin:
+        simulated = await connected_session(running, admin)
+        health = await _health(admin, simulated["id"])
+        assert health["status"] == "healthy"
+        assert health["proxy_status"] == "none"
+        cloud = await _cloud(admin, "cloud", None)
+        assert (await _health(admin, cloud["id"]))["proxy_status"] == "unreachable"
+
+
+async def _cloud(admin: httpx.AsyncClient, name: str, proxy_url: str | None) -> dict[str, Any]:
+    """A cloud session (a transport that uses a proxy), not started."""
+    body: dict[str, Any] = {
+        "name": name,
+        "transport": "cloud",
+        "start": False,
+        "config": {
+            "phone_number_id": "123456",
+            "access_token": "token-12345",
+            "app_secret": "app-secret",
+            "verify_token": "verify-12345",
+        },
+    }
+    if proxy_url is not None:
+        body["proxy_url"] = proxy_url
+    response = await admin.post("/v1/sessions", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())

@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import httpx
+from neonize.proto import Neonize_pb2 as neo
 
-from tests.api.helpers import connected_session, create_session, wait_status
+from tests.api.helpers import create_session, wait_status
 from tests.support.server import RunningServer, eventually
+from tests.transports.whatsmeow.app_support import inject, transport_of, use_fake_engine
 from wagate.store.models import Session
 from wagate.store.repositories import sessions
+from wagate.transports.whatsmeow import WhatsmeowTransport
 
 
 async def test_priority_and_proxy_change_and_the_session_reconnects_with_its_login(
     server: RunningServer, admin: httpx.AsyncClient
 ) -> None:
-    sid = (await connected_session(server, admin))["id"]
+    use_fake_engine(server)  # whatsmeow on a fake engine: a transport that uses a proxy
+    session = await create_session(admin, "wm", transport="whatsmeow")
+    sid = session["id"]
+    await inject(await transport_of(server, sid), neo.Connected(status=True))
+    await wait_status(admin, sid, "connected")
     patched = await admin.patch(
         f"/v1/sessions/{sid}",
-        json={"priority": 7, "proxy_url": "socks5://127.0.0.1:1080"},
+        json={"priority": 7, "proxy_url": "socks5://user:pw@127.0.0.1:1080"},
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["priority"] == 7
-    assert patched.json()["proxy_url"] == "socks5://127.0.0.1:1080"
-    await wait_status(admin, sid, "connected")  # reconnected without a new scan
+    assert patched.json()["proxy_url"] == "socks5://127.0.0.1:1080"  # without credentials
+    transport = await eventually(lambda: _reconnected(server, sid))
+    assert transport.context.proxy_url == "socks5://user:pw@127.0.0.1:1080"
+    await inject(transport, neo.Connected(status=True))
+    await wait_status(admin, sid, "connected")  # reconnected with its login, no new scan
     page = (await admin.get("/v1/events", params={"session_id": sid})).json()["items"]
     updated = [e["data"] for e in page if e["type"] == "session.updated"]
     assert updated == [{"config_changed": False, "proxy_changed": True, "priority": 7}]
@@ -31,6 +41,15 @@ async def test_priority_and_proxy_change_and_the_session_reconnects_with_its_log
     cleared = await admin.patch(f"/v1/sessions/{sid}", json={"proxy_url": None})
     assert cleared.json()["proxy_url"] is None
     assert cleared.json()["priority"] == 7  # untouched
+
+
+async def _reconnected(server: RunningServer, sid: str) -> WhatsmeowTransport | None:
+    """The session's transport once it was rebuilt with the new proxy."""
+    runtime = server.services.manager.runtime(sid)
+    transport = runtime.transport if runtime else None
+    if isinstance(transport, WhatsmeowTransport) and transport.context.proxy_url:
+        return transport
+    return None
 
 
 async def test_config_keys_are_merged_and_validated(

@@ -15,6 +15,7 @@ from aiohttp import web
 class BrainServer:
     url: str
     requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # of each request, lower-case
     answer: Any = field(default_factory=lambda: {"output": "ok"})
     status: int = 200
     delay_s: float = 0.0
@@ -32,6 +33,7 @@ async def brain() -> AsyncIterator[BrainServer]:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         state.requests.append(await request.json())
+        state.headers.append({k.lower(): v for k, v in request.headers.items()})
         if state.gate is not None:
             await state.gate.wait()
         if state.delay_s:

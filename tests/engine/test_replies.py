@@ -233,3 +233,15 @@ async def test_an_opt_out_is_not_answered(
     await hold_still(server, 5)
     assert brain.requests == []
     assert server.network.sent(sid) == []
+
+
+async def test_the_webhook_brain_gets_its_sealed_headers(
+    server: RunningServer, admin: httpx.AsyncClient, brain: BrainServer
+) -> None:
+    sid = await assistant_session(
+        server, admin, **_webhook(brain, headers={"X-Brain-Token": "t0ken-for-n8n"})
+    )
+    await say(admin, sid, "hi")
+    await advance_until(server, lambda: _sent_count(server, sid, 1))
+    assert brain.headers[0]["x-brain-token"] == "t0ken-for-n8n"
+    assert brain.headers[0]["content-type"] == "application/json"

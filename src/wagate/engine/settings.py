@@ -34,7 +34,9 @@ class BrainSettings(BaseModel):
     timeout_s: float = Field(default=30.0, gt=0, le=600, description="per brain call")
     max_tokens: int = Field(default=1024, ge=1, le=32000)
     headers: dict[str, str] = Field(
-        default_factory=dict, description="extra headers for the webhook brain"
+        default_factory=dict,
+        description="extra headers for the webhook brain (write-only: sealed at rest, shown "
+        "as `header_names`)",
     )
 
     @model_validator(mode="after")
@@ -103,8 +105,10 @@ def parse_settings(body: dict[str, Any]) -> AssistantSettings:
 
 
 def public_view(settings: AssistantSettings, *, api_key_set: bool) -> dict[str, Any]:
-    """The settings as the API shows them: the key never leaves the server."""
+    """The settings as the API shows them: the key and header values never leave the
+    server (the header names do)."""
     body = settings.model_dump(mode="json")
     body["brain"].pop("api_key", None)
     body["brain"]["api_key_set"] = api_key_set
+    body["brain"]["header_names"] = sorted(body["brain"].pop("headers", {}) or {})
     return body

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from wagate.domain import Clock, WagateError, phone_of
 from wagate.domain.urls import ensure_public_url
 from wagate.engine import journal, replies, voice
-from wagate.engine.assistants import open_api_key, settings_of
+from wagate.engine.assistants import open_brain, settings_of
 from wagate.engine.brains import BrainError, BrainReply, BrainRequest, Brains, Turn
 from wagate.engine.closing import BatchChange, BatchChangeKind, Changed, LeaseLost, Replies, Step
 from wagate.engine.settings import AssistantSettings
@@ -135,9 +135,8 @@ class BatchWorker:
                 await ensure_public_url(
                     settings.brain.base_url, allow_private=self.allow_private_urls
                 )
-            brain = self.brains.build(
-                settings.brain, open_api_key(self.box, session.id, settings), session.name
-            )
+            opened = open_brain(self.box, session.id, settings)
+            brain = self.brains.build(opened, opened.api_key, session.name)
             answer = await asyncio.wait_for(brain.reply(request), settings.brain.timeout_s)
         except TimeoutError:
             error = f"the brain did not answer within {settings.brain.timeout_s:g} s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from wagate.domain import InvalidRequest
 from wagate.transports.base import Capabilities, Transport, TransportContext
@@ -19,6 +20,7 @@ class TransportRegistry:
         self._factories: dict[str, TransportFactory] = {}
         self._capabilities: dict[str, Capabilities] = {}
         self._secret_fields: dict[str, frozenset[str]] = {}
+        self._endpoint_fields: dict[str, frozenset[str]] = {}
 
     def register(
         self,
@@ -27,14 +29,33 @@ class TransportRegistry:
         capabilities: Capabilities,
         *,
         secret_fields: frozenset[str] = frozenset(),
+        endpoint_fields: frozenset[str] = frozenset(),
     ) -> None:
-        """Add a transport; ``secret_fields`` are the config keys stored sealed."""
+        """Add a transport; ``secret_fields`` are the config keys stored sealed, and
+        ``endpoint_fields`` the keys that say where those secrets are sent."""
         self._factories[name] = factory
         self._capabilities[name] = capabilities
         self._secret_fields[name] = secret_fields
+        self._endpoint_fields[name] = endpoint_fields
 
     def secret_fields(self, name: str) -> frozenset[str]:
         return self._secret_fields.get(name, frozenset())
+
+    def merge_config(
+        self, name: str, current: dict[str, Any], changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``changes`` applied to ``current`` key by key (None removes a key). When an
+        endpoint field changes, the stored secrets are dropped unless ``changes`` gives
+        them again: a key set for one server is never sent to another one."""
+        merged = {**current, **changes}
+        endpoint_changed = any(
+            field in changes and changes[field] != current.get(field)
+            for field in self._endpoint_fields.get(name, frozenset())
+        )
+        if endpoint_changed:
+            for field in self.secret_fields(name) - changes.keys():
+                merged.pop(field, None)
+        return {key: value for key, value in merged.items() if value is not None}
 
     def capabilities(self, name: str) -> Capabilities:
         self.ensure_available(name)

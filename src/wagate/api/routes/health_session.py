@@ -39,6 +39,8 @@ async def session_health(session_id: str, services: ServicesDep, principal: Prin
     health = _HEALTH.get(status, "unhealthy")
     own = services.manager.session_proxy(session)
     proxy_url = own or services.settings.default_proxy_url
+    if not services.registry.capabilities(session.transport).proxy:
+        proxy_url = None  # the default proxy is not used by this transport
     # the operator's default proxy may sit inside the network; a tenant's may not
     proxy = await services.proxy_probe.check(proxy_url, trusted=own is None) if proxy_url else None
     if proxy is not None and proxy.state != "reachable" and health == "healthy":

@@ -137,8 +137,8 @@ async def update_session(
     _check_tenant_rules(principal, services, body)
     config = None
     if body.config is not None:
-        merged = {**services.manager.session_config(row), **body.config}
-        merged = {k: v for k, v in merged.items() if v is not None}
+        current = services.manager.session_config(row)
+        merged = services.registry.merge_config(row.transport, current, body.config)
         config = services.validate_transport_config(row.transport, merged)
     proxy: str | Unchanged | None = UNCHANGED
     if "proxy_url" in body.model_fields_set:

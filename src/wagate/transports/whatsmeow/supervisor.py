@@ -390,9 +390,13 @@ class EngineSupervisor:
     # ------------------------------------------------------------------ shutdown
 
     async def close(self) -> None:
-        """Stop every host; their sessions were closed by the session manager before."""
-        self._closed = True
-        hosts, self.hosts = list(self.hosts), []
+        """Stop every host; their sessions were closed by the session manager before.
+
+        Taken under the assignment lock: a host being spawned for a session right now
+        (a reconnect racing the shutdown) is in the list by then, and stopped too."""
+        async with self._lock:
+            self._closed = True
+            hosts, self.hosts = list(self.hosts), []
         await asyncio.gather(
             *(host.stop(self.settings.stop_timeout_s) for host in hosts), return_exceptions=True
         )
