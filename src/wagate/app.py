@@ -361,7 +361,12 @@ async def build_services(
             worker_id=worker_id,
         )
         streams = EventStreams(
-            db=db, bus=bus, horizon=horizon, clock=clock, poll_s=settings.events_poll_s
+            db=db,
+            bus=bus,
+            horizon=horizon,
+            clock=clock,
+            poll_s=settings.events_poll_s,
+            max_per_key=settings.streams_per_key,
         )
         acceptor = OutboundAcceptor(
             db=db,

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         description="Let webhook and media URLs point at loopback and private addresses "
         "(local tests, a local n8n).",
     )
+    streams_per_key: int = Field(
+        10,
+        ge=1,
+        description="Live event streams (`GET /v1/events/stream`) one key may have open on a "
+        "worker; more get 429 `too_many_streams`.",
+    )
     tenant_simulator: bool = Field(
         True,
         description="Let tenant keys create simulator sessions (the admin key always can). "

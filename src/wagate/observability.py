@@ -41,10 +41,15 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
 log = structlog.get_logger("wagate")
 
 
+MAX_FREE_LABELS = 100  # distinct values of a label that comes from outside wagate
+OTHER = "other"
+
+
 class Metrics:
     """The Prometheus metrics of one wagate instance."""
 
     def __init__(self) -> None:
+        self._free_labels: dict[str, set[str]] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.sessions = Gauge(
             "wagate_sessions", "Sessions by observed status.", ["status"], registry=self.registry
@@ -94,7 +99,7 @@ class Metrics:
             ["transport", "operation", "outcome"],
             registry=self.registry,
         )
-        self.unknown_close_codes = Counter(
+        self.unknown_close_codes = Counter(  # values through bounded_label()
             "wagate_unknown_close_codes",
             "Close codes the close-code policy has no row for, by transport and code.",
             ["transport", "code"],
@@ -118,6 +123,18 @@ class Metrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
         )
+
+    def bounded_label(self, metric: str, value: str) -> str:
+        """``value`` as a label of ``metric``, or ``"other"`` once that label has
+        :data:`MAX_FREE_LABELS` values: labels from payloads (an engine's event kind, a
+        close code) must not grow the registry without bound."""
+        seen = self._free_labels.setdefault(metric, set())
+        if value in seen:
+            return value
+        if len(seen) >= MAX_FREE_LABELS:
+            return OTHER
+        seen.add(value)
+        return value
 
 
 class WriteStatsCollector(Collector):

@@ -7,13 +7,17 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
 from tests.api.helpers import create_session
 from tests.events.support import advance_until, emit, settle, tenant_key
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, make_settings, running_server
+from wagate.domain import FakeClock
+from wagate.store.models import ApiKey
 
 
 @dataclass
@@ -182,3 +186,56 @@ async def _closed(server: RunningServer) -> bool:
 
 async def _comments(stream: Stream, n: int) -> bool:
     return len(stream.comments) >= n
+
+
+async def test_revoking_a_key_ends_its_streams_at_once(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    tenant_id, key = await tenant_key(admin, "acme")
+    _, other_key = await tenant_key(admin, "globex")
+    async with (
+        server.client(key) as acme,
+        server.client(other_key) as globex,
+        follow(acme) as revoked,
+        follow(globex) as kept,
+    ):
+        await settle(lambda: _opened(server, 2))
+        [row] = (await admin.get(f"/v1/admin/tenants/{tenant_id}/keys")).json()["items"]
+        assert (await admin.delete(f"/v1/admin/keys/{row['id']}")).status_code == 200
+        await asyncio.wait_for(revoked.ended.wait(), 5)  # no clock moved: at once
+        assert revoked.error is None
+        assert not kept.ended.is_set()
+        assert server.services.streams.open == 1
+
+
+async def test_a_key_revoked_elsewhere_ends_its_stream_at_the_next_keep_alive(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    _, key = await tenant_key(admin, "acme")
+    async with server.client(key) as acme, follow(acme) as stream:
+        await settle(lambda: _opened(server))
+        async with server.services.db.transaction() as tx:  # as another worker would
+            await tx.execute(update(ApiKey).values(revoked_at=server.clock.now()))
+        await advance_until(server, lambda: _ended(stream), step=1.0, limit=30.0)
+        assert stream.comments == []  # the keep-alive was not sent: the stream ended instead
+    assert server.services.streams.open == 0
+
+
+async def test_a_key_gets_a_bounded_number_of_streams(
+    db_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = make_settings(db_url, tmp_path / "data", streams_per_key=2)
+    async with running_server(settings, clock) as running, running.client() as admin:
+        async with follow(admin), follow(admin):
+            await settle(lambda: _opened(running, 2))
+            third = await admin.get("/v1/events/stream")
+            assert third.status_code == 429
+            assert third.json()["error"]["code"] == "too_many_streams"
+        await settle(lambda: _closed(running))
+        async with follow(admin) as again:
+            await settle(lambda: _opened(running))
+            assert again.status == 200
+
+
+async def _ended(stream: Stream) -> bool:
+    return stream.ended.is_set()

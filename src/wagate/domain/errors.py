@@ -17,6 +17,7 @@ The API turns them into ``{"error": {"code", "message"}}`` in one handler.
     │   ├── InvalidDestination
     │   ├── UnsupportedByTransport
     │   └── UnsafeUrl
+    ├── TooManyStreams (429)
     ├── AuthError (401) / Forbidden (403)
     │   └── QuotaExceeded (403)
     ├── ConfigError           (bad settings; stops startup)
@@ -105,6 +106,13 @@ class UnsafeUrl(InvalidRequest):
     """The URL points at a loopback, private, link-local or metadata address."""
 
     code = "unsafe_url"
+
+
+class TooManyStreams(WagateError):
+    """This key has as many live streams open as a worker allows."""
+
+    code = "too_many_streams"
+    status_code = 429
 
 
 class AuthError(WagateError):

@@ -47,14 +47,20 @@ async def fetch(
     assert audio.url is not None
     await ensure_public_url(audio.url, allow_private=allow_private)
     try:
-        response = await http.get(audio.url)
+        async with http.stream("GET", audio.url, follow_redirects=False) as response:
+            if response.status_code >= 300:
+                raise BrainError(f"audio_url answered HTTP {response.status_code}")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():  # never more than the limit in memory
+                size += len(chunk)
+                if size > max_bytes:
+                    raise BrainError(f"audio_url is larger than {max_bytes} bytes")
+                chunks.append(chunk)
+            mime = audio.mime_type or response.headers.get("content-type")
     except httpx.HTTPError as exc:
         raise BrainError(f"audio_url unreachable: {exc!r}") from None
-    if response.status_code >= 300:
-        raise BrainError(f"audio_url answered HTTP {response.status_code}")
-    if len(response.content) > max_bytes:
-        raise BrainError("audio_url is too large")
-    return response.content, audio.mime_type or response.headers.get("content-type")
+    return b"".join(chunks), mime
 
 
 async def to_ogg_opus(data: bytes, mime: str | None, timeout_s: float = 60.0) -> bytes | None:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -54,8 +55,31 @@ def sse_message(event: Event) -> str:
     return f"id: {event.seq}\ndata: {data}\n\n"
 
 
+ADMIN = "admin"  # the key of streams opened with the admin key
+
+
+@dataclass(eq=False)
+class _Live:
+    """One open stream: whose it is, and how to end it from outside."""
+
+    key: str  # the API key's id, or "admin"
+    tenant_id: str | None
+    waiter: asyncio.Event
+    ended: bool = False
+
+
+StillValid = Callable[[], Awaitable[bool]]
+
+
 class EventStreams:
-    """Serves the live streams of one process and ends them all on :meth:`close`."""
+    """Serves the live streams of one process and ends them all on :meth:`close`.
+
+    A stream ends when its key is revoked: at once when the key is revoked (or its
+    tenant deleted) through this process (:meth:`end_key`, :meth:`end_tenant`), and at
+    its next keep-alive otherwise (``still_valid``, checked against the database: a
+    revocation made on another worker). At most ``max_per_key`` streams are open per
+    key in this process.
+    """
 
     def __init__(
         self,
@@ -66,6 +90,7 @@ class EventStreams:
         clock: Clock,
         poll_s: float,
         keepalive_s: float = KEEPALIVE_S,
+        max_per_key: int = 10,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -73,7 +98,9 @@ class EventStreams:
         self.clock = clock
         self.poll_s = poll_s
         self.keepalive_s = keepalive_s
+        self.max_per_key = max_per_key
         self.open = 0
+        self._live: dict[str, set[_Live]] = {}
         self._closing = asyncio.Event()
         self._waiters: set[asyncio.Event] = set()
 
@@ -87,6 +114,24 @@ class EventStreams:
         for waiter in self._waiters:
             waiter.set()
 
+    def open_for(self, key_id: str | None) -> int:
+        """How many streams this process has open for a key (None: the admin key)."""
+        return len(self._live.get(key_id or ADMIN, ()))
+
+    def end_key(self, key_id: str) -> None:
+        """End the streams of a key that was just revoked."""
+        self._end(stream for stream in self._live.get(key_id, ()))
+
+    def end_tenant(self, tenant_id: str) -> None:
+        """End the streams of a tenant that was just deleted."""
+        self._end(s for streams in self._live.values() for s in streams if s.tenant_id == tenant_id)
+
+    @staticmethod
+    def _end(streams: Iterable[_Live]) -> None:
+        for stream in list(streams):
+            stream.ended = True
+            stream.waiter.set()
+
     async def follow(
         self,
         *,
@@ -94,17 +139,21 @@ class EventStreams:
         after: int | None,
         session_id: str | None = None,
         types: list[str] | None = None,
+        key_id: str | None = None,
+        still_valid: StillValid | None = None,
     ) -> AsyncIterator[str]:
-        """SSE text, message by message, until the stream is closed."""
+        """SSE text, message by message, until the stream is closed or its key revoked."""
         waiter = self.bus.subscribe()
         self._waiters.add(waiter)
+        live = _Live(key_id or ADMIN, tenant_id, waiter)
+        self._live.setdefault(live.key, set()).add(live)
         cursor: int | None = None
         try:
             cursor = after if after is not None else await self.horizon.refresh()
             self.open += 1  # counted once positioned: what is committed from now on is sent
             yield f"retry: {RETRY_MS}\n\n"
             quiet_since = self.clock.now()
-            while not self.closing:
+            while not self.closing and not live.ended:
                 waiter.clear()
                 horizon = await self.horizon.refresh()
                 if horizon > cursor:
@@ -128,6 +177,8 @@ class EventStreams:
                 keepalive_at = quiet_since + timedelta(seconds=self.keepalive_s)
                 left = (keepalive_at - self.clock.now()).total_seconds()
                 if left <= 0:
+                    if still_valid is not None and not await still_valid():
+                        break  # revoked on another worker
                     yield ": keep-alive\n\n"
                     quiet_since = self.clock.now()
                     continue
@@ -140,6 +191,10 @@ class EventStreams:
         finally:
             if cursor is not None:
                 self.open -= 1
+            streams = self._live.get(live.key, set())
+            streams.discard(live)
+            if not streams:
+                self._live.pop(live.key, None)
             self._waiters.discard(waiter)
             self.bus.unsubscribe(waiter)
 

@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from wagate.observability import Metrics
+from wagate.observability import OTHER, Metrics
 
 OPERATIONS = ("connect", "send", "keepalive", "presence", "read_receipts")
 
@@ -42,6 +42,9 @@ class OperationStats:
         }
 
 
+MAX_KINDS = 100  # distinct unknown kinds a session keeps counts of (payloads choose them)
+
+
 @dataclass(slots=True)
 class ProtocolMonitor:
     transport: str
@@ -54,14 +57,21 @@ class ProtocolMonitor:
     )
 
     def unknown_close_code(self, code: int) -> None:
-        self.unknown_close_codes[code] += 1
+        if code in self.unknown_close_codes or len(self.unknown_close_codes) < MAX_KINDS:
+            self.unknown_close_codes[code] += 1
         if self.metrics is not None:
-            self.metrics.unknown_close_codes.labels(self.transport, str(code)).inc()
+            label = self.metrics.bounded_label("unknown_close_codes", str(code))
+            self.metrics.unknown_close_codes.labels(self.transport, label).inc()
 
     def unknown_event(self, kind: str) -> None:
-        self.unknown_events[kind] += 1
+        kind = kind[:64]
+        counted = (
+            kind if kind in self.unknown_events or len(self.unknown_events) < MAX_KINDS else OTHER
+        )
+        self.unknown_events[counted] += 1
         if self.metrics is not None:
-            self.metrics.unknown_events.labels(self.transport, kind[:64]).inc()
+            label = self.metrics.bounded_label("unknown_events", kind)
+            self.metrics.unknown_events.labels(self.transport, label).inc()
 
     def payload_unparseable(self) -> None:
         self.unparseable += 1

@@ -85,6 +85,7 @@ async def delete_tenant(tenant_id: str, services: ServicesDep, _: AdminDep) -> R
     async with services.db.transaction() as tx:
         await tenants.delete_tenant(tx, tenant.id)
     services.key_cache.clear()
+    services.streams.end_tenant(tenant.id)
     return Response(status_code=204)
 
 
@@ -111,8 +112,11 @@ async def list_keys(tenant_id: str, services: ServicesDep, _: AdminDep) -> dict[
 
 @router.delete("/keys/{key_id}", response_model=KeyOut)
 async def revoke_key(key_id: str, services: ServicesDep, _: AdminDep) -> Any:
-    """Revoke a key; it stops working at once."""
+    """Revoke a key. It stops working at once on this worker (its live streams end too),
+    and within the key cache's 5 s on other workers (their streams end at the next
+    keep-alive)."""
     async with services.db.transaction() as tx:
         key = await tenants.revoke_api_key(tx, key_id, services.clock.now())
     services.key_cache.clear()
+    services.streams.end_key(key.id)
     return key_json(key)

@@ -10,8 +10,9 @@ from fastapi.responses import Response
 from wagate.api.cursors import parse_cursor
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.schemas import EventPage
+from wagate.domain import TooManyStreams
 from wagate.events import EventStreamResponse, event_json
-from wagate.store.repositories import events
+from wagate.store.repositories import events, tenants
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -62,8 +63,25 @@ async def stream_events(
     start = parse_cursor(last_event_id, "Last-Event-ID")
     if start is None:
         start = parse_cursor(after, "after")
+    if services.streams.open_for(principal.key_id) >= services.streams.max_per_key:
+        raise TooManyStreams(
+            f"this key has {services.streams.max_per_key} live streams open on this worker "
+            "(WAGATE_STREAMS_PER_KEY)"
+        )
+    key_id = principal.key_id
+
+    async def still_valid() -> bool:
+        assert key_id is not None
+        async with services.db.read() as tx:
+            return await tenants.key_is_active(tx, key_id)
+
     return EventStreamResponse(
         services.streams.follow(
-            tenant_id=principal.tenant_id, after=start, session_id=session_id, types=type
+            tenant_id=principal.tenant_id,
+            after=start,
+            session_id=session_id,
+            types=type,
+            key_id=key_id,
+            still_valid=still_valid if key_id is not None else None,
         )
     )

@@ -10,6 +10,8 @@ pay at start even when no assistant uses them.
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from typing import Any
 
 from wagate.engine.brains.base import (
@@ -38,6 +40,9 @@ __all__ = [
 ]
 
 
+MAX_CLIENTS = 64  # SDK clients kept open (their connection pools), least recently used first out
+
+
 class Brains:
     def __init__(self, *, allow_private: bool, worker_id: str, media_max_bytes: int) -> None:
         self.allow_private = allow_private
@@ -45,7 +50,8 @@ class Brains:
         # webhook brains: one session for all; an answer may carry a voice note in base64
         self.http = PublicHttp(timeout_s=60.0, allow_private=allow_private)
         self.answer_limit = media_max_bytes * 4 // 3 + 1024 * 1024
-        self._clients: dict[tuple[str, str | None, str | None, float], Any] = {}
+        self._clients: OrderedDict[tuple[str, str | None, str | None, float], Any] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
 
     def build(self, settings: BrainSettings, api_key: str | None, bot_name: str) -> Brain:
         match settings.kind:
@@ -68,12 +74,14 @@ class Brains:
                 assert settings.model is not None
                 key = ("openai", settings.base_url, api_key, settings.timeout_s)
                 if key not in self._clients:
+                    self._keep_room()
                     self._clients[key] = openai_brain.make_client(
                         api_key=api_key,
                         base_url=settings.base_url,
                         timeout_s=settings.timeout_s,
                         allow_private=self.allow_private,
                     )
+                self._clients.move_to_end(key)
                 return openai_brain.OpenAIBrain(
                     self._clients[key], settings.model, settings.max_tokens
                 )
@@ -83,19 +91,31 @@ class Brains:
                 assert settings.model is not None
                 key = ("anthropic", settings.base_url, api_key, settings.timeout_s)
                 if key not in self._clients:
+                    self._keep_room()
                     self._clients[key] = anthropic_brain.make_client(
                         api_key=api_key,
                         base_url=settings.base_url,
                         timeout_s=settings.timeout_s,
                         allow_private=self.allow_private,
                     )
+                self._clients.move_to_end(key)
                 return anthropic_brain.AnthropicBrain(
                     self._clients[key], settings.model, settings.max_tokens
                 )
         raise BrainError(f"unknown brain {settings.kind!r}")
 
+    def _keep_room(self) -> None:
+        """At most :data:`MAX_CLIENTS` SDK clients (one per base URL and key: tenants choose
+        them): the least recently used is closed to make room."""
+        while len(self._clients) >= MAX_CLIENTS:
+            _, client = self._clients.popitem(last=False)
+            task = asyncio.get_running_loop().create_task(client.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
     async def close(self) -> None:
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
+        await asyncio.gather(*self._closing, return_exceptions=True)
         await self.http.close()

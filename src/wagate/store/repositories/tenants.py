@@ -102,6 +102,14 @@ async def find_active_key(db: AsyncSession, plaintext: str) -> ApiKey | None:
     return result.first()
 
 
+async def key_is_active(db: AsyncSession, key_id: str) -> bool:
+    """Whether the key exists and is not revoked (its tenant deleted takes its keys)."""
+    found = await db.scalar(
+        select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+    )
+    return found is not None
+
+
 async def list_api_keys(db: AsyncSession, tenant_id: str | None = None) -> list[ApiKey]:
     query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
     if tenant_id is not None:
