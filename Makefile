@@ -31,6 +31,7 @@ lint: bootstrap
 	$(VENV)/ruff check src tests benchmarks
 	$(VENV)/ruff format --check src tests benchmarks
 	$(VENV)/mypy
+	$(VENV)/lint-imports
 
 format: bootstrap
 	$(VENV)/ruff format src tests benchmarks

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from wagate.engine.settings import AssistantSettings, BrainSettings, parse_settings
 from wagate.engine.settings import public_view as _public_view
 from wagate.events import SecretBox
+from wagate.store import AsyncSession
 from wagate.store.models import Session
 from wagate.store.models_engine import Assistant
 from wagate.store.repositories import conversations

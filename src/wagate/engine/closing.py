@@ -27,11 +27,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from wagate.domain import IdempotencyKeyReused, WagateError
 from wagate.engine.state import ChatState
 from wagate.outbox.admission import Admission, AdmissionKind, Admitted
+from wagate.store import Connection
 from wagate.store.batch import BatchKind
 from wagate.store.repositories import engine_work
 

@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import Clock, phone_of
 from wagate.engine import batching, journal, takeover
@@ -31,7 +30,7 @@ from wagate.engine.assistants import settings_of
 from wagate.engine.settings import AssistantSettings
 from wagate.engine.state import ChatState, PauseReason
 from wagate.events import LogHorizon
-from wagate.store import Database
+from wagate.store import AsyncSession, Database
 from wagate.store.models import Event
 from wagate.store.models_engine import Conversation, EngineCursor
 from wagate.store.repositories import conversations, engine_work, events

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from wagate.store import AsyncSession
 from wagate.store.models_engine import Conversation
 from wagate.store.repositories import engine_work, events
 

@@ -10,10 +10,9 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from wagate.engine import journal
 from wagate.engine.state import ChatState, PauseReason
+from wagate.store import AsyncSession
 from wagate.store.models_engine import Conversation
 from wagate.store.repositories import conversations, engine_work
 from wagate.store.serialize import iso

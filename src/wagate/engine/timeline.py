@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from wagate.store import AsyncSession
 from wagate.store.models import Message
 from wagate.store.repositories import engine_work
 from wagate.store.serialize import iso, message_json

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from wagate.domain import Clock
 from wagate.engine import journal, takeover
 from wagate.engine.state import ChatState
-from wagate.store import Database
+from wagate.store import AsyncSession, Database
 from wagate.store.repositories import conversations, engine_work
 
 

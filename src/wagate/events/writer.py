@@ -19,10 +19,9 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Table, bindparam, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import new_id
-from wagate.store import Database
+from wagate.store import AsyncSession, Database
 from wagate.store.group_commit import GroupCommitter
 from wagate.store.models import Event, Webhook, WebhookDelivery
 

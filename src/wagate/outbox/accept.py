@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import IntegrityError
 
 from wagate.domain import (
     MEDIA_TYPES,
@@ -41,7 +40,7 @@ from wagate.domain import (
 from wagate.domain.policy import DeliveryPolicy, resolve_policy
 from wagate.domain.urls import check_url_syntax, ensure_public_url
 from wagate.outbox.admission import Admission, AdmissionKind, Admitted
-from wagate.store import Database
+from wagate.store import Database, IntegrityError
 from wagate.store.media import MediaStore
 from wagate.store.models import Message, Session
 from wagate.store.repositories import messages

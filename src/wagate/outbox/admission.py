@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from wagate.domain import (
     Conflict,
     IdempotencyKeyInFlight,
@@ -41,6 +39,7 @@ from wagate.domain import (
     phone_of,
     split_jid,
 )
+from wagate.store import Connection
 from wagate.store.batch import BatchKind
 from wagate.store.models import Message
 from wagate.store.repositories import outbound

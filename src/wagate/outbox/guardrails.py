@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import Direction
 from wagate.domain.policy import DeliveryPolicy
+from wagate.store import AsyncSession
 from wagate.store.models import Message
 
 PROACTIVE_AFTER = timedelta(hours=24)  # no inbound from the chat for this long: proactive

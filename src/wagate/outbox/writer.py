@@ -26,10 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from wagate.domain import Clock, MessageStatus
-from wagate.store import Database
+from wagate.store import Connection, Database
 from wagate.store.batch import BatchKind
 from wagate.store.models import Message
 from wagate.store.repositories import messages

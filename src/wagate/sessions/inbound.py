@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from wagate.domain import ReceiptReceived, new_id
 from wagate.domain.policy import DeliveryPolicy
+from wagate.store import Connection
 from wagate.store.batch import BatchKind
 from wagate.store.repositories import inbound, messages, receipts
 from wagate.store.repositories.events import EventRow, append_events

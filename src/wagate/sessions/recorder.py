@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from wagate.domain import (
     CallReceived,
     Clock,
@@ -35,7 +33,7 @@ from wagate.observability import Metrics, log
 from wagate.sessions.hooks import SessionHooks
 from wagate.sessions.inbound import Arrival, Receipt
 from wagate.sessions.status import SessionWrites
-from wagate.store import Database
+from wagate.store import AsyncSession, Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Session
 from wagate.store.repositories import contacts, events, messages

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from wagate.domain import Clock, NotFound, SessionStatus
 from wagate.sessions.hooks import SessionHooks
 from wagate.sessions.inbound import ArrivalKind, ReceiptKind
+from wagate.store import Connection
 from wagate.store.batch import BatchKind
 from wagate.store.repositories import sessions
 from wagate.store.repositories.events import EventRow, append_events

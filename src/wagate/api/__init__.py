@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI routers, authentication, error mapping, the request edge."""
