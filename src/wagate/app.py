@@ -574,6 +574,8 @@ def create_app(
             "Self-hosted WhatsApp gateway. Authenticate with `Authorization: Bearer <key>`."
         ),
         lifespan=lifespan,
+        # a path with an empty segment (/v1/webhooks/) is 404, not a redirect to another route
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     app.add_middleware(

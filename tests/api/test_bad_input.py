@@ -141,6 +141,9 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("DELETE", "/v1/webhooks/whk_missing", None, 404, "not_found"),
     ("GET", "/v1/events?after=x", None, 422, "invalid_cursor"),
     ("POST", "/v1/admin/tenants", {"name": ""}, 422, "validation_error"),
+    ("POST", "/v1/admin/tenants", {"name": "big", "max_sessions": 10**20}, 422, "validation_error"),
+    ("PUT", f"/v1/sessions/{S}/settings", {"message_ttl_s": 1e300}, 422, "invalid_settings"),
+    ("PUT", f"/v1/sessions/{S}/settings", {"daily_cap": 10**30}, 422, "invalid_settings"),
     ("POST", "/v1/admin/tenants/nope/keys", {}, 404, "not_found"),
     ("DELETE", "/v1/admin/keys/nope", None, 404, "not_found"),
     (

@@ -135,7 +135,10 @@ class TenantCreate(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN)
     max_sessions: int | None = Field(
-        default=None, ge=0, description="its session quota; null: WAGATE_TENANT_MAX_SESSIONS"
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="its session quota; null: WAGATE_TENANT_MAX_SESSIONS",
     )
 
 
@@ -145,7 +148,10 @@ class TenantUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_sessions: int | None = Field(
-        default=None, ge=0, description="its session quota; null: WAGATE_TENANT_MAX_SESSIONS"
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="its session quota; null: WAGATE_TENANT_MAX_SESSIONS",
     )
 
 

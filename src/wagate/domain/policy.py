@@ -56,18 +56,33 @@ class QuietHours(BaseModel):
         return None
 
 
+_YEAR = 366 * 86400  # bounds for durations: larger ones overflow date arithmetic
+
+
 class DeliveryPolicy(BaseModel):
     """The effective delivery policy of one session."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    message_ttl_s: float = Field(gt=0, description="a message not sent by then fails as expired")
-    rate_per_minute: int = Field(ge=1, description="messages per minute to one recipient")
-    burst_size: int = Field(ge=1, description="rapid messages to one recipient before cool-down")
-    burst_window_s: float = Field(ge=0, description="sends this close together count as rapid")
-    burst_cooldown_s: float = Field(ge=0, description="wait after a burst")
-    daily_cap: int = Field(ge=1, description="proactive messages per day (session time zone)")
-    duplicate_window_s: float = Field(ge=0, description="same text to the same chat is refused")
+    message_ttl_s: float = Field(
+        gt=0, le=_YEAR, description="a message not sent by then fails as expired"
+    )
+    rate_per_minute: int = Field(
+        ge=1, le=1_000_000, description="messages per minute to one recipient"
+    )
+    burst_size: int = Field(
+        ge=1, le=1_000_000, description="rapid messages to one recipient before cool-down"
+    )
+    burst_window_s: float = Field(
+        ge=0, le=_YEAR, description="sends this close together count as rapid"
+    )
+    burst_cooldown_s: float = Field(ge=0, le=_YEAR, description="wait after a burst")
+    daily_cap: int = Field(
+        ge=1, le=100_000_000, description="proactive messages per day (session time zone)"
+    )
+    duplicate_window_s: float = Field(
+        ge=0, le=_YEAR, description="same text to the same chat is refused"
+    )
     opt_out_keywords: tuple[str, ...] = Field(description="inbound words that opt a contact out")
     quiet_hours: QuietHours | None = Field(default=None, description="proactive messages wait")
     timezone: str = Field(description="IANA time zone for quiet hours and the daily cap")

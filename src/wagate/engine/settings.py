@@ -85,7 +85,9 @@ class AssistantSettings(BaseModel):
         description="reading time before the reply; `instant` also skips typing; "
         "null: the session's pacing",
     )
-    resume_after_s: float = Field(default=7200, ge=0, description="quiet time of the human")
+    resume_after_s: float = Field(
+        default=7200, ge=0, le=366 * 86400, description="quiet time of the human"
+    )
     groups: bool = False
     allow: list[str] = Field(default_factory=list, description="only these chats (empty: all)")
     ignore: list[str] = Field(default_factory=list, description="never these chats")
