@@ -72,6 +72,7 @@ from wagate.sessions import (
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.repositories import tenants
+from wagate.store.retention import RetentionSettings, RetentionSweeper
 from wagate.transports import TransportRegistry
 from wagate.transports.cloud import (
     SECRET_FIELDS as CLOUD_SECRET_FIELDS,
@@ -104,6 +105,7 @@ class Services:
     metrics: Metrics
     registry: TransportRegistry
     media: MediaStore
+    retention: RetentionSweeper
     manager: SessionManager
     outbox: Outbox
     acceptor: OutboundAcceptor
@@ -387,6 +389,19 @@ async def build_services(
             metrics=metrics,
             registry=registry,
             media=media,
+            retention=RetentionSweeper(
+                db,
+                media,
+                clock,
+                RetentionSettings(
+                    events_days=settings.retain_events_days,
+                    deliveries_days=settings.retain_deliveries_days,
+                    dead_letters_days=settings.retain_dead_letters_days,
+                    engine_steps_days=settings.retain_engine_steps_days,
+                    messages_days=settings.retain_messages_days,
+                    interval_s=settings.retention_sweep_s,
+                ),
+            ),
             manager=manager,
             outbox=outbox,
             acceptor=acceptor,
@@ -553,6 +568,7 @@ def create_app(
                 tasks.start("webhook-dispatcher", services.webhooks.run())
                 if services.engine is not None:
                     tasks.start("conversation-engine", services.engine.run())
+                tasks.start("retention", services.retention.run())
                 log.info(
                     "wagate ready",
                     version=__version__,

@@ -59,6 +59,30 @@ class Settings(BaseSettings):
         description="Let webhook and media URLs point at loopback and private addresses "
         "(local tests, a local n8n).",
     )
+    retain_events_days: float = Field(
+        30,
+        ge=0,
+        description="Days events are kept (those a webhook still has to deliver stay); "
+        "0 keeps them forever.",
+    )
+    retain_deliveries_days: float = Field(
+        30, ge=0, description="Days finished webhook deliveries are kept; 0: forever."
+    )
+    retain_dead_letters_days: float = Field(
+        30, ge=0, description="Days payloads nobody could parse are kept; 0: forever."
+    )
+    retain_engine_steps_days: float = Field(
+        30, ge=0, description="Days the conversation engine's timeline steps are kept; 0: forever."
+    )
+    retain_messages_days: float = Field(
+        180,
+        ge=0,
+        description="Days messages are kept, with their media files (messages still to be sent "
+        "stay); 0: forever.",
+    )
+    retention_sweep_s: PositiveSeconds = Field(
+        3600.0, description="How often old rows and files are deleted (in batches of 1,000)."
+    )
     streams_per_key: int = Field(
         10,
         ge=1,
