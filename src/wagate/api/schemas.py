@@ -209,3 +209,60 @@ class EventOut(BaseModel):
 class EventPage(BaseModel):
     items: list[EventOut]
     next_cursor: str | None
+
+
+class PresenceOut(BaseModel):
+    chat_id: str
+    state: str
+
+
+class ReadOut(BaseModel):
+    chat_id: str
+    message_ids: list[str] = Field(description="the WhatsApp ids marked read")
+
+
+class NumberCheckOut(BaseModel):
+    input: str
+    phone: str | None = None
+    on_whatsapp: bool
+    jid: str | None = None
+    error: str | None = Field(default=None, description="`invalid_phone`: not asked")
+
+
+class NumberCheckList(BaseModel):
+    items: list[NumberCheckOut]
+
+
+class GroupParticipant(BaseModel):
+    jid: str | None = None
+    phone: str | None = None
+    lid: str | None = None
+    admin: bool = False
+    super_admin: bool = False
+
+
+class GroupOut(BaseModel):
+    jid: str
+    name: str | None = None
+    topic: str | None = None
+    owner: str | None = None
+    created_at: int | None = Field(default=None, description="Unix seconds")
+    announce: bool = False
+    locked: bool = False
+    participants: list[GroupParticipant] = Field(default_factory=list)
+
+
+class IngestOut(BaseModel):
+    """What an ingest route did with a webhook: ``ok``, or ``ignored`` (not ours to use)."""
+
+    status: Literal["ok", "ignored"]
+    events: int
+    event: str | None = Field(default=None, description="Evolution's event name")
+
+
+class TenantList(BaseModel):
+    items: list[TenantOut]
+
+
+class KeyList(BaseModel):
+    items: list[KeyOut]

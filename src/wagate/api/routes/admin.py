@@ -7,7 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from wagate.api.deps import AdminDep, ServicesDep
-from wagate.api.schemas import KeyCreate, KeyOut, TenantCreate, TenantOut, TenantUpdate
+from wagate.api.schemas import (
+    KeyCreate,
+    KeyList,
+    KeyOut,
+    TenantCreate,
+    TenantList,
+    TenantOut,
+    TenantUpdate,
+)
 from wagate.store.models import ApiKey, Tenant
 from wagate.store.repositories import tenants
 from wagate.store.serialize import iso
@@ -46,7 +54,7 @@ async def create_tenant(body: TenantCreate, services: ServicesDep, _: AdminDep) 
     return tenant_json(tenant)
 
 
-@router.get("/tenants")
+@router.get("/tenants", response_model=TenantList)
 async def list_tenants(services: ServicesDep, _: AdminDep) -> dict[str, list[TenantOut]]:
     async with services.db.read() as tx:
         rows = await tenants.list_tenants(tx)
@@ -102,7 +110,7 @@ async def create_key(tenant_id: str, body: KeyCreate, services: ServicesDep, _: 
     return key_json(key, plaintext)
 
 
-@router.get("/tenants/{tenant_id}/keys")
+@router.get("/tenants/{tenant_id}/keys", response_model=KeyList)
 async def list_keys(tenant_id: str, services: ServicesDep, _: AdminDep) -> dict[str, list[KeyOut]]:
     async with services.db.read() as tx:
         tenant = await tenants.get_tenant(tx, tenant_id)

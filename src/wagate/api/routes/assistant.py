@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.routes.sessions import load_session
+from wagate.api.schemas_engine import AssistantOut
 from wagate.domain import StorageError
 from wagate.engine import ConversationEngine
 
@@ -24,7 +25,7 @@ def engine_of(services: Any) -> ConversationEngine:
     return engine
 
 
-@router.get("/{session_id}/assistant")
+@router.get("/{session_id}/assistant", response_model=AssistantOut)
 async def get_assistant(
     session_id: str, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -33,7 +34,7 @@ async def get_assistant(
     return await engine_of(services).get_settings(session)
 
 
-@router.put("/{session_id}/assistant")
+@router.put("/{session_id}/assistant", response_model=AssistantOut)
 async def put_assistant(
     session_id: str, body: dict[str, Any], services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:

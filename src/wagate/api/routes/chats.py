@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.routes.sessions import load_session
+from wagate.api.schemas import PresenceOut, ReadOut
 from wagate.domain import Conflict, Jid, PresenceState, normalize_destination
 from wagate.sessions import SessionRuntime
 from wagate.store.models import Session
@@ -50,7 +51,9 @@ async def _connected_transport(
     return session, runtime, runtime.transport, chat
 
 
-@router.post("/{session_id}/presence", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/presence", status_code=status.HTTP_202_ACCEPTED, response_model=PresenceOut
+)
 async def send_presence(
     session_id: str, body: PresenceRequest, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -63,7 +66,7 @@ async def send_presence(
     return {"chat_id": chat, "state": body.state}
 
 
-@router.post("/{session_id}/read", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{session_id}/read", status_code=status.HTTP_202_ACCEPTED, response_model=ReadOut)
 async def mark_read(
     session_id: str, body: ReadRequest, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:

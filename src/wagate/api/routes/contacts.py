@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.routes.sessions import load_session
+from wagate.api.schemas import GroupOut, NumberCheckList
 from wagate.domain import (
     Conflict,
     InvalidDestination,
@@ -48,7 +49,11 @@ async def _asking_transport(
     return runtime, runtime.transport
 
 
-@router.post("/{session_id}/contacts/check")
+@router.post(
+    "/{session_id}/contacts/check",
+    response_model=NumberCheckList,
+    response_model_exclude_unset=True,  # "error" only on the numbers not asked about
+)
 async def check_contacts(
     session_id: str,
     body: Annotated[
@@ -106,7 +111,7 @@ async def check_contacts(
     return {"items": items}
 
 
-@router.get("/{session_id}/groups/{group_id}")
+@router.get("/{session_id}/groups/{group_id}", response_model=GroupOut)
 async def group_info(
     session_id: str, group_id: str, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:

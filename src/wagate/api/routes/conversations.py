@@ -9,58 +9,63 @@ from fastapi import APIRouter, Query
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.routes.assistant import engine_of
 from wagate.api.routes.sessions import load_session
+from wagate.api.schemas_engine import ChatList, ChatOut, Timeline
 
 router = APIRouter(prefix="/v1/sessions", tags=["conversations"])
 
 
-@router.get("/{session_id}/chats")
+@router.get("/{session_id}/chats", response_model=ChatList)
 async def list_chats(
     session_id: str,
     services: ServicesDep,
     principal: PrincipalDep,
     state: Literal["bot", "paused", "off"] | None = None,
     limit: int = Query(100, ge=1, le=1000),
-) -> dict[str, Any]:
+) -> Any:
     """The session's chats, most recent first: who answers each, and why not the bot."""
     session = await load_session(services, session_id, principal)
     items = await engine_of(services).list_chats(session, state=state, limit=limit)
     return {"items": items}
 
 
-@router.get("/{session_id}/chats/{chat_id}")
+@router.get("/{session_id}/chats/{chat_id}", response_model=ChatOut)
 async def get_chat(
     session_id: str, chat_id: str, services: ServicesDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> Any:
     session = await load_session(services, session_id, principal)
     return await engine_of(services).chat(session, chat_id)
 
 
-@router.post("/{session_id}/chats/{chat_id}/pause")
+@router.post("/{session_id}/chats/{chat_id}/pause", response_model=ChatOut)
 async def pause_chat(
     session_id: str, chat_id: str, services: ServicesDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> Any:
     """The bot stops answering this chat until resumed by hand (``conversation.paused``)."""
     session = await load_session(services, session_id, principal)
     return await engine_of(services).pause(session, chat_id)
 
 
-@router.post("/{session_id}/chats/{chat_id}/resume")
+@router.post("/{session_id}/chats/{chat_id}/resume", response_model=ChatOut)
 async def resume_chat(
     session_id: str, chat_id: str, services: ServicesDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> Any:
     """The bot answers this chat again (``conversation.resumed``)."""
     session = await load_session(services, session_id, principal)
     return await engine_of(services).resume(session, chat_id)
 
 
-@router.get("/{session_id}/chats/{chat_id}/timeline")
+@router.get(
+    "/{session_id}/chats/{chat_id}/timeline",
+    response_model=Timeline,
+    response_model_exclude_unset=True,  # a message item has no step, a step no message
+)
 async def chat_timeline(
     session_id: str,
     chat_id: str,
     services: ServicesDep,
     principal: PrincipalDep,
     limit: int = Query(200, ge=1, le=1000),
-) -> dict[str, Any]:
+) -> Any:
     """Messages and engine steps (buffered, batched, brain, replied, paused, resumed, errors)
     of one chat, oldest first."""
     session = await load_session(services, session_id, principal)

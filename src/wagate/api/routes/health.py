@@ -51,7 +51,11 @@ async def _is_admin(request: Request) -> bool:
         return False
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
 async def metrics(services: ServicesDep, _: AdminDep) -> Response:
     """Prometheus text format (admin key). Gauges are refreshed from the database per scrape."""
     async with services.db.read() as tx:

@@ -27,6 +27,7 @@ from fastapi.responses import PlainTextResponse
 from pywa_async.errors import WhatsAppError
 
 from wagate.api.deps import ServicesDep
+from wagate.api.schemas import IngestOut
 from wagate.domain import (
     AuthError,
     Forbidden,
@@ -133,7 +134,12 @@ async def verify_cloud_webhook(request: Request, services: ServicesDep) -> Plain
     return PlainTextResponse(query.get("hub.challenge", ""))
 
 
-@router.post("/cloud", summary="Meta's webhook notifications")
+@router.post(
+    "/cloud",
+    summary="Meta's webhook notifications",
+    response_model=IngestOut,
+    response_model_exclude_unset=True,
+)
 async def receive_cloud_notification(request: Request, services: ServicesDep) -> dict[str, Any]:
     """Check the signature, route by phone number id, ingest every message and status."""
     signature = request.headers.get(SIGNATURE_HEADER)

@@ -25,6 +25,7 @@ import structlog
 from fastapi import APIRouter, Request
 
 from wagate.api.deps import ServicesDep
+from wagate.api.schemas import IngestOut
 from wagate.domain import (
     AuthError,
     MessageReceived,
@@ -127,7 +128,12 @@ def _within_media_limit(event: TransportEvent, limit: int, session: Session) -> 
     return event
 
 
-@router.post("/{session_name}", summary="Evolution API webhooks for an evolution session")
+@router.post(
+    "/{session_name}",
+    summary="Evolution API webhooks for an evolution session",
+    response_model=IngestOut,
+    response_model_exclude_unset=True,
+)
 async def receive_evolution_webhook(
     session_name: str, request: Request, services: ServicesDep
 ) -> dict[str, Any]:
@@ -138,6 +144,8 @@ async def receive_evolution_webhook(
 @router.post(
     "/{session_name}/{event}",
     summary="Evolution API webhooks, with 'webhook by events' on",
+    response_model=IngestOut,
+    response_model_exclude_unset=True,
 )
 async def receive_evolution_webhook_by_event(
     session_name: str, event: str, request: Request, services: ServicesDep

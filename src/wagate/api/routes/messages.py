@@ -99,7 +99,18 @@ async def get_message(message_id: str, services: ServicesDep, principal: Princip
     return message_json(row)
 
 
-@router.get("/v1/messages/{message_id}/media", response_class=FileResponse)
+@router.get(
+    "/v1/messages/{message_id}/media",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+            "description": "the file, with its own content type",
+        }
+    },
+)
 async def get_media(message_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
     """The message's media file, for callers of the message's tenant."""
     async with services.db.read() as tx:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel
 
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.routes.sessions import load_session_row
@@ -13,6 +14,10 @@ from wagate.domain import InvalidRequest, MessageStatus, UnsupportedByTransport
 from wagate.store.models import Session
 from wagate.store.repositories import sessions
 from wagate.transports.simulator import (
+    PhoneInfo,
+    PresenceRecord,
+    ReadRecord,
+    SentRecord,
     SimulatorCall,
     SimulatorDecryptStorm,
     SimulatorDisconnect,
@@ -30,6 +35,38 @@ from wagate.transports.simulator import (
 router = APIRouter(prefix="/v1/simulator", tags=["simulator"])
 
 
+class SimulatorAck(BaseModel):
+    """What a simulator control did; each route sets the fields that concern it."""
+
+    session_id: str | None = None
+    scanned: bool | None = None
+    paired: bool | None = None
+    wa_message_id: str | None = None
+    call_id: str | None = None
+    code: int | None = None
+    dropped: int | None = None
+    failing_sends: int | None = None
+    delivered: int | bool | None = None
+    stalled: bool | None = None
+    latency_ms: int | None = None
+    kind: str | None = None
+
+
+class SentList(BaseModel):
+    items: list[SentRecord]
+
+
+class SubscribedChat(BaseModel):
+    chat_id: str
+    timestamp: str
+
+
+class Activity(BaseModel):
+    presence: list[PresenceRecord]
+    subscribed: list[SubscribedChat]
+    read: list[ReadRecord]
+
+
 async def _simulated(
     services: Any, session_id: str, principal: Any
 ) -> tuple[Session, SimulatorNetwork]:
@@ -42,7 +79,12 @@ async def _simulated(
     return session, network
 
 
-@router.post("/outage", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/outage",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
 async def outage(
     body: SimulatorOutage, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -59,7 +101,12 @@ async def outage(
     return {"code": body.code, "dropped": len(dropped)}
 
 
-@router.post("/{session_id}/scan", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/scan",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
 async def scan(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """The virtual phone scans the session's current QR code; the session connects."""
     session, network = await _simulated(services, session_id, principal)
@@ -67,7 +114,12 @@ async def scan(session_id: str, services: ServicesDep, principal: PrincipalDep) 
     return {"scanned": True, "session_id": session.id}
 
 
-@router.post("/{session_id}/pair", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/pair",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
 async def pair(
     session_id: str, body: SimulatorPair, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -77,7 +129,12 @@ async def pair(
     return {"paired": True, "session_id": session.id}
 
 
-@router.post("/{session_id}/inbound", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/inbound",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
 async def inbound(
     session_id: str, body: SimulatorInbound, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -87,7 +144,12 @@ async def inbound(
     return {"wa_message_id": wa_message_id, "session_id": session.id}
 
 
-@router.post("/{session_id}/presence", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/presence",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
 async def presence(
     session_id: str, body: SimulatorPresence, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -97,7 +159,12 @@ async def presence(
     return {"session_id": session.id}
 
 
-@router.post("/{session_id}/call", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/call",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
 async def call(
     session_id: str, body: SimulatorCall, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -105,7 +172,12 @@ async def call(
     return {"call_id": await network.call(session.id, body), "session_id": session.id}
 
 
-@router.post("/{session_id}/disconnect", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/disconnect",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
 async def disconnect(
     session_id: str, body: SimulatorDisconnect, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -115,7 +187,12 @@ async def disconnect(
     return {"session_id": session.id, "code": body.code}
 
 
-@router.post("/{session_id}/faults/send", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/faults/send",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
 async def fail_sends(
     session_id: str, body: SimulatorSendFailures, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -131,7 +208,12 @@ async def fail_sends(
     return {"session_id": session.id, "failing_sends": body.count}
 
 
-@router.post("/{session_id}/faults/decrypt", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/faults/decrypt",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
 async def decrypt_storm(
     session_id: str, body: SimulatorDecryptStorm, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -141,7 +223,12 @@ async def decrypt_storm(
     return {"session_id": session.id, "delivered": reached}
 
 
-@router.post("/{session_id}/faults/stall", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/faults/stall",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
 async def stall(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Fault injection: the connection stays open but stops answering (keepalives hang)."""
     session, network = await _simulated(services, session_id, principal)
@@ -149,7 +236,12 @@ async def stall(session_id: str, services: ServicesDep, principal: PrincipalDep)
     return {"session_id": session.id, "stalled": True}
 
 
-@router.post("/{session_id}/faults/slow", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/faults/slow",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
 async def slow_network(
     session_id: str, body: SimulatorSlowNetwork, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -160,7 +252,12 @@ async def slow_network(
     return {"session_id": session.id, "latency_ms": body.latency_ms}
 
 
-@router.post("/{session_id}/faults/unknown-event", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/faults/unknown-event",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
 async def unknown_event(
     session_id: str, body: SimulatorUnknownEvent, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -171,7 +268,12 @@ async def unknown_event(
     return {"session_id": session.id, "kind": body.kind, "delivered": delivered}
 
 
-@router.post("/{session_id}/receipt", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/receipt",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
 async def receipt(
     session_id: str, body: SimulatorReceipt, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -182,21 +284,21 @@ async def receipt(
     return {"session_id": session.id, "delivered": delivered}
 
 
-@router.get("/{session_id}/sent")
+@router.get("/{session_id}/sent", response_model=SentList)
 async def sent(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Every distinct message that reached the simulated network, in order of arrival."""
     session, network = await _simulated(services, session_id, principal)
     return {"items": jsonable_encoder(network.sent(session.id))}
 
 
-@router.get("/{session_id}/phone")
+@router.get("/{session_id}/phone", response_model=PhoneInfo)
 async def phone(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """The virtual phone: its number, owner name and contacts who can write."""
     session, network = await _simulated(services, session_id, principal)
     return dict(jsonable_encoder(network.phone(session.id)))
 
 
-@router.get("/{session_id}/activity")
+@router.get("/{session_id}/activity", response_model=Activity)
 async def activity(
     session_id: str, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:

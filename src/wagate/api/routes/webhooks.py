@@ -69,6 +69,10 @@ class WebhookView(WebhookOut):
     failing_since: str | None = Field(description="first failure since the last success")
 
 
+class WebhookList(BaseModel):
+    items: list[WebhookView]
+
+
 class EnableIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -179,7 +183,7 @@ async def create_webhook(body: WebhookIn, services: ServicesDep, principal: Prin
     return webhook_json(hook, secret)
 
 
-@router.get("")
+@router.get("", response_model=WebhookList)
 async def list_webhooks(
     services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, list[WebhookView]]:
