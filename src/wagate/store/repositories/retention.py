@@ -62,23 +62,19 @@ async def delete_deliveries(db: AsyncSession, before: datetime, limit: int) -> i
 
 
 async def delete_dead_letters(db: AsyncSession, before: datetime, limit: int) -> int:
-    chosen = (
-        select(DeadLetter.seq)
-        .where(DeadLetter.created_at < before)
-        .order_by(DeadLetter.seq)
-        .limit(limit)
-    )
-    return await _delete_batch(db, DeadLetter, "seq", chosen)
+    return await _delete_older(db, DeadLetter, before, limit)
 
 
 async def delete_engine_steps(db: AsyncSession, before: datetime, limit: int) -> int:
-    chosen = (
-        select(EngineStep.seq)
-        .where(EngineStep.created_at < before)
-        .order_by(EngineStep.seq)
-        .limit(limit)
-    )
-    return await _delete_batch(db, EngineStep, "seq", chosen)
+    return await _delete_older(db, EngineStep, before, limit)
+
+
+async def _delete_older(
+    db: AsyncSession, model: type[DeadLetter] | type[EngineStep], before: datetime, limit: int
+) -> int:
+    """Rows of an append-only log (``seq``, ``created_at``) older than ``before``."""
+    chosen = select(model.seq).where(model.created_at < before).order_by(model.seq).limit(limit)
+    return await _delete_batch(db, model, "seq", chosen)
 
 
 async def delete_messages(
