@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from wagate.store import AsyncSession
-from wagate.store.models import Message
-from wagate.store.repositories import engine_work
+from wagate.store.repositories import engine_work, messages
 from wagate.store.serialize import iso, message_json
 
 CLOSING = {"replied", "reply_refused", "silent", "skipped"}
@@ -25,14 +22,7 @@ async def timeline(
     message, the engine's steps, the replies, then the step that closes the
     batch.
     """
-    rows = list(
-        await tx.scalars(
-            select(Message)
-            .where(Message.session_id == session_id, Message.chat_id == chat_id)
-            .order_by(Message.seq.desc())
-            .limit(limit)
-        )
-    )
+    rows = await messages.latest_in_chat(tx, session_id, chat_id, limit)
     steps = await engine_work.list_steps(tx, session_id, chat_id, limit)
     items: list[tuple[Any, int, int, dict[str, Any]]] = []
     for row in rows:

@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import select
 
 from wagate.domain import Clock, WagateError, phone_of
 from wagate.domain.urls import ensure_public_url
@@ -34,7 +33,7 @@ from wagate.outbox import OutboundAcceptor
 from wagate.store import Database
 from wagate.store.models import Message, Session
 from wagate.store.models_engine import EngineBatch
-from wagate.store.repositories import conversations
+from wagate.store.repositories import conversations, messages
 from wagate.store.serialize import message_json
 
 log = structlog.get_logger("wagate.engine")
@@ -92,7 +91,7 @@ class BatchWorker:
             session = await tx.get(Session, batch.session_id)
             settings = settings_of(await conversations.get_assistant(tx, batch.session_id))
             conv = await conversations.get_conversation(tx, batch.session_id, batch.chat_id)
-            rows = await _messages(tx, batch.message_ids)
+            rows = await messages.by_ids(tx, batch.message_ids)
             history = await _history(tx, batch, rows, settings.history_window)
         if session is None or conv is None:
             return
@@ -319,28 +318,11 @@ class BatchWorker:
             log.exception("could not record an engine failure", batch_id=batch.id)
 
 
-async def _messages(tx: Any, ids: list[str]) -> list[Message]:
-    if not ids:
-        return []
-    rows = await tx.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.seq))
-    return list(rows)
-
-
 async def _history(tx: Any, batch: EngineBatch, rows: list[Message], window: int) -> list[Turn]:
     """The chat's last ``window`` messages before the batch, oldest first, as turns."""
     if window <= 0 or not rows:
         return []
-    earlier = await tx.scalars(
-        select(Message)
-        .where(
-            Message.session_id == batch.session_id,
-            Message.chat_id == batch.chat_id,
-            Message.seq < rows[0].seq,
-            Message.status != "failed",
-        )
-        .order_by(Message.seq.desc())
-        .limit(window)
-    )
+    earlier = await messages.chat_before(tx, batch.session_id, batch.chat_id, rows[0].seq, window)
     history: list[Turn] = []
     for row in reversed(list(earlier)):
         text = row.text or (f"[{row.type}]" if row.type != "reaction" else "")

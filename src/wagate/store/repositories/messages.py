@@ -127,6 +127,40 @@ async def resolve_reference(db: AsyncSession, session_id: str, ref: str) -> Mess
     return (await db.scalars(query)).first()
 
 
+async def by_ids(db: AsyncSession, message_ids: Sequence[str]) -> list[Message]:
+    """These messages, in the order they were stored."""
+    if not message_ids:
+        return []
+    query = select(Message).where(Message.id.in_(message_ids)).order_by(Message.seq)
+    return list(await db.scalars(query))
+
+
+async def chat_before(
+    db: AsyncSession, session_id: str, chat_id: str, before_seq: int | None, limit: int
+) -> list[Message]:
+    """The chat's last ``limit`` messages (before ``before_seq`` when given) that did not
+    fail, newest first."""
+    query = select(Message).where(
+        Message.session_id == session_id, Message.chat_id == chat_id, Message.status != "failed"
+    )
+    if before_seq is not None:
+        query = query.where(Message.seq < before_seq)
+    return list(await db.scalars(query.order_by(Message.seq.desc()).limit(limit)))
+
+
+async def latest_in_chat(
+    db: AsyncSession, session_id: str, chat_id: str, limit: int
+) -> list[Message]:
+    """The chat's last ``limit`` messages, failed ones included, newest first."""
+    query = (
+        select(Message)
+        .where(Message.session_id == session_id, Message.chat_id == chat_id)
+        .order_by(Message.seq.desc())
+        .limit(limit)
+    )
+    return list(await db.scalars(query))
+
+
 async def list_messages(
     db: AsyncSession,
     *,
