@@ -32,11 +32,13 @@ from wagate.domain.urls import is_public_address
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
 
 
-class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
-    """Connects only to public addresses; raises :class:`UnsafeUrl` for any other."""
+class PublicOnlyBackend:
+    """A network backend of ``core`` (httpcore, or its fork httpcore2 that the OpenAI and
+    Anthropic SDKs use) that connects only to public addresses; :class:`UnsafeUrl` else."""
 
-    def __init__(self) -> None:
-        self._inner = httpcore.AnyIOBackend()
+    def __init__(self, core: Any) -> None:
+        self.core = core
+        self._inner = core.AnyIOBackend()
 
     async def connect_tcp(
         self,
@@ -45,19 +47,34 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream: httpcore.AsyncNetworkStream = await connect_public(
-            self._inner, httpcore, host, port, timeout, local_address, socket_options
+    ) -> Any:
+        return await connect_public(
+            self._inner, self.core, host, port, timeout, local_address, socket_options
         )
-        return stream
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
+    ) -> Any:
         raise UnsafeUrl("connections to Unix sockets are not allowed")
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+def public_pool(core: Any, ssl_context: Any, limits: Any) -> Any:
+    """A connection pool of ``core`` with the options of ``limits`` on
+    :class:`PublicOnlyBackend`. httpx (and httpx2) have no parameter for the network
+    backend, so their transport's pool is replaced by this one
+    (tests/domain/test_public_net.py holds this)."""
+    return core.AsyncConnectionPool(
+        ssl_context=ssl_context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        http1=True,
+        http2=False,
+        network_backend=PublicOnlyBackend(core),
+    )
 
 
 async def connect_public(
@@ -70,8 +87,7 @@ async def connect_public(
     socket_options: Iterable[Any] | None,
 ) -> Any:
     """Resolve ``host``, refuse it unless every address is public, connect to one of those
-    addresses with ``inner`` (a network backend of ``core``: httpcore or its fork httpcore2,
-    which the OpenAI and Anthropic SDKs use)."""
+    addresses with ``inner`` (a network backend of ``core``)."""
     try:
         addresses = await public_addresses(host, port)
     except OSError as exc:
@@ -117,17 +133,7 @@ class PublicTransport(httpx.AsyncHTTPTransport):
 
     def __init__(self, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
         super().__init__(limits=limits, trust_env=False)
-        # httpx has no parameter for httpcore's network backend: the pool is rebuilt
-        # with the options httpx gave it (tests/domain/test_public_net.py holds this)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=False,
-            network_backend=PublicOnlyBackend(),
-        )
+        self._pool = public_pool(httpcore, httpx.create_ssl_context(), limits)
 
 
 def outbound_transport(
