@@ -102,7 +102,6 @@ class EventStreams:
         self.open = 0
         self._live: dict[str, set[_Live]] = {}
         self._closing = asyncio.Event()
-        self._waiters: set[asyncio.Event] = set()
 
     @property
     def closing(self) -> bool:
@@ -111,8 +110,9 @@ class EventStreams:
     def close(self) -> None:
         """End every stream (and refuse new ones): the server is going away."""
         self._closing.set()
-        for waiter in self._waiters:
-            waiter.set()
+        for streams in self._live.values():
+            for stream in streams:
+                stream.waiter.set()
 
     def open_for(self, key_id: str | None) -> int:
         """How many streams this process has open for a key (None: the admin key)."""
@@ -144,7 +144,6 @@ class EventStreams:
     ) -> AsyncIterator[str]:
         """SSE text, message by message, until the stream is closed or its key revoked."""
         waiter = self.bus.subscribe()
-        self._waiters.add(waiter)
         live = _Live(key_id or ADMIN, tenant_id, waiter)
         self._live.setdefault(live.key, set()).add(live)
         cursor: int | None = None
@@ -195,7 +194,6 @@ class EventStreams:
             streams.discard(live)
             if not streams:
                 self._live.pop(live.key, None)
-            self._waiters.discard(waiter)
             self.bus.unsubscribe(waiter)
 
 
