@@ -42,14 +42,15 @@ async def _check_proxy(services: Any, transport: str, url: str) -> None:
     await ensure_public_url(as_http, allow_private=services.settings.allow_private_urls)
 
 
-def _check_tenant_rules(principal: Any, services: Any, body: SessionCreate | SessionUpdate) -> None:
+def _check_tenant_rules(
+    principal: Any, services: Any, body: SessionCreate | SessionUpdate, transport: str | None
+) -> None:
     """What only the admin key may do: set a priority (it decides which sessions run when
     the fleet is full) and, when ``WAGATE_TENANT_SIMULATOR`` is off, use the simulator."""
     if principal.is_admin:
         return
     if "priority" in body.model_fields_set:
         raise Forbidden("only the admin key may set a session's priority")
-    transport = getattr(body, "transport", None)
     if transport == "simulator" and not services.settings.tenant_simulator:
         raise Forbidden("the simulator is not available to tenant keys on this server")
 
@@ -80,7 +81,7 @@ async def create_session(
     body: SessionCreate, request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> Any:
     """Create a session and, unless ``start`` is false, start connecting (QR or saved login)."""
-    _check_tenant_rules(principal, services, body)
+    _check_tenant_rules(principal, services, body, body.transport)
     tenant_id = principal.tenant_id
     async with services.db.transaction() as tx:
         if body.tenant is not None:
@@ -134,7 +135,7 @@ async def update_session(
     as a Cloud API token needs only that key), its proxy or its priority. A running
     session reconnects with the new config, keeping its login."""
     row = await load_session(services, session_id, principal)
-    _check_tenant_rules(principal, services, body)
+    _check_tenant_rules(principal, services, body, None)  # the transport does not change
     config = None
     if body.config is not None:
         current = services.manager.session_config(row)
