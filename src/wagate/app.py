@@ -19,12 +19,22 @@ import structlog
 from fastapi import FastAPI
 
 from wagate import __version__
-from wagate.api.deps import Principal
+from wagate.api.auth import (
+    Authenticator,
+    AuthSettings,
+    CsrfGuard,
+    LoginThrottle,
+    Passwords,
+    TokenSigner,
+)
+from wagate.api.auth.accounts import Accounts
 from wagate.api.errors import install_error_handlers
 from wagate.api.guard import BodyGuard, BodyLimits
 from wagate.api.keycache import KeyCache
+from wagate.api.principal import Principal
 from wagate.api.routes import (
     admin,
+    auth,
     bulk,
     chats,
     contacts,
@@ -36,6 +46,7 @@ from wagate.api.routes import (
     messages,
     sessions,
     simulator,
+    users,
     webhooks,
 )
 from wagate.api.routes import assistant as assistant_routes
@@ -119,6 +130,9 @@ class Services:
     worker_id: str
     policy_defaults: DeliveryPolicy
     proxy_probe: ProxyProbe
+    authenticator: Authenticator
+    accounts: Accounts
+    csrf: CsrfGuard
     key_cache: KeyCache[Principal] = field(default_factory=KeyCache)
     config_validators: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(
         default_factory=dict
@@ -382,6 +396,7 @@ async def build_services(
             ),
             policy_defaults=policy_defaults,
         )
+        passwords = Passwords()
         services = Services(
             settings=settings,
             clock=clock,
@@ -415,6 +430,23 @@ async def build_services(
             worker_id=worker_id,
             policy_defaults=policy_defaults,
             proxy_probe=ProxyProbe(clock, allow_private=settings.allow_private_urls),
+            authenticator=Authenticator(
+                db=db,
+                clock=clock,
+                passwords=passwords,
+                signer=TokenSigner(
+                    secret_box.derive("wagate access tokens"), clock, settings.access_token_ttl_s
+                ),
+                throttle=LoginThrottle(clock, free_attempts=settings.login_free_attempts),
+                settings=AuthSettings(
+                    access_token_ttl_s=settings.access_token_ttl_s,
+                    refresh_token_ttl_s=settings.refresh_token_ttl_s,
+                    browser_login_ttl_s=settings.login_ttl_s,
+                ),
+                on_logins_ended=streams.end_keys,
+            ),
+            accounts=Accounts(db, clock, passwords),
+            csrf=CsrfGuard(secret_box.derive("wagate csrf tokens")),
             whatsmeow=whatsmeow,
             config_validators={
                 "simulator": validate_simulator_config,
@@ -604,6 +636,8 @@ def create_app(
     )
     for router in (
         health.router,
+        auth.router,
+        users.router,
         sessions.router,
         settings_routes.router,
         health_session.router,

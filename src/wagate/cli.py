@@ -26,7 +26,9 @@ app = typer.Typer(
 keys_app = typer.Typer(help="API keys of tenants.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 sessions_app = typer.Typer(help="Sessions.", no_args_is_help=True)
+users_app = typer.Typer(help="Dashboard users and their roles.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(sessions_app, name="sessions")
 
@@ -155,6 +157,101 @@ def tenants_list() -> None:
     for tenant in _run(work):
         table.add_row(tenant.id, tenant.name, tenant.created_at.isoformat())
     console.print(table)
+
+
+def _password(from_stdin: bool) -> str:
+    """The password from standard input (one line; for scripts) or typed twice, hidden."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _accounts(db: Any) -> Any:
+    from wagate.api.auth import Passwords
+    from wagate.api.auth.accounts import Accounts
+    from wagate.domain import SystemClock
+
+    return Accounts(db, SystemClock(), Passwords())
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    role: Annotated[str, typer.Option(help="admin, operator or viewer")],
+    tenant: Annotated[
+        str | None, typer.Option(help="tenant name or id (operator and viewer need one)")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a user who logs in to the dashboard or asks for API tokens."""
+    from wagate.domain import Role
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        _fail(f"--role must be admin, operator or viewer, not {role!r}")
+    password = _password(password_stdin)
+
+    async def work(db: Any) -> Any:
+        return await _accounts(db).create(
+            email=email, password=password, role=chosen, tenant=tenant
+        )
+
+    user = _run(work)
+    console.print(f"user {user.email} created ({user.role}): {user.id}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users with their role, tenant and state."""
+
+    async def work(db: Any) -> Any:
+        return await _accounts(db).list()
+
+    table = Table("id", "e-mail", "role", "tenant", "state", "last login")
+    for user, tenant in _run(work):
+        table.add_row(
+            user.id,
+            user.email,
+            user.role,
+            tenant or "(all)",
+            "disabled" if user.disabled_at else "active",
+            user.last_login_at.isoformat() if user.last_login_at else "",
+        )
+    console.print(table)
+
+
+@users_app.command("disable")
+def users_disable(
+    user: Annotated[str, typer.Argument(help="e-mail or id")],
+    enable: Annotated[bool, typer.Option("--enable", help="enable the user again")] = False,
+) -> None:
+    """Disable a user (their logins end within seconds on every worker), or enable again."""
+
+    async def work(db: Any) -> Any:
+        return await _accounts(db).set_disabled(user, not enable)
+
+    _run(work)
+    console.print(f"user {user} {'enabled' if enable else 'disabled'}")
+
+
+@users_app.command("set-password")
+def users_set_password(
+    user: Annotated[str, typer.Argument(help="e-mail or id")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
+) -> None:
+    """Set a user's password; their open logins end."""
+    password = _password(password_stdin)
+
+    async def work(db: Any) -> Any:
+        return await _accounts(db).set_password(user, password)
+
+    _run(work)
+    console.print(f"password of {user} changed; their logins have ended")
 
 
 @keys_app.command("create")

@@ -100,6 +100,29 @@ class Settings(BaseSettings):
         description="Sessions a tenant may have, unless the admin sets its own quota "
         "(`PATCH /v1/admin/tenants/{id}`); unset: no limit.",
     )
+    access_token_ttl_s: int = Field(
+        900,
+        ge=60,
+        le=86_400,
+        description="Lifetime of a user's access token (`POST /v1/auth/token`); refresh it "
+        "with the refresh token before it ends.",
+    )
+    refresh_token_ttl_s: int = Field(
+        30 * 86_400,
+        ge=300,
+        description="Lifetime of a refresh token; each use replaces it with a new one.",
+    )
+    login_ttl_s: int = Field(
+        12 * 3_600,
+        ge=300,
+        description="How long a dashboard login (the browser's cookie) lasts.",
+    )
+    login_free_attempts: int = Field(
+        5,
+        ge=1,
+        description="Failed logins per account and per address before each further attempt "
+        "must wait a delay that doubles (1 s, 2 s, ... up to 15 min); 429 `too_many_attempts`.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Lowest log level written."
     )

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from wagate.domain import WagateError
+from wagate.domain import TooManyAttempts, WagateError
 
 log = structlog.get_logger("wagate.api")
 
@@ -53,7 +53,12 @@ def install_error_handlers(app: FastAPI) -> None:
         _count(request, exc.code)
         if exc.status_code >= 500:
             log.error("request failed", code=exc.code, error=exc.message, path=request.url.path)
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
+        headers = {}
+        if isinstance(exc, TooManyAttempts):
+            headers["retry-after"] = str(exc.retry_after_s)
+        return JSONResponse(
+            error_body(exc.code, exc.message), status_code=exc.status_code, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

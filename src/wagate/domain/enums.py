@@ -24,6 +24,16 @@ class DesiredState(StrEnum):
     STOPPED = "stopped"  # keep it closed
 
 
+class Role(StrEnum):
+    """What a dashboard user (or the token they hold) may do. API keys keep their old
+    meaning: the admin key acts as ``admin``, a tenant's key as that tenant's ``operator``.
+    """
+
+    ADMIN = "admin"  # everything, every tenant, tenants, keys and users included
+    OPERATOR = "operator"  # sessions, messages, inbox, assistant, webhooks of one tenant
+    VIEWER = "viewer"  # reads what the operator sees, changes nothing
+
+
 class Direction(StrEnum):
     IN = "in"  # received from WhatsApp (including messages typed on the phone)
     OUT = "out"  # sent through wagate's API

@@ -17,9 +17,12 @@ The API turns them into ``{"error": {"code", "message"}}`` in one handler.
     │   ├── InvalidDestination
     │   ├── UnsupportedByTransport
     │   └── UnsafeUrl
-    ├── TooManyStreams (429)
-    ├── AuthError (401) / Forbidden (403)
-    │   └── QuotaExceeded (403)
+    ├── TooManyStreams (429) / TooManyAttempts (429)
+    ├── AuthError (401)
+    │   └── InvalidCredentials
+    ├── Forbidden (403)
+    │   ├── QuotaExceeded
+    │   └── CsrfFailed
     ├── ConfigError           (bad settings; stops startup)
     ├── StorageError          (database trouble; 503)
     └── TransportError        (a send or connect failed; is_transient says retry)
@@ -115,11 +118,28 @@ class TooManyStreams(WagateError):
     status_code = 429
 
 
+class TooManyAttempts(WagateError):
+    """Too many failed logins for this account or from this address: wait and retry."""
+
+    code = "too_many_attempts"
+    status_code = 429
+
+    def __init__(self, message: str | None = None, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class AuthError(WagateError):
-    """Missing or wrong API key."""
+    """Missing or wrong API key, token or login."""
 
     code = "unauthorized"
     status_code = 401
+
+
+class InvalidCredentials(AuthError):
+    """The e-mail and password do not match an active user (which one is wrong is not said)."""
+
+    code = "invalid_credentials"
 
 
 class Forbidden(WagateError):
@@ -127,6 +147,12 @@ class Forbidden(WagateError):
 
     code = "forbidden"
     status_code = 403
+
+
+class CsrfFailed(Forbidden):
+    """A browser's change without the page's CSRF token, or from another origin."""
+
+    code = "csrf_failed"
 
 
 class QuotaExceeded(Forbidden):

@@ -122,6 +122,10 @@ class EventStreams:
         """End the streams of a key that was just revoked."""
         self._end(stream for stream in self._live.get(key_id, ()))
 
+    def end_keys(self, key_ids: list[str]) -> None:
+        for key_id in key_ids:
+            self.end_key(key_id)
+
     def end_tenant(self, tenant_id: str) -> None:
         """End the streams of a tenant that was just deleted."""
         self._end(s for streams in self._live.values() for s in streams if s.tenant_id == tenant_id)

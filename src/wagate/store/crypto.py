@@ -20,7 +20,9 @@ import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from wagate.domain import ConfigError
 
@@ -71,7 +73,16 @@ class SecretBox:
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise ValueError("AES-256-GCM needs a 32-byte key")
+        self._key = key
         self._aead = AESGCM(key)
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose (e.g. signing login tokens), derived from the
+        installation key with HKDF, so workers that share the key agree on it and no
+        second secret has to be configured."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(
+            self._key
+        )
 
     def seal(self, plaintext: str, context: str) -> str:
         nonce = os.urandom(_NONCE_BYTES)

@@ -72,6 +72,50 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class User(Base):
+    """A person who logs in to the dashboard or asks for API tokens.
+
+    ``admin`` users have no tenant and see everything; ``operator`` and ``viewer``
+    users belong to exactly one tenant. Only the argon2 hash of the password is kept.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-cased
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    tenant_id: Mapped[str | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    disabled_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Login(Base):
+    """One signed-in client of a user: a browser (by cookie) or an API client (by tokens).
+
+    The client holds a random secret (the cookie, or the refresh token); only its
+    SHA-256 is stored. Access tokens name the login, so revoking it (log out, user
+    disabled, password changed) ends them too.
+    """
+
+    __tablename__ = "logins"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "browser" or "api"
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
 class Session(Base):
     """A WhatsApp number connected through one transport.
 

@@ -63,14 +63,19 @@ async def stream_events(
     start = parse_cursor(last_event_id, "Last-Event-ID")
     if start is None:
         start = parse_cursor(after, "after")
-    if services.streams.open_for(principal.key_id) >= services.streams.max_per_key:
+    credential = principal.credential_id
+    if services.streams.open_for(credential) >= services.streams.max_per_key:
         raise TooManyStreams(
             f"this key has {services.streams.max_per_key} live streams open on this worker "
             "(WAGATE_STREAMS_PER_KEY)"
         )
-    key_id = principal.key_id
+    key_id, login_id = principal.key_id, principal.login_id
 
     async def still_valid() -> bool:
+        """Checked at each keep-alive: a key revoked or a login ended on another worker
+        ends this stream too."""
+        if login_id is not None:
+            return await services.authenticator.still_active(login_id)
         assert key_id is not None
         async with services.db.read() as tx:
             return await tenants.key_is_active(tx, key_id)
@@ -81,7 +86,7 @@ async def stream_events(
             after=start,
             session_id=session_id,
             types=type,
-            key_id=key_id,
-            still_valid=still_valid if key_id is not None else None,
+            key_id=credential,
+            still_valid=still_valid if credential is not None else None,
         )
     )

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from wagate import __version__
-from wagate.api.deps import AdminDep, ServicesDep, get_principal
+from wagate.api.deps import AdminDep, ServicesDep, get_caller
 from wagate.domain import AuthError
 from wagate.store.repositories import messages, sessions
 
@@ -46,7 +46,7 @@ async def _is_admin(request: Request) -> bool:
     if "authorization" not in request.headers:
         return False
     try:
-        return (await get_principal(request)).is_admin
+        return (await get_caller(request, None, None)).is_admin
     except AuthError:
         return False
 
