@@ -18,7 +18,7 @@ import httpx
 import structlog
 from fastapi import FastAPI
 
-from wagate import __version__
+from wagate import __version__, web
 from wagate.api.auth import (
     Authenticator,
     AuthSettings,
@@ -89,13 +89,19 @@ from wagate.transports.cloud import (
     SECRET_FIELDS as CLOUD_SECRET_FIELDS,
 )
 from wagate.transports.cloud import (
+    CloudConfig,
     CloudTransport,
     GraphSettings,
     validate_cloud_config,
 )
 from wagate.transports.evolution import SECRET_FIELDS as EVOLUTION_SECRET_FIELDS
-from wagate.transports.evolution import EvolutionTransport, evolution_config_validator
+from wagate.transports.evolution import (
+    EvolutionConfig,
+    EvolutionTransport,
+    evolution_config_validator,
+)
 from wagate.transports.simulator import (
+    SimulatorConfig,
     SimulatorNetwork,
     SimulatorSettings,
     SimulatorTransport,
@@ -197,14 +203,21 @@ def build_registry(
         EvolutionTransport.capabilities,
         secret_fields=EVOLUTION_SECRET_FIELDS,
         endpoint_fields=frozenset({"base_url"}),
+        config_model=EvolutionConfig,
     )
-    registry.register("simulator", network.create_transport, SimulatorTransport.capabilities)
+    registry.register(
+        "simulator",
+        network.create_transport,
+        SimulatorTransport.capabilities,
+        config_model=SimulatorConfig,
+    )
     graph = cloud_graph or GraphSettings()
     registry.register(
         "cloud",
         lambda context: CloudTransport(context, graph),
         CloudTransport.capabilities,
         secret_fields=CLOUD_SECRET_FIELDS,
+        config_model=CloudConfig,
     )
     return registry
 
@@ -625,7 +638,7 @@ def create_app(
         # a path with an empty segment (/v1/webhooks/) is 404, not a redirect to another route
         redirect_slashes=False,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, error_page=web.error_page)
     app.add_middleware(
         BodyGuard,
         limits=BodyLimits.for_media(
@@ -655,4 +668,5 @@ def create_app(
         conversation_routes.router,
     ):
         app.include_router(router)
+    web.install(app)
     return app

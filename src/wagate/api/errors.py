@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wagate.domain import TooManyAttempts, WagateError
@@ -47,12 +48,19 @@ def _describe(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+ErrorPage = Callable[[Request, WagateError], Response | None]
+"""Renders an error as a page for the requests it claims (the dashboard's), else None."""
+
+
+def install_error_handlers(app: FastAPI, *, error_page: ErrorPage | None = None) -> None:
     @app.exception_handler(WagateError)
-    async def wagate_error(request: Request, exc: WagateError) -> JSONResponse:
+    async def wagate_error(request: Request, exc: WagateError) -> Response:
         _count(request, exc.code)
         if exc.status_code >= 500:
             log.error("request failed", code=exc.code, error=exc.message, path=request.url.path)
+        page = error_page(request, exc) if error_page is not None else None
+        if page is not None:
+            return page
         headers = {}
         if isinstance(exc, TooManyAttempts):
             headers["retry-after"] = str(exc.retry_after_s)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wagate.api.schemas import MessageOut
 from wagate.engine.settings import Batching, BrainKind, Reactions
@@ -67,3 +67,9 @@ class AssistantOut(BaseModel):
     handoff_keywords: list[str]
     reactions: Reactions
     quote_when_batched: bool
+
+
+class HumanReply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=4096)

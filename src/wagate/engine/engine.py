@@ -248,6 +248,28 @@ class ConversationEngine:
         self.bus.notify()
         return body
 
+    async def human_reply(self, session: Session, chat_id: str, message_id: str) -> dict[str, Any]:
+        """An operator answered from the dashboard: the chat pauses as after a reply typed on
+        the phone (the assistant keeps quiet for its ``resume_after_s``)."""
+        chat = normalize_destination(chat_id)
+        now = self.clock.now()
+        async with self.db.transaction() as tx:
+            rules = assistants.settings_of(await conversations.get_assistant(tx, session.id))
+            conv = await conversations.ensure_conversation(
+                tx, session_id=session.id, tenant_id=session.tenant_id, chat_id=chat, now=now
+            )
+            await takeover.pause(
+                tx,
+                conv,
+                PauseReason.HUMAN_REPLY,
+                now=now,
+                resume_after_s=rules.resume_after_s,
+                data={"message_id": message_id, "from": "dashboard"},
+            )
+            body = conversation_json(conv)
+        self.bus.notify()
+        return body
+
     async def resume(self, session: Session, chat_id: str) -> dict[str, Any]:
         chat = normalize_destination(chat_id)
         now = self.clock.now()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
 
-from wagate.api.deps import PrincipalDep, ServicesDep
+from wagate.api.deps import AcceptorDep, DatabaseDep, OutboxDep, PrincipalDep, ServicesDep
 from wagate.api.routes.assistant import engine_of
-from wagate.api.routes.sessions import load_session
-from wagate.api.schemas_engine import ChatList, ChatOut, Timeline
+from wagate.api.routes.sessions import load_session, load_session_row
+from wagate.api.schemas import MessageOut
+from wagate.api.schemas_engine import ChatList, ChatOut, HumanReply, Timeline
+from wagate.domain import MessageType, OutboundMessageRequest
 
 router = APIRouter(prefix="/v1/sessions", tags=["conversations"])
 
@@ -52,6 +54,34 @@ async def resume_chat(
     """The bot answers this chat again (``conversation.resumed``)."""
     session = await load_session(services, session_id, principal)
     return await engine_of(services).resume(session, chat_id)
+
+
+@router.post(
+    "/{session_id}/chats/{chat_id}/reply",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageOut,
+)
+async def human_reply(
+    session_id: str,
+    chat_id: str,
+    body: HumanReply,
+    db: DatabaseDep,
+    acceptor: AcceptorDep,
+    outbox: OutboxDep,
+    services: ServicesDep,
+    principal: PrincipalDep,
+) -> Any:
+    """A person answers the chat (the dashboard's reply box): the text is queued like any
+    send, and the chat pauses as after a reply typed on the phone, so the assistant does
+    not talk over them (``conversation.paused``, reason ``human_reply``; it resumes after
+    the assistant's ``resume_after_s``)."""
+    engine = engine_of(services)
+    session = await load_session_row(db, session_id, principal)
+    request = OutboundMessageRequest(to=chat_id, type=MessageType.TEXT, text=body.text)
+    accepted = await acceptor.accept(session, request, None)
+    outbox.wake(session.id)
+    await engine.human_reply(session, chat_id, accepted.json["id"])
+    return accepted.json
 
 
 @router.get(

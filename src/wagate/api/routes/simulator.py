@@ -67,7 +67,7 @@ class Activity(BaseModel):
     read: list[ReadRecord]
 
 
-async def _simulated(
+async def simulated_session(
     services: Any, session_id: str, principal: Any
 ) -> tuple[Session, SimulatorNetwork]:
     session = await load_session_row(services.db, session_id, principal)
@@ -109,7 +109,7 @@ async def outage(
 )
 async def scan(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """The virtual phone scans the session's current QR code; the session connects."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     await network.scan(session.id)
     return {"scanned": True, "session_id": session.id}
 
@@ -124,7 +124,7 @@ async def pair(
     session_id: str, body: SimulatorPair, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """The virtual phone's owner types a pairing code; the session connects if it is right."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     await network.enter_pairing_code(session.id, body.code)
     return {"paired": True, "session_id": session.id}
 
@@ -139,7 +139,7 @@ async def inbound(
     session_id: str, body: SimulatorInbound, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """A contact (or, with ``from_me``, the phone's owner) sends a message to the session."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     wa_message_id = await network.inbound(session.id, body)
     return {"wa_message_id": wa_message_id, "session_id": session.id}
 
@@ -154,7 +154,7 @@ async def presence(
     session_id: str, body: SimulatorPresence, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """A contact starts or stops typing or recording."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     await network.presence(session.id, body)
     return {"session_id": session.id}
 
@@ -168,7 +168,7 @@ async def presence(
 async def call(
     session_id: str, body: SimulatorCall, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     return {"call_id": await network.call(session.id, body), "session_id": session.id}
 
 
@@ -182,7 +182,7 @@ async def disconnect(
     session_id: str, body: SimulatorDisconnect, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """The network drops the connection with a WhatsApp close code (e.g. 428, 401, 515)."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     await network.disconnect(session.id, body.code)
     return {"session_id": session.id, "code": body.code}
 
@@ -197,7 +197,7 @@ async def fail_sends(
     session_id: str, body: SimulatorSendFailures, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Fault injection: the session's next ``count`` sends fail (transient ones are retried)."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     network.fail_next_sends(
         session.id,
         body.count,
@@ -218,7 +218,7 @@ async def decrypt_storm(
     session_id: str, body: SimulatorDecryptStorm, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Fault injection: ``count`` messages arrive that cannot be decrypted (Bad MAC)."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     reached = await network.decrypt_storm(session.id, body.count, body.from_)
     return {"session_id": session.id, "delivered": reached}
 
@@ -231,7 +231,7 @@ async def decrypt_storm(
 )
 async def stall(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Fault injection: the connection stays open but stops answering (keepalives hang)."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     network.stall(session.id)
     return {"session_id": session.id, "stalled": True}
 
@@ -247,7 +247,7 @@ async def slow_network(
 ) -> dict[str, Any]:
     """Fault injection: every round trip (send, keepalive, presence, read receipts) takes
     ``latency_ms`` longer, across reconnects, until set back to 0."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     network.slow_down(session.id, body.latency_ms / 1000)
     return {"session_id": session.id, "latency_ms": body.latency_ms}
 
@@ -263,7 +263,7 @@ async def unknown_event(
 ) -> dict[str, Any]:
     """Fault injection: an event type wagate does not know reaches the session (counted by
     the protocol monitor in the session's health)."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     delivered = await network.unknown_event(session.id, body.kind)
     return {"session_id": session.id, "kind": body.kind, "delivered": delivered}
 
@@ -279,7 +279,7 @@ async def receipt(
 ) -> dict[str, Any]:
     """The recipient of a message the session sent reports ``delivered``, ``read`` or
     ``played`` now (besides the receipts the network sends after its own delays)."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     delivered = await network.receipt(session.id, body.wa_message_id, MessageStatus(body.status))
     return {"session_id": session.id, "delivered": delivered}
 
@@ -287,14 +287,14 @@ async def receipt(
 @router.get("/{session_id}/sent", response_model=SentList)
 async def sent(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Every distinct message that reached the simulated network, in order of arrival."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     return {"items": jsonable_encoder(network.sent(session.id))}
 
 
 @router.get("/{session_id}/phone", response_model=PhoneInfo)
 async def phone(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """The virtual phone: its number, owner name and contacts who can write."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     return dict(jsonable_encoder(network.phone(session.id)))
 
 
@@ -303,7 +303,7 @@ async def activity(
     session_id: str, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """What the gateway showed the contacts: typing/recording presence and read receipts."""
-    session, network = await _simulated(services, session_id, principal)
+    session, network = await simulated_session(services, session_id, principal)
     return {
         "presence": jsonable_encoder(network.presence_log(session.id)),
         "subscribed": [

@@ -229,3 +229,26 @@ async def status_changes(
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+async def held_sessions(db: AsyncSession, tenant_id: str | None) -> dict[str, str]:
+    """Sessions with queued messages a guardrail holds back, with one reason each (the
+    most common: daily_cap, quiet_hours, rate_limit, ...)."""
+    query = (
+        select(Message.session_id, Message.hold_reason, func.count())
+        .where(
+            Message.direction == Direction.OUT.value,
+            Message.status == MessageStatus.QUEUED.value,
+            Message.hold_reason.is_not(None),
+        )
+        .group_by(Message.session_id, Message.hold_reason)
+    )
+    if tenant_id is not None:
+        query = query.join(Session, Session.id == Message.session_id).where(
+            Session.tenant_id == tenant_id
+        )
+    held: dict[str, tuple[str, int]] = {}
+    for session_id, reason, count in await db.execute(query):
+        if session_id not in held or count > held[session_id][1]:
+            held[session_id] = (str(reason), int(count))
+    return {session_id: reason for session_id, (reason, _) in held.items()}

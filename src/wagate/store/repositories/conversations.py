@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -218,3 +219,14 @@ async def next_timer(db: AsyncSession) -> datetime | None:
     )
     found = [t for t in (resume_at, due_at) if t is not None]
     return min(found) if found else None
+
+
+async def conversations_of(
+    db: AsyncSession, session_id: str, chat_ids: Collection[str]
+) -> dict[str, Conversation]:
+    if not chat_ids:
+        return {}
+    query = select(Conversation).where(
+        Conversation.session_id == session_id, Conversation.chat_id.in_(list(chat_ids))
+    )
+    return {row.chat_id: row for row in await db.scalars(query)}

@@ -359,3 +359,21 @@ def update_many(conn: Connection, changes: Sequence[tuple[int, dict[str, Any], i
             for seq, values, attempts in changes
         ),
     )
+
+
+async def latest_per_chat(db: AsyncSession, session_id: str, limit: int = 100) -> list[Message]:
+    """The last message of each of the session's chats, most recent chat first (the
+    dashboard's inbox: chats the session only wrote to are listed too)."""
+    last = (
+        select(func.max(Message.seq).label("seq"))
+        .where(Message.session_id == session_id)
+        .group_by(Message.chat_id)
+        .subquery()
+    )
+    query = (
+        select(Message)
+        .join(last, last.c.seq == Message.seq)
+        .order_by(Message.seq.desc())
+        .limit(limit)
+    )
+    return list(await db.scalars(query))

@@ -1,0 +1,36 @@
+"""Put the dashboard on the application: its pages under ``/ui/`` and its assets."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from wagate.domain import WagateError
+from wagate.web.access import LoginRequired, to_login
+from wagate.web.pages import activity, inbox, login, sessions, simulator, users, webhooks
+from wagate.web.templating import STATIC_DIR, render
+
+
+def error_page(request: Request, exc: WagateError) -> Response | None:
+    """A dashboard page that fails (a session of another tenant, a page only admins
+    see) answers with a page, not the API's JSON."""
+    if not request.url.path.startswith("/ui/") or request.headers.get("hx-request"):
+        return None
+    return render(
+        request, "error.html", None, status_code=exc.status_code, code=exc.code, message=exc.message
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
+    for module in (login, sessions, inbox, webhooks, activity, simulator, users):
+        app.include_router(module.router)
+
+    @app.get("/ui", include_in_schema=False)
+    async def ui_root() -> Response:
+        return RedirectResponse("/ui/", status_code=307)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        return to_login(request, exc)
