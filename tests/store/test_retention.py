@@ -127,6 +127,7 @@ async def test_old_rows_and_their_files_go_and_what_is_still_needed_stays(
         "events": 6,  # all old ones but the one still owed
         "dead_letters": 3,
         "engine_steps": 3,
+        "logins": 0,
         "messages": 2,  # not the queued one, not the recent one
     }
     assert result.files_removed == 1
@@ -149,9 +150,47 @@ async def test_zero_days_keeps_everything(db: Database, tmp_path: Path) -> None:
     await _message(db, tenant_id, session_id, "read", OLD)
     await _event(db, tenant_id, OLD)
     keep = RetentionSettings(
-        events_days=0, deliveries_days=0, dead_letters_days=0, engine_steps_days=0, messages_days=0
+        events_days=0,
+        deliveries_days=0,
+        dead_letters_days=0,
+        engine_steps_days=0,
+        messages_days=0,
+        ended_logins_days=0,
     )
     result = await RetentionSweeper(db, MediaStore(tmp_path), FakeClock(NOW), keep).sweep()
     assert set(result.deleted.values()) == {0}
     assert await _count(db, Message) == 1
     assert await _count(db, Event) == 1
+
+
+async def test_ended_logins_go_a_week_after_they_ended(db: Database, tmp_path: Path) -> None:
+    from wagate.domain import Role
+    from wagate.store.models import Login
+    from wagate.store.repositories import users
+
+    async with db.transaction() as tx:
+        user = await users.create_user(
+            tx, email="a@x.test", password_hash="h", role=Role.ADMIN, tenant_id=None, now=OLD
+        )
+        day = timedelta(days=1)
+        logins = {}
+        for name, created, ttl in [
+            ("active", RECENT, 30 * day),
+            ("expired long ago", OLD, day),
+            ("logged out long ago", NOW - 20 * day, 30 * day),
+            ("logged out lately", NOW - 2 * day, 30 * day),
+        ]:
+            login, _ = await users.create_login(
+                tx, user, kind="api", now=created, ttl=ttl, address=None, user_agent=None
+            )
+            logins[name] = login.id
+        await users.revoke_login(tx, logins["logged out long ago"], NOW - 10 * day)
+        await users.revoke_login(tx, logins["logged out lately"], NOW - day)
+
+    result = await RetentionSweeper(
+        db, MediaStore(tmp_path), FakeClock(NOW), RetentionSettings()
+    ).sweep()
+    assert result.deleted["logins"] == 2
+    async with db.read() as tx:
+        left = set(await tx.scalars(select(Login.id)))
+    assert left == {logins["active"], logins["logged out lately"]}

@@ -40,6 +40,7 @@ class RetentionSettings:
     dead_letters_days: float = 30
     engine_steps_days: float = 30
     messages_days: float = 180
+    ended_logins_days: float = 7  # logged out or expired; kept a while for the audit trail
     interval_s: float = 3600
 
 
@@ -89,6 +90,7 @@ class RetentionSweeper:
         await self._rows(
             result, "engine_steps", s.engine_steps_days, now, retention.delete_engine_steps
         )
+        await self._rows(result, "logins", s.ended_logins_days, now, retention.delete_ended_logins)
         await self._messages(result, s.messages_days, now)
         return result
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, select
+from sqlalchemy import Select, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wagate.store.models import DeadLetter, Event, Message, WebhookDelivery
+from wagate.store.models import DeadLetter, Event, Login, Message, WebhookDelivery
 from wagate.store.models_engine import EngineStep
 
 OPEN_DELIVERIES = ("pending", "failed")
@@ -67,6 +67,17 @@ async def delete_dead_letters(db: AsyncSession, before: datetime, limit: int) ->
 
 async def delete_engine_steps(db: AsyncSession, before: datetime, limit: int) -> int:
     return await _delete_older(db, EngineStep, before, limit)
+
+
+async def delete_ended_logins(db: AsyncSession, before: datetime, limit: int) -> int:
+    """Logins that ended (logged out, or expired) before ``before``."""
+    chosen = (
+        select(Login.id)
+        .where(or_(Login.revoked_at < before, Login.expires_at < before))
+        .order_by(Login.id)
+        .limit(limit)
+    )
+    return await _delete_batch(db, Login, "id", chosen)
 
 
 async def _delete_older(
