@@ -91,6 +91,8 @@ def serve() -> None:
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s) + 5,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 
@@ -231,7 +233,7 @@ def users_disable(
     """Disable a user (their logins end within seconds on every worker), or enable again."""
 
     async def work(db: Any) -> Any:
-        return await _accounts(db).set_disabled(user, not enable)
+        return await _accounts(db).update(user, disabled=not enable)
 
     _run(work)
     console.print(f"user {user} {'enabled' if enable else 'disabled'}")
@@ -248,7 +250,7 @@ def users_set_password(
     password = _password(password_stdin)
 
     async def work(db: Any) -> Any:
-        return await _accounts(db).set_password(user, password)
+        return await _accounts(db).update(user, password=password)
 
     _run(work)
     console.print(f"password of {user} changed; their logins have ended")

@@ -100,6 +100,13 @@ class Settings(BaseSettings):
         description="Sessions a tenant may have, unless the admin sets its own quota "
         "(`PATCH /v1/admin/tenants/{id}`); unset: no limit.",
     )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are "
+        "believed (comma-separated addresses or networks, `*` for any): behind one, the "
+        "dashboard sees the browser's address (login throttling) and `https` (Secure cookie, "
+        "CSRF origin check).",
+    )
     access_token_ttl_s: int = Field(
         900,
         ge=60,

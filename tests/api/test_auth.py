@@ -213,3 +213,15 @@ async def test_only_the_admin_manages_users(
             path, json={"email": "x@acme.test", "password": PASSWORD, "role": "admin"}
         )
         assert answer.status_code == 403
+
+
+async def test_the_docs_page_can_authorize_with_a_login_or_a_key(
+    admin: httpx.AsyncClient,
+) -> None:
+    spec = (await admin.get("/openapi.json")).json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/v1/auth/token"
+    assert schemes["HTTPBearer"]["scheme"] == "bearer"
+    sessions = spec["paths"]["/v1/sessions"]["get"]
+    assert {"OAuth2PasswordBearer": []} in sessions["security"]
+    assert not any(path.startswith("/ui") for path in spec["paths"])

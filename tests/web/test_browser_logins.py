@@ -132,8 +132,11 @@ async def test_pages_and_fragments_send_a_stranger_to_the_login_page(
         page = await stranger.get("/ui/webhooks")
         assert page.status_code == 303
         assert page.headers["location"] == "/ui/login?next=/ui/webhooks"
-        fragment = await stranger.get("/ui/sessions/table", headers={"hx-request": "true"})
-        assert fragment.headers["hx-redirect"] == "/ui/login?next=/ui/sessions/table"
+        fragment = await stranger.get(
+            "/ui/sessions/table",
+            headers={"hx-request": "true", "hx-current-url": f"{server.base_url}/ui/webhooks"},
+        )
+        assert fragment.headers["hx-redirect"] == "/ui/login?next=/ui/webhooks"  # the page
         assert (await stranger.get("/ui")).headers["location"] == "/ui/"
         login = await stranger.get("/ui/login")
         assert login.status_code == 200

@@ -184,3 +184,17 @@ def test_status_timeline_without_sessions() -> None:
     root = _parse(status_timeline([], T0, _at(60), title="Nobody"))
     assert "No sessions" in _texts(root)
     assert root.get("aria-label") == "Nobody. No sessions."
+
+
+def test_changes_of_the_same_instant_keep_their_log_order() -> None:
+    same = [  # newest first: stopped -> starting -> qr -> connected, all at one instant
+        StatusChange("s1", _at(30), "connected", "qr", None),
+        StatusChange("s1", _at(30), "qr", "starting", None),
+        StatusChange("s1", _at(30), "starting", "stopped", None),
+    ]
+    assert status_bands(same, T0, _at(60)) == {
+        "s1": [
+            StatusBand(T0, _at(30), "stopped", None),
+            StatusBand(_at(30), _at(60), "connected", None),
+        ]
+    }

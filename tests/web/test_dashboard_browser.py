@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
+from standardwebhooks import Webhook as StandardWebhook
 
 from tests.events.support import Receiver
 from tests.support.browser import screenshot
@@ -96,10 +98,23 @@ async def test_an_operator_links_a_number_and_runs_a_conversation_in_the_browser
     await new.get_by_label("Text").fill("Hello from the dashboard")
     await new.get_by_role("button", name="Send").click()
     await expect(page.get_by_test_id("timeline")).to_contain_text("Hello from the dashboard")
-    await expect(page.get_by_test_id("status").first).to_have_text(
-        re.compile("sent|delivered|read"), timeout=10_000
-    )
     chat_url = page.url
+    await page.goto(f"/ui/sessions/{session_id}/inbox")  # the chat is listed in the inbox
+    await expect(page.locator(f"tr[data-chat^='{contact}']")).to_contain_text(
+        "Hello from the dashboard"
+    )
+    sent = (await admin.get(f"/v1/sessions/{session_id}/messages?direction=out")).json()["items"]
+
+    async def left_the_queue() -> bool:
+        await server.advance(0.5)  # a retry after a hiccup waits on the test's clock
+        body = (await admin.get(f"/v1/messages/{sent[0]['id']}")).json()
+        return body["status"] in ("sent", "delivered", "read")
+
+    await eventually(left_the_queue)
+    await page.goto(chat_url)
+    await expect(page.get_by_test_id("status").first).to_have_text(
+        re.compile("sent|delivered|read")
+    )
 
     # Answer as the contact on the simulator's phone; the assistant answers back
     await phone.goto(f"/ui/simulator/{session_id}?contact={contact}")
@@ -150,18 +165,29 @@ async def test_an_operator_links_a_number_and_runs_a_conversation_in_the_browser
     await screenshot(page, "07-sessions")
 
     # Webhooks: a delivery replayed from the page reaches the receiver again
-    created = await admin.post(
-        "/v1/webhooks", json={"url": receiver.url, "events": ["session.status"]}
-    )
-    assert created.status_code == 201, created.text
-    hook_id = created.json()["id"]
+    await page.goto("/ui/webhooks")
+    add = page.get_by_test_id("add-webhook")
+    await add.get_by_label("URL").fill(receiver.url)
+    await add.get_by_label("Events").fill("session.status")
+    await add.get_by_role("button", name="Add").click()
+    secret = page.get_by_test_id("new-secret")
+    await expect(secret).to_contain_text("whsec_")  # shown once, to give to the receiver
+    signing_secret = (await secret.locator("code").inner_text()).strip()
+    await screenshot(page, "08-webhook-added")
+    await secret.get_by_role("link", name="Open the webhook").click()
+    await expect(page.get_by_role("heading", name=re.compile("Webhooks"))).to_be_visible()
     await admin.post(f"/v1/sessions/{session_id}/stop")
 
     async def delivered() -> bool:
         return len(receiver.accepted()) >= 1
 
     await eventually(delivered)
-    await page.goto(f"/ui/webhooks/{hook_id}")
+    # the receiver checks the signature with what the page showed (the test clock's
+    # timestamp is not "now", so the signature is recomputed rather than verify()-ed)
+    got = receiver.received[0]
+    stamp = datetime.fromtimestamp(int(got.headers["webhook-timestamp"]), UTC)
+    expected = StandardWebhook(signing_secret).sign(got.id, stamp, got.body.decode())
+    assert expected in got.headers["webhook-signature"].split()
     first = page.get_by_test_id("deliveries").locator("tr[data-status=delivered]").first
     await expect(first).to_be_visible()
     before = len(receiver.received)
@@ -174,12 +200,12 @@ async def test_an_operator_links_a_number_and_runs_a_conversation_in_the_browser
 
     await eventually(redelivered)
     assert replayed_id in [r.id for r in receiver.received[before:]]
-    await screenshot(page, "08-webhook")
+    await screenshot(page, "09-webhook")
 
     await page.goto("/ui/activity")
     await expect(page.get_by_test_id("totals")).to_contain_text("received")
     await expect(page.get_by_test_id("rate-chart").locator("svg")).to_be_visible()
-    await screenshot(page, "09-activity")
+    await screenshot(page, "10-activity")
 
     await page.get_by_role("button", name="Log out").click()
     await expect(page.get_by_role("heading", name="Log in to wagate")).to_be_visible()
@@ -245,3 +271,52 @@ async def test_a_fresh_install_sets_up_its_first_admin_with_the_admin_key(
     await expect(page.get_by_test_id("who")).to_contain_text("first@example.test · admin")
     await page.goto("/ui/setup")  # done once: the page is gone
     await expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
+
+
+async def test_a_number_links_by_pairing_code_and_the_pages_fit_a_phone(
+    server: RunningServer, admin: httpx.AsyncClient, browser: Browser
+) -> None:
+    await make_user(admin, "boss@example.test", "admin")
+    session = (await admin.post("/v1/sessions", json={"name": "by-code"})).json()
+    page = await log_in(browser, server, "boss@example.test")
+    await page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    await page.goto(f"/ui/sessions/{session['id']}")
+    await expect(page.get_by_test_id("qr").locator("svg")).to_be_visible()
+    pairing = page.get_by_test_id("pairing-form")
+    await pairing.get_by_label("Link with a pairing code instead").fill("5511987654321")
+    await pairing.get_by_role("button", name="Get a code").click()
+    await expect(page.locator("#flash")).to_contain_text("Pairing code")
+    code = await page.get_by_test_id("pairing-code").inner_text()
+    assert re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}", code), code
+
+    phone = await page.context.new_page()
+    await phone.set_viewport_size({"width": 390, "height": 844})
+    await phone.goto(f"/ui/simulator/{session['id']}")
+    typed = phone.get_by_test_id("type-pairing-code")
+    await typed.get_by_label("Or type a pairing code").fill(code)
+    await typed.get_by_role("button", name="Link with the code").click()
+    await expect(page.get_by_test_id("light").first).to_have_attribute(
+        "data-colour", "green", timeout=10_000
+    )
+    await expect(page.get_by_text("Linked to +5511987654321")).to_be_visible()
+
+    for path in ("/ui/", f"/ui/sessions/{session['id']}", "/ui/webhooks", "/ui/activity"):
+        await page.goto(path)
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways on a phone by {overflow}px"
+
+    # an admin adds a user from the Users page
+    await page.goto("/ui/users")
+    await page.get_by_label("E-mail").fill("new@example.test")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.locator("select[name=role]").select_option("viewer")
+    await page.locator("select[name=tenant]").select_option("default")
+    await page.get_by_role("button", name="Add").click()
+    await expect(page.get_by_role("cell", name="new@example.test")).to_be_visible()
+    await screenshot(page, "11-users")
+    users = (await admin.get("/v1/admin/users")).json()["items"]
+    assert {u["email"]: u["role"] for u in users if u["email"] == "new@example.test"} == {
+        "new@example.test": "viewer"
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -21,14 +21,23 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
+def _page_path(request: Request) -> str:
+    """Where to come back after logging in: the page, not the fragment it was refreshing
+    (htmx names the page in ``HX-Current-URL``)."""
+    if request.headers.get("hx-request"):
+        current = urlsplit(request.headers.get("hx-current-url", ""))
+        return current.path if current.path.startswith("/ui/") else "/ui/"
+    return request.url.path
+
+
 async def page_user(request: Request) -> Principal:
     cookie = request.cookies.get(LOGIN_COOKIE)
     if not cookie:
-        raise LoginRequired(request.url.path)
+        raise LoginRequired(_page_path(request))
     try:
         return await request.app.state.services.authenticator.from_cookie(cookie)  # type: ignore[no-any-return]
     except AuthError:
-        raise LoginRequired(request.url.path) from None
+        raise LoginRequired(_page_path(request)) from None
 
 
 PageUser = Annotated[Principal, Depends(page_user)]

@@ -378,12 +378,14 @@ def status_bands(
 ) -> dict[str, list[StatusBand]]:
     """Each session's status over ``[since, until]`` as consecutive bands.
 
-    A session's status before its first change in the window is that change's
-    ``previous``; a session without changes is in its ``current`` status (if
+    ``changes`` come newest first, as :func:`~wagate.store.repositories.activity.status_changes`
+    returns them. A session's status before its first change in the window is that
+    change's ``previous``; a session without changes is in its ``current`` status (if
     given) throughout.
     """
     by_session: dict[str, list[StatusChangeLike]] = {}
-    for change in sorted(changes, key=lambda c: c.at):  # stable: log order within a time
+    oldest_first = list(changes)[::-1]  # log order, also among changes of the same instant
+    for change in sorted(oldest_first, key=lambda c: c.at):  # stable: keeps the log order
         by_session.setdefault(change.session_id, []).append(change)
     bands: dict[str, list[StatusBand]] = {}
     for session_id in dict.fromkeys([*(current or {}), *by_session]):

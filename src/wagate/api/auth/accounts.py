@@ -51,37 +51,32 @@ class Accounts:
                 raise InvalidRequest("the first user exists already", code="setup_done")
         return await self.create(email=email, password=password, role=Role.ADMIN)
 
-    async def set_password(
-        self, key: str, password: str, tenant_id: str | None = None
+    async def update(
+        self,
+        key: str,
+        *,
+        password: str | None = None,
+        role: Role | None = None,
+        disabled: bool | None = None,
+        tenant_id: str | None = None,
     ) -> list[str]:
-        """Returns the ids of the logins that ended with the change."""
-        password_hash = await self.passwords.hash(password)
+        """Change any of password, role (between operator and viewer: an admin has no
+        tenant, the others one, so crossing that line is a new user) and state, all or
+        nothing. Any change ends the user's open logins, so no token keeps the old state;
+        returns their ids."""
+        password_hash = await self.passwords.hash(password) if password is not None else None
+        now = self.clock.now()
         async with self.db.transaction() as tx:
             user = await users.get_user(tx, key, tenant_id)
-            ended = await users.revoke_user_logins(tx, user.id, self.clock.now())
-            user.password_hash = password_hash
-            user.updated_at = self.clock.now()
-        return ended
-
-    async def set_disabled(
-        self, key: str, disabled: bool, tenant_id: str | None = None
-    ) -> list[str]:
-        async with self.db.transaction() as tx:
-            user = await users.get_user(tx, key, tenant_id)
-            now = self.clock.now()
-            user.disabled_at = now if disabled else None
+            if role is not None:
+                users.check_role_scope(role, user.tenant_id)
+                user.role = role.value
+            if password_hash is not None:
+                user.password_hash = password_hash
+            if disabled is not None:
+                user.disabled_at = (user.disabled_at or now) if disabled else None
             user.updated_at = now
-            return await users.revoke_user_logins(tx, user.id, now) if disabled else []
-
-    async def set_role(self, key: str, role: Role, tenant_id: str | None = None) -> list[str]:
-        """Between operator and viewer (an admin has no tenant, the others one: moving
-        across that line is a new user). Open logins end, so no token keeps the old role."""
-        async with self.db.transaction() as tx:
-            user = await users.get_user(tx, key, tenant_id)
-            users.check_role_scope(role, user.tenant_id)
-            user.role = role.value
-            user.updated_at = self.clock.now()
-            return await users.revoke_user_logins(tx, user.id, self.clock.now())
+            return await users.revoke_user_logins(tx, user.id, now)
 
     async def get(self, key: str) -> tuple[User, str | None]:
         """A user by id or e-mail, with their tenant's name."""

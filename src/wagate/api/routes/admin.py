@@ -93,6 +93,7 @@ async def delete_tenant(tenant_id: str, services: ServicesDep, _: AdminDep) -> R
     async with services.db.transaction() as tx:
         await tenants.delete_tenant(tx, tenant.id)
     services.key_cache.clear()
+    services.authenticator.forget([])  # its users went with it: no cached login stays
     services.streams.end_tenant(tenant.id)
     return Response(status_code=204)
 

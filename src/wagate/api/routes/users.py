@@ -57,13 +57,9 @@ async def update_user(
 ) -> Any:
     """Change a password, a role (operator or viewer) or disable a user; every change
     ends the user's open logins, so nothing keeps working with the old state."""
-    ended: list[str] = []
-    if body.password is not None:
-        ended += await accounts.set_password(user_id, body.password)
-    if body.role is not None:
-        ended += await accounts.set_role(user_id, body.role)
-    if body.disabled is not None:
-        ended += await accounts.set_disabled(user_id, body.disabled)
+    ended = await accounts.update(
+        user_id, password=body.password, role=body.role, disabled=body.disabled
+    )
     if ended:
         auth.forget(ended)
     return user_json(*await accounts.get(user_id))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import Conflict, InvalidRequest, NotFound, Role, new_id
@@ -28,7 +29,8 @@ def check_role_scope(role: Role, tenant_id: str | None) -> None:
     if role is Role.ADMIN and tenant_id is not None:
         raise InvalidRequest("an admin user belongs to no tenant (admins see every tenant)")
     if role is not Role.ADMIN and tenant_id is None:
-        raise InvalidRequest(f"a {role} user belongs to a tenant: name one")
+        article = "an" if role is Role.OPERATOR else "a"
+        raise InvalidRequest(f"{article} {role} belongs to a tenant: name one")
 
 
 async def create_user(
@@ -54,7 +56,10 @@ async def create_user(
         updated_at=now,
     )
     db.add(user)
-    await db.flush()
+    try:
+        await db.flush()
+    except IntegrityError:  # the same e-mail created at the same moment elsewhere
+        raise Conflict(f"a user with the e-mail {email!r} exists", code="user_exists") from None
     return user
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import segno
@@ -14,7 +15,7 @@ from wagate.api.routes import assistant as assistant_routes
 from wagate.api.routes import health_session
 from wagate.api.routes import settings as settings_routes
 from wagate.api.routes.sessions import load_session
-from wagate.domain import NotFound, SessionStatus
+from wagate.domain import Forbidden, NotFound, SessionStatus
 from wagate.domain.policy import resolve_policy
 from wagate.outbox.guardrails import local_day_start
 from wagate.store.repositories import activity, sessions, webhooks
@@ -35,6 +36,7 @@ class SessionRow:
     light: Light
     today: DayCounts
     daily_cap: int
+    last_seen: datetime | None  # its last message or its connection, what the light weighs
 
     @property
     def cap_use(self) -> int:
@@ -68,7 +70,16 @@ async def session_rows(request: Request, user: Any, only: str | None = None) -> 
             held_by=held.get(row.id),
             now=now,
         )
-        result.append(SessionRow(session_json(row), light, today, policies[row.id].daily_cap))
+        seen = [t for t in (today.last_activity, row.connected_at) if t is not None]
+        result.append(
+            SessionRow(
+                session_json(row),
+                light,
+                today,
+                policies[row.id].daily_cap,
+                max(seen, default=None),
+            )
+        )
     return result
 
 
@@ -87,6 +98,8 @@ async def overview_table(request: Request, user: PageUser) -> HTMLResponse:
 
 @router.get("/sessions/new", response_class=HTMLResponse)
 async def new_session(request: Request, user: PageUser) -> HTMLResponse:
+    if not user.can_write:
+        raise Forbidden("a viewer may read but not change anything")
     registry = request.app.state.services.registry
     transports = [
         {"name": name, "fields": registry.config_fields(name)} for name in registry.available()
@@ -135,6 +148,20 @@ async def session_page(request: Request, session_id: str, user: PageUser) -> HTM
         assistant=assistant,
         hooks=hooks,
         **context,
+    )
+
+
+@router.get("/sessions/{session_id}/health", response_class=HTMLResponse)
+async def health_panel(request: Request, session_id: str, user: PageUser) -> HTMLResponse:
+    services = request.app.state.services
+    session = await load_session(services, session_id, user)
+    health = await health_session.session_health(session_id, services, user)
+    return render(
+        request,
+        "_session_health.html",
+        user,
+        session=session_json(session),
+        health=health,
     )
 
 

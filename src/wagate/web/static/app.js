@@ -67,17 +67,30 @@
     return template.replace(/\{(\w+)\}/g, (_, key) => encodeURIComponent((data && data[key]) ?? ""));
   }
 
+  function fillText(template, data) {
+    return template.replace(/\{(\w+)\}/g, (_, key) => String((data && data[key]) ?? ""));
+  }
+
   function refresh() {
     if (window.htmx) window.htmx.trigger(document.body, "wagate-refresh");
   }
 
   async function run(element, body) {
     const data = await call(element.dataset.method || "POST", element.dataset.api, body);
+    if (element.dataset.reveal) {
+      // an answer shown only once (a webhook's signing secret): keep it on screen
+      const box = document.querySelector(element.dataset.revealIn);
+      box.hidden = false;
+      box.querySelector("[data-value]").textContent = data[element.dataset.reveal];
+      const link = box.querySelector("a[data-href]");
+      if (link) link.href = fill(link.dataset.href, data);
+      return;
+    }
     if (element.dataset.redirect) {
       window.location.assign(fill(element.dataset.redirect, data));
       return;
     }
-    flash(element.dataset.done || "Done.", "ok");
+    flash(fillText(element.dataset.done || "Done.", data), "ok");
     refresh();
   }
 
