@@ -637,6 +637,8 @@ def create_app(
         lifespan=lifespan,
         # a path with an empty segment (/v1/webhooks/) is 404, not a redirect to another route
         redirect_slashes=False,
+        docs_url=None,  # served by the dashboard with Swagger UI's files from the package
+        redoc_url=None,
     )
     install_error_handlers(app, error_page=web.error_page)
     app.add_middleware(

@@ -13,9 +13,10 @@ import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
 
 CANDIDATES = ("chromium", "chromium-browser")
 
@@ -57,3 +58,23 @@ async def screenshot(page: Page, name: str) -> None:
     where = os.environ.get("WAGATE_SCREENSHOTS")
     if where:  # playwright creates the directory
         await page.screenshot(path=str(Path(where) / f"{name}.png"), full_page=True)
+
+
+async def offline(context: BrowserContext) -> list[str]:
+    """Refuse every request that leaves this machine; the list fills with their URLs.
+
+    The dashboard promises to work without internet access: a test asserts the list
+    stays empty.
+    """
+    blocked: list[str] = []
+
+    async def only_loopback(route: Route) -> None:
+        host = urlsplit(route.request.url).hostname
+        if host in ("127.0.0.1", "localhost", "::1") or route.request.url.startswith("data:"):
+            await route.continue_()
+        else:
+            blocked.append(route.request.url)
+            await route.abort()
+
+    await context.route("**/*", only_loopback)
+    return blocked

@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, expect
 from standardwebhooks import Webhook as StandardWebhook
 
 from tests.events.support import Receiver
-from tests.support.browser import screenshot
+from tests.support.browser import offline, screenshot
 from tests.support.server import RunningServer, eventually
 from tests.support.users import PASSWORD, make_user
 
@@ -32,14 +32,21 @@ async def receiver() -> AsyncIterator[Receiver]:
     await rx.stop()
 
 
+def _assert_offline(blocked: list[str]) -> None:
+    assert not blocked, f"the dashboard reached off this machine: {blocked}"
+
+
 async def log_in(browser: Browser, server: RunningServer, email: str) -> Page:
     context = await browser.new_context(
         base_url=server.base_url, viewport={"width": 1280, "height": 900}
     )
+    blocked = await offline(context)
     page = await context.new_page()
+    page.on("close", lambda _: _assert_offline(blocked))
     page.on("dialog", lambda dialog: dialog.accept())
     await page.goto("/ui/")
     await expect(page.get_by_role("heading", name="Log in to wagate")).to_be_visible()
+    await screenshot(page, "00-login")
     await page.get_by_label("E-mail").fill(email)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Log in").click()
@@ -103,6 +110,7 @@ async def test_an_operator_links_a_number_and_runs_a_conversation_in_the_browser
     await expect(page.locator(f"tr[data-chat^='{contact}']")).to_contain_text(
         "Hello from the dashboard"
     )
+    await screenshot(page, "12-inbox")
     sent = (await admin.get(f"/v1/sessions/{session_id}/messages?direction=out")).json()["items"]
 
     async def left_the_queue() -> bool:
@@ -320,3 +328,27 @@ async def test_a_number_links_by_pairing_code_and_the_pages_fit_a_phone(
     assert {u["email"]: u["role"] for u in users if u["email"] == "new@example.test"} == {
         "new@example.test": "viewer"
     }
+
+
+async def test_the_api_console_works_offline_with_a_users_login(
+    server: RunningServer, admin: httpx.AsyncClient, browser: Browser
+) -> None:
+    await make_user(admin, "boss@example.test", "admin")
+    context = await browser.new_context(base_url=server.base_url)
+    blocked = await offline(context)
+    page = await context.new_page()
+    await page.goto("/docs")
+    await page.get_by_role("button", name="Authorize").click()
+    login = page.locator(".dialog-ux .auth-container", has=page.get_by_label("username:"))
+    await login.get_by_label("username:").fill("boss@example.test")
+    await login.get_by_label("password:").fill(PASSWORD)
+    await login.get_by_role("button", name="Apply given OAuth2 credentials").click()
+    await expect(page.get_by_role("button", name="Logout").first).to_be_visible()
+    await login.get_by_role("button", name="Close").click()
+    me = page.locator("#operations-auth-me_v1_auth_me_get")
+    await me.locator(".opblock-summary").click()
+    await me.get_by_role("button", name="Try it out").click()
+    await me.get_by_role("button", name="Execute").click()
+    answer = me.locator(".live-responses-table")
+    await expect(answer).to_contain_text('"email": "boss@example.test"')
+    assert not blocked, blocked

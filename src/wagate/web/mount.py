@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -10,6 +11,8 @@ from wagate.domain import WagateError
 from wagate.web.access import LoginRequired, to_login
 from wagate.web.pages import activity, inbox, login, sessions, simulator, users, webhooks
 from wagate.web.templating import STATIC_DIR, render
+
+SWAGGER = "/ui/static/vendor/swagger-ui-5.36.0"
 
 
 def error_page(request: Request, exc: WagateError) -> Response | None:
@@ -26,6 +29,17 @@ def install(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     for module in (login, sessions, inbox, webhooks, activity, simulator, users):
         app.include_router(module.router)
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_console() -> Response:
+        """FastAPI's Swagger UI with its files from the package, so it works offline."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+            swagger_favicon_url="/ui/static/favicon.svg",
+        )
 
     @app.get("/ui", include_in_schema=False)
     async def ui_root() -> Response:
