@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from wagate.api.auth.authenticator import API
+from wagate.api.auth import LOGIN_COOKIE
+from wagate.api.auth.authenticator import API, TokenPair
 from wagate.api.deps import AuthenticatorDep, CallerDep
 from wagate.api.schemas_auth import MeOut, RefreshRequest, TokenOut
 from wagate.domain import InvalidRequest
@@ -17,6 +18,15 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+def _token_json(pair: TokenPair) -> dict[str, Any]:
+    return {
+        "access_token": pair.access_token,
+        "token_type": "bearer",
+        "expires_in": pair.expires_in,
+        "refresh_token": pair.refresh_token,
+    }
 
 
 @router.post("/token", response_model=TokenOut)
@@ -35,25 +45,13 @@ async def token(
         address=client_address(request),
         user_agent=request.headers.get("user-agent"),
     )
-    pair = auth.tokens(principal, refresh_token)
-    return {
-        "access_token": pair.access_token,
-        "token_type": "bearer",
-        "expires_in": pair.expires_in,
-        "refresh_token": pair.refresh_token,
-    }
+    return _token_json(auth.tokens(principal, refresh_token))
 
 
 @router.post("/refresh", response_model=TokenOut)
 async def refresh(body: RefreshRequest, auth: AuthenticatorDep) -> Any:
     """A new access token and refresh token for a refresh token, which stops working."""
-    pair = await auth.refresh(body.refresh_token)
-    return {
-        "access_token": pair.access_token,
-        "token_type": "bearer",
-        "expires_in": pair.expires_in,
-        "refresh_token": pair.refresh_token,
-    }
+    return _token_json(await auth.refresh(body.refresh_token))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
@@ -64,7 +62,7 @@ async def logout(caller: CallerDep, auth: AuthenticatorDep) -> Response:
         raise InvalidRequest("an API key has no login to end; revoke the key instead")
     await auth.logout(caller.login_id)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie("wagate_login", path="/")
+    response.delete_cookie(LOGIN_COOKIE, path="/")
     return response
 
 

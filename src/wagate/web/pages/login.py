@@ -64,21 +64,26 @@ async def login(
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
     await CsrfGuard.check_form(request)
-    services = request.app.state.services
     try:
-        _, secret = await services.authenticator.login(
-            email,
-            password,
-            kind=BROWSER,
-            address=client_address(request),
-            user_agent=request.headers.get("user-agent"),
-        )
+        secret = await _open_login(request, email, password)
     except (AuthError, TooManyAttempts) as exc:
         status = 429 if isinstance(exc, TooManyAttempts) else 401
         return _form_page(
             request, "login.html", status_code=status, error=exc.message, email=email, next=next
         )
     return _logged_in(request, secret, _safe_next(next))
+
+
+async def _open_login(request: Request, email: str, password: str) -> str:
+    """Check the password (throttled) and open a browser login; its cookie's secret."""
+    _, secret = await request.app.state.services.authenticator.login(
+        email,
+        password,
+        kind=BROWSER,
+        address=client_address(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    return str(secret)
 
 
 def _logged_in(request: Request, secret: str, target: str) -> Response:
@@ -143,13 +148,7 @@ async def setup(
             return RedirectResponse("/ui/login", status_code=303)
         return _form_page(request, "setup.html", status_code=422, error=exc.message, email=email)
     try:
-        _, secret = await services.authenticator.login(
-            email,
-            password,
-            kind=BROWSER,
-            address=client_address(request),
-            user_agent=request.headers.get("user-agent"),
-        )
+        secret = await _open_login(request, email, password)
     except WagateError:
         return RedirectResponse("/ui/login", status_code=303)
     return _logged_in(request, secret, "/ui/")
