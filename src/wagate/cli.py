@@ -83,6 +83,8 @@ def serve() -> None:
     settings = _settings()
     application = create_app(settings)
     tune_interpreter()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    err.print(f"wagate: dashboard at http://{host}:{settings.port}/ui/, API console at /docs")
     uvicorn.run(
         application,
         host=settings.host,
