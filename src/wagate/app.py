@@ -48,6 +48,7 @@ from wagate.api.routes import (
     simulator,
     users,
     webhooks,
+    workers,
 )
 from wagate.api.routes import assistant as assistant_routes
 from wagate.api.routes import conversations as conversation_routes
@@ -79,6 +80,7 @@ from wagate.sessions import (
     RuntimeSettings,
     SessionHooks,
     SessionManager,
+    WorkerIdentity,
 )
 from wagate.store import Database
 from wagate.store.media import MediaStore
@@ -344,6 +346,7 @@ async def build_services(
             worker_id=worker_id,
             lease_ttl_s=settings.lease_ttl_s,
             secrets=ConfigSecrets(secret_box, registry),
+            identity=WorkerIdentity(worker_id, settings.worker_capacity, metrics, clock),
         )
         outbox = Outbox(
             db=db,
@@ -653,6 +656,7 @@ def create_app(
         health.router,
         auth.router,
         users.router,
+        workers.router,
         sessions.router,
         settings_routes.router,
         health_session.router,

@@ -258,6 +258,38 @@ def users_set_password(
     console.print(f"password of {user} changed; their logins have ended")
 
 
+@app.command("workers")
+def workers_list() -> None:
+    """The workers sharing the database: live ones first, with what they hold."""
+    from datetime import timedelta
+
+    from wagate.store.repositories import workers
+
+    settings = _settings()
+
+    async def work(db: Any) -> Any:
+        async with db.read() as tx:
+            return await workers.list_workers(
+                tx, _now(), settings.lease_ttl_s, forget_after=timedelta(days=1)
+            )
+
+    table = Table("id", "host", "pid", "version", "state", "heartbeat", "sessions", "msg/s")
+    for view in _run(work):
+        row = view.worker
+        state = "alive" if view.alive else ("stopped" if row.stopped_at else "silent")
+        table.add_row(
+            row.id,
+            row.host,
+            str(row.pid),
+            row.version,
+            state,
+            row.heartbeat_at.isoformat(timespec="seconds"),
+            f"{view.sessions}/{row.capacity}",
+            f"{row.messages_per_s:g}",
+        )
+    console.print(table)
+
+
 @keys_app.command("create")
 def keys_create(
     tenant: Annotated[str, typer.Option(help="tenant name or id; created if it does not exist")],

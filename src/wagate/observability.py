@@ -124,6 +124,15 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
         )
 
+    def sent_total(self) -> float:
+        """Messages this process saw the network accept (status ``sent``), all types."""
+        return sum(
+            sample.value
+            for metric in self.messages_out.collect()
+            for sample in metric.samples
+            if sample.name.endswith("_total") and sample.labels.get("status") == "sent"
+        )
+
     def bounded_label(self, metric: str, value: str) -> str:
         """``value`` as a label of ``metric``, or ``"other"`` once that label has
         :data:`MAX_FREE_LABELS` values: labels from payloads (an engine's event kind, a

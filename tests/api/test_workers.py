@@ -117,3 +117,56 @@ async def test_graceful_shutdown_hands_sessions_over_at_once(
         await b.services.manager.lease_pass()
         assert b.services.manager.runtime(sid) is not None
         await wait_status(api_b, sid, "qr")
+
+
+async def test_every_worker_lists_the_fleet_with_what_each_holds(
+    workers: tuple[RunningServer, RunningServer, AsyncExitStack], clock: FakeClock
+) -> None:
+    a, b, stop_a = workers
+    async with a.client() as api_a, b.client() as api_b:
+        session = await create_session(api_a, "counted")
+        await wait_status(api_a, session["id"], "qr")
+        assert (await api_a.post(f"/v1/simulator/{session['id']}/scan")).status_code == 202
+        await wait_status(api_a, session["id"], "connected")
+        for n in range(3):
+            await wait_sent(
+                api_a, (await send(api_a, session["id"], to="5511988887777", text=f"m{n}"))["id"]
+            )
+        await a.services.manager.lease_pass()  # a heartbeat, as every lease pass makes
+
+        async def listed() -> dict[str, dict[str, object]]:
+            answer = await api_b.get("/v1/workers")  # B answers for the whole fleet
+            assert answer.status_code == 200, answer.text
+            items = {w["id"]: w for w in answer.json()["items"]}
+            assert {"worker-a", "worker-b"} <= set(items)
+            return items
+
+        items = await eventually(listed)
+        assert items == await listed()  # and A answers the same
+        mine, other = items["worker-a"], items["worker-b"]
+        assert mine["alive"] is True
+        assert mine["sessions"] == 1
+        assert other["sessions"] == 0
+        assert mine["capacity"] == a.services.settings.worker_capacity
+        assert mine["messages_per_s"] > 0
+        assert mine["version"] == other["version"]
+        assert mine["pid"] == other["pid"]  # both in this test's process
+        assert set(mine) >= {"id", "host", "version", "started_at", "heartbeat_at", "capacity"}
+
+        tenant_key = (await api_a.post("/v1/admin/tenants/default/keys", json={})).json()["key"]
+        async with a.client(tenant_key) as tenant:
+            assert (await tenant.get("/v1/workers")).status_code == 403
+
+        await stop_a.aclose()  # a clean stop says so at once
+        gone = {w["id"]: w for w in (await api_b.get("/v1/workers")).json()["items"]}
+        assert gone["worker-a"]["alive"] is False
+        assert gone["worker-a"]["stopped_at"] is not None
+        assert gone["worker-a"]["sessions"] == 0  # its lease was handed back
+        order = [w["id"] for w in (await api_b.get("/v1/workers")).json()["items"]]
+        assert order == ["worker-b", "worker-a"]  # live workers first
+
+        await b.advance(3 * b.services.settings.lease_ttl_s)  # B keeps beating, A stays silent
+        await b.services.manager.lease_pass()
+        again = {w["id"]: w for w in (await api_b.get("/v1/workers")).json()["items"]}
+        assert again["worker-b"]["alive"] is True
+        assert again["worker-a"]["alive"] is False

@@ -128,6 +128,7 @@ async def test_old_rows_and_their_files_go_and_what_is_still_needed_stays(
         "dead_letters": 3,
         "engine_steps": 3,
         "logins": 0,
+        "workers": 0,
         "messages": 2,  # not the queued one, not the recent one
     }
     assert result.files_removed == 1
@@ -156,6 +157,7 @@ async def test_zero_days_keeps_everything(db: Database, tmp_path: Path) -> None:
         engine_steps_days=0,
         messages_days=0,
         ended_logins_days=0,
+        silent_workers_days=0,
     )
     result = await RetentionSweeper(db, MediaStore(tmp_path), FakeClock(NOW), keep).sweep()
     assert set(result.deleted.values()) == {0}
@@ -163,10 +165,12 @@ async def test_zero_days_keeps_everything(db: Database, tmp_path: Path) -> None:
     assert await _count(db, Event) == 1
 
 
-async def test_ended_logins_go_a_week_after_they_ended(db: Database, tmp_path: Path) -> None:
+async def test_ended_logins_and_silent_workers_go_after_a_week(
+    db: Database, tmp_path: Path
+) -> None:
     from wagate.domain import Role
-    from wagate.store.models import Login
-    from wagate.store.repositories import users
+    from wagate.store.models import Login, Worker
+    from wagate.store.repositories import users, workers
 
     async with db.transaction() as tx:
         user = await users.create_user(
@@ -186,11 +190,17 @@ async def test_ended_logins_go_a_week_after_they_ended(db: Database, tmp_path: P
             logins[name] = login.id
         await users.revoke_login(tx, logins["logged out long ago"], NOW - 10 * day)
         await users.revoke_login(tx, logins["logged out lately"], NOW - day)
+        for worker_id, heard in (("gone", NOW - 10 * day), ("here", RECENT)):
+            report = workers.WorkerReport(worker_id, "host", 1, "0", 10, OLD, 0.0)
+            await workers.heartbeat(tx, report, heard)
 
     result = await RetentionSweeper(
         db, MediaStore(tmp_path), FakeClock(NOW), RetentionSettings()
     ).sweep()
     assert result.deleted["logins"] == 2
+    assert result.deleted["workers"] == 1
     async with db.read() as tx:
         left = set(await tx.scalars(select(Login.id)))
+        fleet = set(await tx.scalars(select(Worker.id)))
     assert left == {logins["active"], logins["logged out lately"]}
+    assert fleet == {"here"}

@@ -12,7 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2Pas
 from wagate.api.auth import LOGIN_COOKIE, Authenticator, CsrfGuard, looks_like_token
 from wagate.api.auth.csrf import SAFE_METHODS
 from wagate.api.principal import ADMIN, Principal
-from wagate.domain import AuthError, Forbidden
+from wagate.config import Settings
+from wagate.domain import AuthError, Clock, Forbidden
 from wagate.outbox import OutboundAcceptor, Outbox
 from wagate.store import Database
 from wagate.store.repositories import tenants
@@ -57,7 +58,19 @@ async def get_csrf(request: Request) -> CsrfGuard:
     return csrf
 
 
+async def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.services.clock
+    return clock
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.services.settings
+    return settings
+
+
 DatabaseDep = Annotated[Database, Depends(get_db)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 AcceptorDep = Annotated[OutboundAcceptor, Depends(get_acceptor)]
 OutboxDep = Annotated[Outbox, Depends(get_outbox)]
 AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]

@@ -7,6 +7,7 @@ from wagate.sessions.policy import CLOSE_CODES, Action, CloseRule, rule_for
 from wagate.sessions.proxy import ProxyProbe, ProxyStatus
 from wagate.sessions.runtime import RuntimeSettings, SessionRuntime
 from wagate.sessions.secrets import ConfigSecrets
+from wagate.sessions.worker import WorkerIdentity
 
 __all__ = [
     "CLOSE_CODES",
@@ -22,5 +23,6 @@ __all__ = [
     "SessionManager",
     "SessionRuntime",
     "Unchanged",
+    "WorkerIdentity",
     "rule_for",
 ]

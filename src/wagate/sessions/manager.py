@@ -31,10 +31,11 @@ from wagate.sessions.recorder import EventRecorder, SessionRef
 from wagate.sessions.runtime import RuntimeSettings, SessionRuntime
 from wagate.sessions.secrets import ConfigSecrets
 from wagate.sessions.status import SessionWrites
+from wagate.sessions.worker import WorkerIdentity
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Session
-from wagate.store.repositories import events, receipts, sessions, tenants
+from wagate.store.repositories import events, receipts, sessions, tenants, workers
 from wagate.transports.registry import TransportRegistry
 
 log = structlog.get_logger("wagate.sessions")
@@ -63,8 +64,10 @@ class SessionManager:
         worker_id: str = "worker",
         lease_ttl_s: float = 30.0,
         secrets: ConfigSecrets | None = None,
+        identity: WorkerIdentity | None = None,
     ) -> None:
         self.db = db
+        self.identity = identity
         self.secrets = secrets
         self.registry = registry
         self.clock = clock
@@ -388,6 +391,10 @@ class SessionManager:
 
     async def keep_leases(self) -> None:
         """Every third of the lease TTL: renew, let go of what was lost or stopped, take over."""
+        try:
+            await self.heartbeat()  # in GET /v1/workers from the start
+        except Exception as exc:
+            log.error("heartbeat failed", error=repr(exc))
         while True:
             await self.clock.sleep(self.lease_ttl_s / 3)
             try:
@@ -440,12 +447,19 @@ class SessionManager:
             )
         return len(waiting)
 
+    async def heartbeat(self) -> None:
+        if self.identity is not None:
+            async with self.db.transaction() as tx:
+                await workers.heartbeat(tx, self.identity.report(), self.clock.now())
+
     async def lease_pass(self) -> None:
         held = {sid: tok for sid, tok in self._tokens.items() if sid in self._runtimes}
         async with self.db.transaction() as tx:
             kept = await sessions.renew_leases(
                 tx, self.worker_id, held, self.clock.now(), self.lease_ttl_s
             )
+            if self.identity is not None:  # the heartbeat rides the renewal's commit
+                await workers.heartbeat(tx, self.identity.report(), self.clock.now())
             desired = await sessions.desired_states(tx, list(kept))
         for session_id in set(held) - kept:  # another worker owns it now
             log.warning("lease lost; closing the session here", session_id=session_id)
@@ -480,6 +494,12 @@ class SessionManager:
                 await self._release(session_id)
             except Exception as exc:
                 log.warning("could not release lease", session_id=session_id, error=repr(exc))
+        if self.identity is not None:
+            try:
+                async with self.db.transaction() as tx:
+                    await workers.stopped(tx, self.worker_id, self.clock.now())
+            except Exception as exc:
+                log.warning("could not record the worker's stop", error=repr(exc))
 
     # ------------------------------------------------------------------ helpers
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -114,6 +115,27 @@ class Login(Base):
     last_used_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class Worker(Base):
+    """A ``wagate serve`` process sharing the database, as it last reported itself.
+
+    Each worker writes its row in the transaction that renews its leases (no
+    extra commit); a row whose ``heartbeat_at`` is older than the lease TTL is a
+    worker that died or was stopped.
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(40))
+    capacity: Mapped[int] = mapped_column(Integer)
+    messages_per_s: Mapped[float] = mapped_column(Float, default=0.0)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
 
 
 class Session(Base):

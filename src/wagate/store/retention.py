@@ -41,6 +41,7 @@ class RetentionSettings:
     engine_steps_days: float = 30
     messages_days: float = 180
     ended_logins_days: float = 7  # logged out or expired; kept a while for the audit trail
+    silent_workers_days: float = 7  # workers not heard from: gone from the fleet
     interval_s: float = 3600
 
 
@@ -91,6 +92,9 @@ class RetentionSweeper:
             result, "engine_steps", s.engine_steps_days, now, retention.delete_engine_steps
         )
         await self._rows(result, "logins", s.ended_logins_days, now, retention.delete_ended_logins)
+        await self._rows(
+            result, "workers", s.silent_workers_days, now, retention.delete_silent_workers
+        )
         await self._messages(result, s.messages_days, now)
         return result
 

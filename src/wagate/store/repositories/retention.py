@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wagate.store.models import DeadLetter, Event, Login, Message, WebhookDelivery
+from wagate.store.models import DeadLetter, Event, Login, Message, WebhookDelivery, Worker
 from wagate.store.models_engine import EngineStep
 
 OPEN_DELIVERIES = ("pending", "failed")
@@ -78,6 +78,12 @@ async def delete_ended_logins(db: AsyncSession, before: datetime, limit: int) ->
         .limit(limit)
     )
     return await _delete_batch(db, Login, "id", chosen)
+
+
+async def delete_silent_workers(db: AsyncSession, before: datetime, limit: int) -> int:
+    """Workers whose last heartbeat is older than ``before``."""
+    chosen = select(Worker.id).where(Worker.heartbeat_at < before).order_by(Worker.id).limit(limit)
+    return await _delete_batch(db, Worker, "id", chosen)
 
 
 async def _delete_older(
