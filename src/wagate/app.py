@@ -82,6 +82,7 @@ from wagate.sessions import (
     SessionManager,
     WorkerIdentity,
 )
+from wagate.sessions.remote import RemoteCalls
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.repositories import tenants
@@ -138,6 +139,7 @@ class Services:
     worker_id: str
     policy_defaults: DeliveryPolicy
     proxy_probe: ProxyProbe
+    remote: RemoteCalls
     authenticator: Authenticator
     accounts: Accounts
     csrf: CsrfGuard
@@ -446,6 +448,9 @@ async def build_services(
             worker_id=worker_id,
             policy_defaults=policy_defaults,
             proxy_probe=ProxyProbe(clock, allow_private=settings.allow_private_urls),
+            remote=RemoteCalls(
+                db=db, manager=manager, clock=clock, timeout_s=settings.remote_call_timeout_s
+            ),
             authenticator=Authenticator(
                 db=db,
                 clock=clock,
@@ -612,6 +617,7 @@ def create_app(
                 tasks.start("session-restore", services.manager.restore())
                 tasks.start("outbox-supervisor", services.outbox.run())
                 tasks.start("session-leases", services.manager.keep_leases())
+                tasks.start("session-commands", services.remote.serve())
                 tasks.start("receipt-waits", services.manager.keep_receipts(settings.sender_poll_s))
                 tasks.start("webhook-dispatcher", services.webhooks.run())
                 if services.engine is not None:

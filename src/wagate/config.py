@@ -100,6 +100,14 @@ class Settings(BaseSettings):
         description="Sessions a tenant may have, unless the admin sets its own quota "
         "(`PATCH /v1/admin/tenants/{id}`); unset: no limit.",
     )
+    remote_call_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="How long a worker waits for the session's owner to answer a call that "
+        "needs the live connection (pairing code, presence, read receipts, number checks, "
+        "group info); then 504 `owner_timeout`.",
+    )
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
         description="Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are "

@@ -18,7 +18,7 @@ PUBLIC = {
     ("POST", "/v1/auth/token"),
     ("POST", "/v1/auth/refresh"),
 }
-ADMIN_ONLY = re.compile(r"^(/v1/admin/|/metrics$)")
+ADMIN_ONLY = re.compile(r"^(/v1/admin/|/v1/workers$|/metrics$)")
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 

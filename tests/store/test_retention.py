@@ -129,6 +129,7 @@ async def test_old_rows_and_their_files_go_and_what_is_still_needed_stays(
         "engine_steps": 3,
         "logins": 0,
         "workers": 0,
+        "session_commands": 0,
         "messages": 2,  # not the queued one, not the recent one
     }
     assert result.files_removed == 1
@@ -158,6 +159,7 @@ async def test_zero_days_keeps_everything(db: Database, tmp_path: Path) -> None:
         messages_days=0,
         ended_logins_days=0,
         silent_workers_days=0,
+        session_commands_days=0,
     )
     result = await RetentionSweeper(db, MediaStore(tmp_path), FakeClock(NOW), keep).sweep()
     assert set(result.deleted.values()) == {0}

@@ -15,8 +15,10 @@ from wagate.api.principal import ADMIN, Principal
 from wagate.config import Settings
 from wagate.domain import AuthError, Clock, Forbidden
 from wagate.outbox import OutboundAcceptor, Outbox
+from wagate.sessions.remote import RemoteCalls
 from wagate.store import Database
 from wagate.store.repositories import tenants
+from wagate.transports import TransportRegistry
 
 if TYPE_CHECKING:
     from wagate.app import Services
@@ -68,7 +70,19 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_registry(request: Request) -> TransportRegistry:
+    registry: TransportRegistry = request.app.state.services.registry
+    return registry
+
+
+async def get_remote(request: Request) -> RemoteCalls:
+    remote: RemoteCalls = request.app.state.services.remote
+    return remote
+
+
 DatabaseDep = Annotated[Database, Depends(get_db)]
+RegistryDep = Annotated[TransportRegistry, Depends(get_registry)]
+RemoteDep = Annotated[RemoteCalls, Depends(get_remote)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AcceptorDep = Annotated[OutboundAcceptor, Depends(get_acceptor)]

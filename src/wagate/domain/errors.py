@@ -9,6 +9,8 @@ The API turns them into ``{"error": {"code", "message"}}`` in one handler.
     WagateError
     ├── NotFound (404)
     ├── Conflict (409)
+    │   ├── NotConnected
+    │   │   └── NotRunning
     │   ├── NotWaitingForScan
     │   ├── SessionNameTaken
     │   └── IdempotencyKeyInFlight
@@ -18,6 +20,7 @@ The API turns them into ``{"error": {"code", "message"}}`` in one handler.
     │   ├── UnsupportedByTransport
     │   └── UnsafeUrl
     ├── TooManyStreams (429) / TooManyAttempts (429)
+    ├── OwnerTimeout (504) / RemoteError (the owner's status)
     ├── AuthError (401)
     │   └── InvalidCredentials
     ├── Forbidden (403)
@@ -60,6 +63,33 @@ class Conflict(WagateError):
 
     code = "conflict"
     status_code = 409
+
+
+class NotConnected(Conflict):
+    """The session has no live connection now (it is not running, or is reconnecting)."""
+
+    code = "session_not_connected"
+
+
+class NotRunning(NotConnected):
+    """No worker runs the session now: it is stopped, or between workers."""
+
+    code = "session_not_running"
+
+
+class OwnerTimeout(WagateError):
+    """The worker that runs the session did not answer in time."""
+
+    code = "owner_timeout"
+    status_code = 504
+
+
+class RemoteError(WagateError):
+    """An error the worker that runs the session answered with, passed on as it was."""
+
+    def __init__(self, code: str, message: str, status_code: int) -> None:
+        super().__init__(message, code=code)
+        self.status_code = status_code  # type: ignore[misc]
 
 
 class NotWaitingForScan(Conflict):

@@ -15,15 +15,14 @@ import structlog
 
 from wagate.domain import (
     Clock,
-    Conflict,
     DesiredState,
     MessageStatus,
     NotFound,
+    NotRunning,
     ReceiptReceived,
     SessionStatus,
     TransportEvent,
     new_id,
-    normalize_phone,
 )
 from wagate.observability import Metrics
 from wagate.sessions.hooks import SessionHooks
@@ -348,13 +347,10 @@ class SessionManager:
         self.hooks.events_committed()
 
     async def request_pairing_code(self, session_id: str, phone: str) -> str:
-        digits = normalize_phone(phone)
         runtime = self._runtimes.get(session_id)
-        if runtime is None or runtime.transport is None:
-            raise Conflict("the session is not running; start it first", code="session_not_running")
-        if runtime.status is SessionStatus.CONNECTED:
-            raise Conflict("the session is already connected", code="already_connected")
-        return await runtime.request_pairing_code(digits)
+        if runtime is None:
+            raise NotRunning("the session is not running; start it first")
+        return await runtime.pairing_code_for(phone)
 
     # ------------------------------------------------------------------ process lifecycle
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,18 +15,25 @@ import structlog
 
 from wagate.domain import (
     Clock,
+    Conflict,
     Connected,
     CredentialsUpdated,
     DecryptFailed,
     DesiredState,
     Disconnected,
+    Jid,
+    NotConnected,
+    NotRunning,
     PairingCodeIssued,
+    PresenceState,
     QrUpdated,
     RetryStrategy,
     SessionStatus,
+    TransportError,
     TransportEvent,
     UnknownEventType,
     Unparseable,
+    normalize_phone,
 )
 from wagate.domain.policy import DeliveryPolicy
 from wagate.observability import Metrics
@@ -41,7 +48,7 @@ from wagate.store import Database
 from wagate.store.models import Session
 from wagate.store.repositories import sessions
 from wagate.store.serialize import iso
-from wagate.transports.base import Transport, TransportContext
+from wagate.transports.base import Capabilities, NumberCheck, Transport, TransportContext
 from wagate.transports.registry import TransportRegistry
 
 
@@ -192,8 +199,58 @@ class SessionRuntime:
 
     async def request_pairing_code(self, phone: str) -> str:
         if self.transport is None:
-            raise RuntimeError("session is not running")
-        return await self.transport.request_pairing_code(phone)
+            raise NotRunning("the session is not running; start it first")
+        async with self.monitor.track("pairing_code"):
+            return await self.transport.request_pairing_code(phone)
+
+    async def pairing_code_for(self, phone: str) -> str:
+        """A code to type on the phone ``phone`` (digits as people write them)."""
+        digits = normalize_phone(phone)
+        if self.status is SessionStatus.CONNECTED:
+            raise Conflict("the session is already connected", code="already_connected")
+        return await self.request_pairing_code(digits)
+
+    # ------------------------------------------------------------------ connected operations
+    # What callers do with the live connection goes through these: the capability is
+    # checked, the protocol monitor counts the call, and a connection found dead is
+    # reported in one place.
+
+    def _live(self, what: str, capable: Callable[[Capabilities], bool]) -> Transport:
+        transport = self.transport
+        if not self.connected or transport is None:
+            raise NotConnected("the session is not connected")
+        transport.capabilities.require(what, capable(transport.capabilities))
+        return transport
+
+    @contextlib.asynccontextmanager
+    async def _operation(self, name: str) -> AsyncIterator[None]:
+        try:
+            async with self.monitor.track(name):
+                yield
+        except TransportError as exc:
+            if exc.code == "not_connected":
+                self.report_dead_connection()
+            raise
+
+    async def send_presence(self, chat: Jid, state: PresenceState) -> None:
+        transport = self._live("presence", lambda c: c.presence)
+        async with self._operation("presence"):
+            await transport.send_presence(chat, state)
+
+    async def mark_read(self, chat: Jid, wa_message_ids: list[str], sender: str | None) -> None:
+        transport = self._live("read receipts", lambda c: c.read_receipts)
+        async with self._operation("read_receipts"):
+            await transport.mark_read(chat, wa_message_ids, sender)
+
+    async def check_numbers(self, phones: list[str]) -> list[NumberCheck]:
+        transport = self._live("number lookups", lambda c: c.check_numbers)
+        async with self._operation("check_numbers"):
+            return await transport.check_numbers(phones)
+
+    async def group_info(self, group: Jid) -> dict[str, Any]:
+        transport = self._live("group info", lambda c: c.group_info)
+        async with self._operation("group_info"):
+            return await transport.group_info(group)
 
     # ------------------------------------------------------------------ events
 

@@ -138,6 +138,26 @@ class Worker(Base):
     stopped_at: Mapped[datetime | None]
 
 
+class SessionCommand(Base):
+    """A call that needs a session's live connection, made on a worker that does not run
+    the session: the worker that does claims it, runs it and writes the answer here."""
+
+    __tablename__ = "session_commands"
+    __table_args__ = (Index("ix_session_commands_status_session", "status", "session_id"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    args: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20))  # pending, running, done, failed, abandoned
+    result: Mapped[dict[str, Any] | None]
+    error: Mapped[dict[str, Any] | None]  # {"code", "message", "status"}
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
 class Session(Base):
     """A WhatsApp number connected through one transport.
 

@@ -42,6 +42,7 @@ class RetentionSettings:
     messages_days: float = 180
     ended_logins_days: float = 7  # logged out or expired; kept a while for the audit trail
     silent_workers_days: float = 7  # workers not heard from: gone from the fleet
+    session_commands_days: float = 1  # answered or abandoned calls between workers
     interval_s: float = 3600
 
 
@@ -94,6 +95,9 @@ class RetentionSweeper:
         await self._rows(result, "logins", s.ended_logins_days, now, retention.delete_ended_logins)
         await self._rows(
             result, "workers", s.silent_workers_days, now, retention.delete_silent_workers
+        )
+        await self._rows(
+            result, "session_commands", s.session_commands_days, now, retention.delete_commands
         )
         await self._messages(result, s.messages_days, now)
         return result

@@ -104,6 +104,11 @@ class TransportRegistry:
                 merged.pop(field, None)
         return {key: value for key, value in merged.items() if value is not None}
 
+    def require(self, name: str, what: str, capable: Callable[[Capabilities], bool]) -> None:
+        """422 ``unsupported_by_transport`` unless transport ``name`` can do ``what``."""
+        capabilities = self.capabilities(name)
+        capabilities.require(what, capable(capabilities))
+
     def capabilities(self, name: str) -> Capabilities:
         self.ensure_available(name)
         return self._capabilities[name]

@@ -7,14 +7,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from wagate.api.deps import PrincipalDep, ServicesDep
-from wagate.api.routes.sessions import load_session
+from wagate.api.deps import DatabaseDep, PrincipalDep, RegistryDep, RemoteDep
+from wagate.api.routes.sessions import load_session_row
 from wagate.api.schemas import PresenceOut, ReadOut
-from wagate.domain import Conflict, Jid, PresenceState, normalize_destination
-from wagate.sessions import SessionRuntime
-from wagate.store.models import Session
+from wagate.domain import normalize_destination
 from wagate.store.repositories import messages
-from wagate.transports import Transport
 
 router = APIRouter(prefix="/v1/sessions", tags=["chats"])
 
@@ -35,48 +32,42 @@ class ReadRequest(BaseModel):
     )
 
 
-async def _connected_transport(
-    services: Any, session_id: str, principal: Any, chat_id: str, what: str, capability: str
-) -> tuple[Session, SessionRuntime, Transport, Jid]:
-    """The caller's session, its runtime and transport, and the chat: 404 for another
-    tenant's session,
-    422 if the transport cannot do ``what`` or the chat is not valid, 409 if offline."""
-    session = await load_session(services, session_id, principal)
-    capabilities = services.registry.capabilities(session.transport)
-    capabilities.require(what, getattr(capabilities, capability))
-    chat = normalize_destination(chat_id)
-    runtime: SessionRuntime | None = services.manager.runtime(session.id)
-    if runtime is None or not runtime.connected or runtime.transport is None:
-        raise Conflict("the session is not connected", code="session_not_connected")
-    return session, runtime, runtime.transport, chat
-
-
 @router.post(
     "/{session_id}/presence", status_code=status.HTTP_202_ACCEPTED, response_model=PresenceOut
 )
 async def send_presence(
-    session_id: str, body: PresenceRequest, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    body: PresenceRequest,
+    db: DatabaseDep,
+    registry: RegistryDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
-    """Show typing (``composing``), recording or paused to the people in a chat."""
-    _, runtime, transport, chat = await _connected_transport(
-        services, session_id, principal, body.chat_id, "presence", "presence"
-    )
-    async with runtime.monitor.track("presence"):
-        await transport.send_presence(chat, PresenceState(body.state))
+    """Show typing (``composing``), recording or paused to the people in a chat. Any
+    worker answers: the one that runs the session sends it."""
+    session = await load_session_row(db, session_id, principal)
+    registry.require(session.transport, "presence", lambda c: c.presence)
+    chat = normalize_destination(body.chat_id)
+    await remote.call(session.id, "presence", {"chat": chat, "state": body.state})
     return {"chat_id": chat, "state": body.state}
 
 
 @router.post("/{session_id}/read", status_code=status.HTTP_202_ACCEPTED, response_model=ReadOut)
 async def mark_read(
-    session_id: str, body: ReadRequest, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    body: ReadRequest,
+    db: DatabaseDep,
+    registry: RegistryDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """Send read receipts (blue ticks) for inbound messages of a chat."""
-    session, runtime, transport, chat = await _connected_transport(
-        services, session_id, principal, body.chat_id, "read receipts", "read_receipts"
-    )
+    session = await load_session_row(db, session_id, principal)
+    registry.require(session.transport, "read receipts", lambda c: c.read_receipts)
+    chat = normalize_destination(body.chat_id)
     wa_ids: list[str] = []
     sender: str | None = None
-    async with services.db.read() as tx:
+    async with db.read() as tx:
         for ref in body.message_ids:
             row = await messages.resolve_reference(tx, session.id, ref)
             if row is not None and row.wa_message_id:
@@ -84,6 +75,7 @@ async def mark_read(
                 sender = sender or row.sender
             else:
                 wa_ids.append(ref)
-    async with runtime.monitor.track("read_receipts"):
-        await transport.mark_read(chat, wa_ids, sender)
+    await remote.call(
+        session.id, "read", {"chat": chat, "wa_message_ids": wa_ids, "sender": sender}
+    )
     return {"chat_id": chat, "message_ids": wa_ids}

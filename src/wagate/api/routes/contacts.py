@@ -8,20 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from wagate.api.deps import PrincipalDep, ServicesDep
-from wagate.api.routes.sessions import load_session
+from wagate.api.deps import DatabaseDep, PrincipalDep, RegistryDep, RemoteDep
+from wagate.api.routes.sessions import load_session_row
 from wagate.api.schemas import GroupOut, NumberCheckList
 from wagate.domain import (
-    Conflict,
     InvalidDestination,
     InvalidRequest,
-    Jid,
     is_group,
     normalize_destination,
     normalize_phone,
 )
-from wagate.sessions import SessionRuntime
-from wagate.transports import Transport
 
 router = APIRouter(prefix="/v1/sessions", tags=["contacts"])
 
@@ -35,20 +31,6 @@ class CheckRequest(BaseModel):
     numbers: list[Number] = Field(min_length=1, max_length=MAX_NUMBERS)
 
 
-async def _asking_transport(
-    services: Any, session_id: str, principal: Any, what: str, capability: str
-) -> tuple[SessionRuntime, Transport]:
-    """The caller's connected session and its transport: 404 for another tenant's session,
-    422 if its transport cannot do ``what``, 409 when it is not connected."""
-    session = await load_session(services, session_id, principal)
-    capabilities = services.registry.capabilities(session.transport)
-    capabilities.require(what, getattr(capabilities, capability))
-    runtime: SessionRuntime | None = services.manager.runtime(session.id)
-    if runtime is None or not runtime.connected or runtime.transport is None:
-        raise Conflict("the session is not connected", code="session_not_connected")
-    return runtime, runtime.transport
-
-
 @router.post(
     "/{session_id}/contacts/check",
     response_model=NumberCheckList,
@@ -60,7 +42,9 @@ async def check_contacts(
         list[Number] | CheckRequest,
         Body(description='phone numbers: a JSON list, or {"numbers": [...]}; at most 100'),
     ],
-    services: ServicesDep,
+    db: DatabaseDep,
+    registry: RegistryDep,
+    remote: RemoteDep,
     principal: PrincipalDep,
 ) -> dict[str, Any]:
     """Whether each number has a WhatsApp account, and its JID when it has.
@@ -71,9 +55,8 @@ async def check_contacts(
     numbers = body.numbers if isinstance(body, CheckRequest) else body
     if not numbers or len(numbers) > MAX_NUMBERS:
         raise InvalidRequest(f"send between 1 and {MAX_NUMBERS} numbers")
-    runtime, transport = await _asking_transport(
-        services, session_id, principal, "number lookups", "check_numbers"
-    )
+    session = await load_session_row(db, session_id, principal)
+    registry.require(session.transport, "number lookups", lambda c: c.check_numbers)
     digits: dict[str, str | None] = {}
     for raw in numbers:
         try:
@@ -83,8 +66,8 @@ async def check_contacts(
     wanted = sorted({d for d in digits.values() if d})
     answers = {}
     if wanted:
-        async with runtime.monitor.track("check_numbers"):
-            answers = {a.phone: a for a in await transport.check_numbers(wanted)}
+        found = await remote.call(session.id, "check_numbers", {"phones": wanted})
+        answers = {a["phone"]: a for a in found["items"]}
     items = []
     for raw in numbers:
         phone = digits[raw]
@@ -104,8 +87,8 @@ async def check_contacts(
             {
                 "input": raw,
                 "phone": phone,
-                "on_whatsapp": bool(answer and answer.on_whatsapp),
-                "jid": answer.jid if answer and answer.on_whatsapp else None,
+                "on_whatsapp": bool(answer and answer["on_whatsapp"]),
+                "jid": answer["jid"] if answer and answer["on_whatsapp"] else None,
             }
         )
     return {"items": items}
@@ -113,14 +96,17 @@ async def check_contacts(
 
 @router.get("/{session_id}/groups/{group_id}", response_model=GroupOut)
 async def group_info(
-    session_id: str, group_id: str, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    group_id: str,
+    db: DatabaseDep,
+    registry: RegistryDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """A group's name, topic, owner and participants (JID, phone and @lid when known)."""
     group = normalize_destination(group_id)
     if not is_group(group):
         raise InvalidDestination(f"{group_id!r} is not a group JID")
-    runtime, transport = await _asking_transport(
-        services, session_id, principal, "group info", "group_info"
-    )
-    async with runtime.monitor.track("group_info"):
-        return await transport.group_info(Jid(group))
+    session = await load_session_row(db, session_id, principal)
+    registry.require(session.transport, "group info", lambda c: c.group_info)
+    return await remote.call(session.id, "group_info", {"group": group})

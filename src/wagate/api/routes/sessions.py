@@ -7,7 +7,7 @@ from typing import Any
 import segno
 from fastapi import APIRouter, Request, Response, status
 
-from wagate.api.deps import PrincipalDep, ServicesDep
+from wagate.api.deps import DatabaseDep, PrincipalDep, RegistryDep, RemoteDep, ServicesDep
 from wagate.api.schemas import (
     PairingOut,
     PairingRequest,
@@ -17,7 +17,7 @@ from wagate.api.schemas import (
     SessionOut,
     SessionUpdate,
 )
-from wagate.domain import Forbidden, NotWaitingForScan, SessionStatus
+from wagate.domain import Forbidden, NotRunning, NotWaitingForScan, SessionStatus
 from wagate.domain.policy import validate_overrides
 from wagate.domain.urls import check_url_syntax, ensure_public_url
 from wagate.sessions import UNCHANGED, Unchanged
@@ -208,14 +208,21 @@ async def get_qr(session_id: str, services: ServicesDep, principal: PrincipalDep
 
 @router.post("/{session_id}/pairing-code", response_model=PairingOut)
 async def pairing_code(
-    session_id: str, body: PairingRequest, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    body: PairingRequest,
+    db: DatabaseDep,
+    registry: RegistryDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> Any:
-    """A code to type on the phone (Linked devices > Link with phone number)."""
-    row = await load_session(services, session_id, principal)
-    capabilities = services.registry.capabilities(row.transport)
-    capabilities.require("pairing codes", capabilities.pairing_code)
-    code = await services.manager.request_pairing_code(row.id, body.phone)
-    return {"code": code}
+    """A code to type on the phone (Linked devices > Link with phone number). Any worker
+    answers: the one that runs the session asks WhatsApp for it."""
+    row = await load_session_row(db, session_id, principal)
+    registry.require(row.transport, "pairing codes", lambda c: c.pairing_code)
+    answer = await remote.call(
+        row.id, "pairing_code", {"phone": body.phone}, when_nobody_runs=NotRunning
+    )
+    return {"code": answer["code"]}
 
 
 def qr_data_url(raw: str) -> str:

@@ -15,7 +15,15 @@ from typing import Any
 from sqlalchemy import Select, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wagate.store.models import DeadLetter, Event, Login, Message, WebhookDelivery, Worker
+from wagate.store.models import (
+    DeadLetter,
+    Event,
+    Login,
+    Message,
+    SessionCommand,
+    WebhookDelivery,
+    Worker,
+)
 from wagate.store.models_engine import EngineStep
 
 OPEN_DELIVERIES = ("pending", "failed")
@@ -84,6 +92,17 @@ async def delete_silent_workers(db: AsyncSession, before: datetime, limit: int) 
     """Workers whose last heartbeat is older than ``before``."""
     chosen = select(Worker.id).where(Worker.heartbeat_at < before).order_by(Worker.id).limit(limit)
     return await _delete_batch(db, Worker, "id", chosen)
+
+
+async def delete_commands(db: AsyncSession, before: datetime, limit: int) -> int:
+    """Calls between workers made before ``before``: long answered, abandoned or expired."""
+    chosen = (
+        select(SessionCommand.id)
+        .where(SessionCommand.created_at < before)
+        .order_by(SessionCommand.id)
+        .limit(limit)
+    )
+    return await _delete_batch(db, SessionCommand, "id", chosen)
 
 
 async def _delete_older(
