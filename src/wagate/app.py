@@ -80,6 +80,7 @@ from wagate.sessions import (
     RuntimeSettings,
     SessionHooks,
     SessionManager,
+    SessionRuntime,
     WorkerIdentity,
 )
 from wagate.sessions.remote import RemoteCalls
@@ -110,6 +111,7 @@ from wagate.transports.simulator import (
     SimulatorTransport,
     validate_simulator_config,
 )
+from wagate.transports.simulator.controls import run_control
 from wagate.transports.whatsmeow import EngineSupervisor, SupervisorSettings, WhatsmeowTransport
 
 log = structlog.get_logger("wagate")
@@ -477,6 +479,14 @@ async def build_services(
                 ),
             },
         )
+
+        async def simulator_control(
+            runtime: SessionRuntime, args: dict[str, Any]
+        ) -> dict[str, Any]:
+            """A control asked on another worker, carried out on this one's network."""
+            return await run_control(network, runtime.session_id, args["action"], args.get("body"))
+
+        services.remote.register("simulator", simulator_control)
         stack.push_async_callback(manager.shutdown)
         stack.push_async_callback(outbox.shutdown, settings.shutdown_timeout_s)
         stack.push_async_callback(dispatcher.shutdown, settings.shutdown_timeout_s)

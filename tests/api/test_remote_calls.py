@@ -4,7 +4,6 @@ the owner runs them and the caller gets the same answer (issue 14, item 1)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +12,8 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.api.helpers import create_session, wait_status
-from tests.support.server import RunningServer, make_settings, running_server
+from tests.support.fleet import two_workers
+from tests.support.server import RunningServer
 from wagate.domain import FakeClock
 from wagate.store.models import Session, SessionCommand
 
@@ -25,19 +25,8 @@ async def pair(
     db_url: str, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
     """A runs the sessions (created through it); B only answers calls (short timeout)."""
-    async with AsyncExitStack() as stack:
-        a = await stack.enter_async_context(
-            running_server(make_settings(db_url, tmp_path / "a", worker_id="worker-a"), clock)
-        )
-        b = await stack.enter_async_context(
-            running_server(
-                make_settings(
-                    db_url, tmp_path / "b", worker_id="worker-b", remote_call_timeout_s=1.0
-                ),
-                clock,
-            )
-        )
-        yield a, b
+    async with two_workers(db_url, tmp_path, clock, remote_call_timeout_s=1.0) as both:
+        yield both
 
 
 async def _answer(

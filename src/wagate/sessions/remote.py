@@ -58,6 +58,14 @@ async def _group(runtime: SessionRuntime, args: dict[str, Any]) -> dict[str, Any
     return await runtime.group_info(Jid(args["group"]))
 
 
+async def _connection(runtime: SessionRuntime, _: dict[str, Any]) -> dict[str, Any]:
+    """What only the worker that runs the session knows about its connection."""
+    return {
+        "reconnect_attempts": runtime.reconnect_attempts,
+        "protocol": runtime.monitor.as_json(),
+    }
+
+
 async def _pairing(runtime: SessionRuntime, args: dict[str, Any]) -> dict[str, Any]:
     return {"code": await runtime.pairing_code_for(args["phone"])}
 
@@ -68,6 +76,7 @@ HANDLERS: dict[str, Handler] = {
     "check_numbers": _check,
     "group_info": _group,
     "pairing_code": _pairing,
+    "connection": _connection,
 }
 
 
@@ -87,6 +96,41 @@ class RemoteCalls:
         self.timeout_s = timeout_s
         self.poll_s = poll_s
         self._wakeup = asyncio.Event()
+        self._handlers = dict(HANDLERS)
+        self._handlers["logout"] = self._logout_here
+
+    async def _logout_here(self, runtime: SessionRuntime, _: dict[str, Any]) -> dict[str, Any]:
+        await self.manager.logout(runtime.session_id)
+        return {}
+
+    async def logout(self, session_id: str) -> None:
+        """Log the session out where it runs, so WhatsApp unlinks the device now. When its
+        worker does not answer, the logout is recorded here (credentials wiped, desired
+        state stopped) and that worker closes the session at its next lease pass."""
+        if await self.runs_elsewhere(session_id):
+            try:
+                await self.call(session_id, "logout", {})
+                return
+            except (OwnerTimeout, NotConnected) as exc:
+                log.warning("owner did not log out; recording it here", error=exc.message)
+        await self.manager.logout(session_id)
+
+    async def delete(self, session_id: str) -> None:
+        """Log out where the session runs, then delete it with its messages and media."""
+        await self.logout(session_id)
+        await self.manager.delete(session_id)
+
+    def register(self, kind: str, handler: Handler) -> None:
+        """Add a call kind (the composition root adds the simulator's controls)."""
+        self._handlers[kind] = handler
+
+    async def runs_elsewhere(self, session_id: str) -> bool:
+        """Whether another live worker holds the session's lease now."""
+        if self.manager.runtime(session_id) is not None:
+            return False
+        async with self.db.read() as tx:
+            owner = await commands.lease_owner(tx, session_id, self.clock.now())
+        return owner is not None and owner != self.manager.worker_id
 
     async def call(
         self,
@@ -98,7 +142,7 @@ class RemoteCalls:
     ) -> dict[str, Any]:
         """Run ``kind`` on the session's live connection, here or on its owner; raise
         ``when_nobody_runs`` (409) when no worker holds the session."""
-        handler = HANDLERS[kind]
+        handler = self._handlers[kind]
         runtime = self.manager.runtime(session_id)
         if runtime is not None:
             return await handler(runtime, args)
@@ -184,7 +228,7 @@ class RemoteCalls:
             runtime = self.manager.runtime(session_id)
             if runtime is None:
                 raise NotConnected("the session stopped running on its worker")
-            result = await HANDLERS[kind](runtime, args)
+            result = await self._handlers[kind](runtime, args)
         except WagateError as exc:
             error = {"code": exc.code, "message": exc.message, "status": exc.status_code}
         except Exception as exc:

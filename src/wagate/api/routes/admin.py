@@ -89,7 +89,7 @@ async def delete_tenant(tenant_id: str, services: ServicesDep, _: AdminDep) -> R
 
         owned = await sessions.list_sessions(tx, tenant.id)
     for session in owned:
-        await services.manager.delete(session.id)
+        await services.remote.delete(session.id)
     async with services.db.transaction() as tx:
         await tenants.delete_tenant(tx, tenant.id)
     services.key_cache.clear()

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from wagate.api.deps import PrincipalDep, ServicesDep
 from wagate.api.routes.sessions import load_session
-from wagate.domain import SessionStatus
+from wagate.domain import NotConnected, OwnerTimeout, SessionStatus
 from wagate.store.repositories import messages
 from wagate.store.serialize import iso
 
@@ -23,6 +23,20 @@ _HEALTH = {
 }
 
 
+async def _connection(services: Any, session_id: str) -> dict[str, Any] | None:
+    """Reconnects and protocol counters, from the worker that runs the session: this one,
+    or its owner (None when no worker runs it, or the owner does not answer)."""
+    if services.manager.runtime(session_id) is None and not await services.remote.runs_elsewhere(
+        session_id
+    ):
+        return None
+    try:
+        answer: dict[str, Any] = await services.remote.call(session_id, "connection", {})
+    except (NotConnected, OwnerTimeout):
+        return None
+    return answer
+
+
 @router.get("/{session_id}/health")
 async def session_health(session_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
     """``healthy`` when connected, ``degraded`` while (re)connecting or waiting for a scan
@@ -34,6 +48,7 @@ async def session_health(session_id: str, services: ServicesDep, principal: Prin
     async with services.db.read() as tx:
         activity = await messages.activity_since(tx, session.id, now - timedelta(hours=24))
     runtime = services.manager.runtime(session.id)
+    connection = await _connection(services, session.id)
     status = SessionStatus(session.status)
     last = max((t for t in (activity["last_activity"], session.connected_at) if t), default=None)
     health = _HEALTH.get(status, "unhealthy")
@@ -51,11 +66,11 @@ async def session_health(session_id: str, services: ServicesDep, principal: Prin
         "connection": status.value,
         "reason": session.status_reason,
         "last_activity": iso(last),
-        "reconnect_attempts": runtime.reconnect_attempts if runtime is not None else None,
+        "reconnect_attempts": connection["reconnect_attempts"] if connection else None,
         "running_here": runtime is not None,
         "worker": session.lease_owner,
         "messages_last_24h": {k: activity[k] for k in ("sent", "received", "failed")},
         "proxy_status": proxy.state if proxy is not None else "none",
         "proxy": proxy.as_json() if proxy is not None else None,
-        "protocol": runtime.monitor.as_json() if runtime is not None else None,
+        "protocol": connection["protocol"] if connection else None,
     }

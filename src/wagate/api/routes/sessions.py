@@ -152,11 +152,12 @@ async def update_session(
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def delete_session(
-    session_id: str, services: ServicesDep, principal: PrincipalDep
+    session_id: str, services: ServicesDep, remote: RemoteDep, principal: PrincipalDep
 ) -> Response:
-    """Log out, wipe credentials and media, and delete the session and its messages."""
+    """Log out (on the worker that runs the session, so WhatsApp unlinks it now), wipe
+    credentials and media, and delete the session and its messages."""
     row = await load_session(services, session_id, principal)
-    await services.manager.delete(row.id)
+    await remote.delete(row.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -182,10 +183,15 @@ async def stop_session(
     "/{session_id}/logout", status_code=status.HTTP_202_ACCEPTED, response_model=SessionOut
 )
 async def logout_session(
-    session_id: str, request: Request, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    request: Request,
+    services: ServicesDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> Any:
+    """Unlink the device on the worker that runs the session (any worker answers)."""
     row = await load_session(services, session_id, principal)
-    await services.manager.logout(row.id)
+    await remote.logout(row.id)
     return await _json(services, request, row.id)
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, status
-from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 
-from wagate.api.deps import PrincipalDep, ServicesDep
+from wagate.api.deps import PrincipalDep, RemoteDep, ServicesDep
 from wagate.api.routes.sessions import load_session_row
-from wagate.domain import InvalidRequest, MessageStatus, UnsupportedByTransport
+from wagate.domain import InvalidRequest, UnsupportedByTransport
+from wagate.sessions.remote import RemoteCalls
 from wagate.store.models import Session
 from wagate.store.repositories import sessions
 from wagate.transports.simulator import (
@@ -31,6 +32,7 @@ from wagate.transports.simulator import (
     SimulatorSlowNetwork,
     SimulatorUnknownEvent,
 )
+from wagate.transports.simulator.controls import body_json, run_control
 
 router = APIRouter(prefix="/v1/simulator", tags=["simulator"])
 
@@ -79,6 +81,24 @@ async def simulated_session(
     return session, network
 
 
+async def control(
+    services: Any,
+    remote: RemoteCalls,
+    session_id: str,
+    principal: Any,
+    action: str,
+    body: BaseModel | None = None,
+) -> dict[str, Any]:
+    """Carry out a control on the simulated network of the worker that runs the session
+    (this one, or its owner through :class:`RemoteCalls`): the phone and its connection
+    live there."""
+    session, network = await simulated_session(services, session_id, principal)
+    payload = body_json(body)
+    if await remote.runs_elsewhere(session.id):
+        return await remote.call(session.id, "simulator", {"action": action, "body": payload})
+    return await run_control(network, session.id, action, payload)
+
+
 @router.post(
     "/outage",
     status_code=status.HTTP_202_ACCEPTED,
@@ -86,19 +106,29 @@ async def simulated_session(
     response_model_exclude_unset=True,
 )
 async def outage(
-    body: SimulatorOutage, services: ServicesDep, principal: PrincipalDep
+    body: SimulatorOutage, services: ServicesDep, remote: RemoteDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Fault injection: the network drops every connected simulator session at the same
-    moment with ``code`` (the admin key: all sessions; a tenant's key: its own)."""
+    moment with ``code`` (the admin key: all sessions; a tenant's key: its own). Sessions
+    run by other workers are dropped by them, at about the same moment."""
     network: SimulatorNetwork | None = services.simulator
     if network is None:
         raise InvalidRequest("the simulator is not enabled", code="simulator_disabled")
-    scope = None
-    if not principal.is_admin:
-        async with services.db.read() as tx:
-            scope = [row.id for row in await sessions.list_sessions(tx, principal.tenant_id)]
-    dropped = await network.outage(body.code, scope)
-    return {"code": body.code, "dropped": len(dropped)}
+    async with services.db.read() as tx:
+        rows = await sessions.list_sessions(tx, principal.tenant_id)
+    simulated = [row.id for row in rows if row.transport == "simulator"]
+    elsewhere = [sid for sid in simulated if await remote.runs_elsewhere(sid)]
+    scope = None if principal.is_admin else [row.id for row in rows]
+    here = network.outage(body.code, scope)
+    asked = [
+        remote.call(sid, "simulator", {"action": "disconnect", "body": {"code": body.code}})
+        for sid in elsewhere
+    ]
+    dropped, *answers = await asyncio.gather(here, *asked, return_exceptions=True)
+    if isinstance(dropped, BaseException):
+        raise dropped
+    remote_drops = sum(1 for answer in answers if not isinstance(answer, BaseException))
+    return {"code": body.code, "dropped": len(dropped) + remote_drops}
 
 
 @router.post(
@@ -107,11 +137,11 @@ async def outage(
     response_model=SimulatorAck,
     response_model_exclude_unset=True,
 )
-async def scan(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def scan(
+    session_id: str, services: ServicesDep, remote: RemoteDep, principal: PrincipalDep
+) -> dict[str, Any]:
     """The virtual phone scans the session's current QR code; the session connects."""
-    session, network = await simulated_session(services, session_id, principal)
-    await network.scan(session.id)
-    return {"scanned": True, "session_id": session.id}
+    return await control(services, remote, session_id, principal, "scan")
 
 
 @router.post(
@@ -121,12 +151,14 @@ async def scan(session_id: str, services: ServicesDep, principal: PrincipalDep) 
     response_model_exclude_unset=True,
 )
 async def pair(
-    session_id: str, body: SimulatorPair, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    body: SimulatorPair,
+    services: ServicesDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """The virtual phone's owner types a pairing code; the session connects if it is right."""
-    session, network = await simulated_session(services, session_id, principal)
-    await network.enter_pairing_code(session.id, body.code)
-    return {"paired": True, "session_id": session.id}
+    return await control(services, remote, session_id, principal, "pair", body)
 
 
 @router.post(
@@ -136,12 +168,14 @@ async def pair(
     response_model_exclude_unset=True,
 )
 async def inbound(
-    session_id: str, body: SimulatorInbound, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    body: SimulatorInbound,
+    services: ServicesDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """A contact (or, with ``from_me``, the phone's owner) sends a message to the session."""
-    session, network = await simulated_session(services, session_id, principal)
-    wa_message_id = await network.inbound(session.id, body)
-    return {"wa_message_id": wa_message_id, "session_id": session.id}
+    return await control(services, remote, session_id, principal, "inbound", body)
 
 
 @router.post(
@@ -151,12 +185,14 @@ async def inbound(
     response_model_exclude_unset=True,
 )
 async def presence(
-    session_id: str, body: SimulatorPresence, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    body: SimulatorPresence,
+    services: ServicesDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """A contact starts or stops typing or recording."""
-    session, network = await simulated_session(services, session_id, principal)
-    await network.presence(session.id, body)
-    return {"session_id": session.id}
+    return await control(services, remote, session_id, principal, "presence", body)
 
 
 @router.post(
@@ -166,10 +202,13 @@ async def presence(
     response_model_exclude_unset=True,
 )
 async def call(
-    session_id: str, body: SimulatorCall, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    body: SimulatorCall,
+    services: ServicesDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
-    session, network = await simulated_session(services, session_id, principal)
-    return {"call_id": await network.call(session.id, body), "session_id": session.id}
+    return await control(services, remote, session_id, principal, "call", body)
 
 
 @router.post(
@@ -179,12 +218,14 @@ async def call(
     response_model_exclude_unset=True,
 )
 async def disconnect(
-    session_id: str, body: SimulatorDisconnect, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    body: SimulatorDisconnect,
+    services: ServicesDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """The network drops the connection with a WhatsApp close code (e.g. 428, 401, 515)."""
-    session, network = await simulated_session(services, session_id, principal)
-    await network.disconnect(session.id, body.code)
-    return {"session_id": session.id, "code": body.code}
+    return await control(services, remote, session_id, principal, "disconnect", body)
 
 
 @router.post(
@@ -194,18 +235,14 @@ async def disconnect(
     response_model_exclude_unset=True,
 )
 async def fail_sends(
-    session_id: str, body: SimulatorSendFailures, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    body: SimulatorSendFailures,
+    services: ServicesDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """Fault injection: the session's next ``count`` sends fail (transient ones are retried)."""
-    session, network = await simulated_session(services, session_id, principal)
-    network.fail_next_sends(
-        session.id,
-        body.count,
-        code=body.code,
-        transient=body.transient,
-        retry_after_s=body.retry_after_s,
-    )
-    return {"session_id": session.id, "failing_sends": body.count}
+    return await control(services, remote, session_id, principal, "fail_sends", body)
 
 
 @router.post(
@@ -215,12 +252,14 @@ async def fail_sends(
     response_model_exclude_unset=True,
 )
 async def decrypt_storm(
-    session_id: str, body: SimulatorDecryptStorm, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    body: SimulatorDecryptStorm,
+    services: ServicesDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """Fault injection: ``count`` messages arrive that cannot be decrypted (Bad MAC)."""
-    session, network = await simulated_session(services, session_id, principal)
-    reached = await network.decrypt_storm(session.id, body.count, body.from_)
-    return {"session_id": session.id, "delivered": reached}
+    return await control(services, remote, session_id, principal, "decrypt_storm", body)
 
 
 @router.post(
@@ -229,11 +268,11 @@ async def decrypt_storm(
     response_model=SimulatorAck,
     response_model_exclude_unset=True,
 )
-async def stall(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def stall(
+    session_id: str, services: ServicesDep, remote: RemoteDep, principal: PrincipalDep
+) -> dict[str, Any]:
     """Fault injection: the connection stays open but stops answering (keepalives hang)."""
-    session, network = await simulated_session(services, session_id, principal)
-    network.stall(session.id)
-    return {"session_id": session.id, "stalled": True}
+    return await control(services, remote, session_id, principal, "stall")
 
 
 @router.post(
@@ -243,13 +282,15 @@ async def stall(session_id: str, services: ServicesDep, principal: PrincipalDep)
     response_model_exclude_unset=True,
 )
 async def slow_network(
-    session_id: str, body: SimulatorSlowNetwork, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    body: SimulatorSlowNetwork,
+    services: ServicesDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """Fault injection: every round trip (send, keepalive, presence, read receipts) takes
     ``latency_ms`` longer, across reconnects, until set back to 0."""
-    session, network = await simulated_session(services, session_id, principal)
-    network.slow_down(session.id, body.latency_ms / 1000)
-    return {"session_id": session.id, "latency_ms": body.latency_ms}
+    return await control(services, remote, session_id, principal, "slow", body)
 
 
 @router.post(
@@ -259,13 +300,15 @@ async def slow_network(
     response_model_exclude_unset=True,
 )
 async def unknown_event(
-    session_id: str, body: SimulatorUnknownEvent, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    body: SimulatorUnknownEvent,
+    services: ServicesDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """Fault injection: an event type wagate does not know reaches the session (counted by
     the protocol monitor in the session's health)."""
-    session, network = await simulated_session(services, session_id, principal)
-    delivered = await network.unknown_event(session.id, body.kind)
-    return {"session_id": session.id, "kind": body.kind, "delivered": delivered}
+    return await control(services, remote, session_id, principal, "unknown_event", body)
 
 
 @router.post(
@@ -275,40 +318,36 @@ async def unknown_event(
     response_model_exclude_unset=True,
 )
 async def receipt(
-    session_id: str, body: SimulatorReceipt, services: ServicesDep, principal: PrincipalDep
+    session_id: str,
+    body: SimulatorReceipt,
+    services: ServicesDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """The recipient of a message the session sent reports ``delivered``, ``read`` or
     ``played`` now (besides the receipts the network sends after its own delays)."""
-    session, network = await simulated_session(services, session_id, principal)
-    delivered = await network.receipt(session.id, body.wa_message_id, MessageStatus(body.status))
-    return {"session_id": session.id, "delivered": delivered}
+    return await control(services, remote, session_id, principal, "receipt", body)
 
 
 @router.get("/{session_id}/sent", response_model=SentList)
-async def sent(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def sent(
+    session_id: str, services: ServicesDep, remote: RemoteDep, principal: PrincipalDep
+) -> dict[str, Any]:
     """Every distinct message that reached the simulated network, in order of arrival."""
-    session, network = await simulated_session(services, session_id, principal)
-    return {"items": jsonable_encoder(network.sent(session.id))}
+    return await control(services, remote, session_id, principal, "sent")
 
 
 @router.get("/{session_id}/phone", response_model=PhoneInfo)
-async def phone(session_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def phone(
+    session_id: str, services: ServicesDep, remote: RemoteDep, principal: PrincipalDep
+) -> dict[str, Any]:
     """The virtual phone: its number, owner name and contacts who can write."""
-    session, network = await simulated_session(services, session_id, principal)
-    return dict(jsonable_encoder(network.phone(session.id)))
+    return await control(services, remote, session_id, principal, "phone")
 
 
 @router.get("/{session_id}/activity", response_model=Activity)
 async def activity(
-    session_id: str, services: ServicesDep, principal: PrincipalDep
+    session_id: str, services: ServicesDep, remote: RemoteDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """What the gateway showed the contacts: typing/recording presence and read receipts."""
-    session, network = await simulated_session(services, session_id, principal)
-    return {
-        "presence": jsonable_encoder(network.presence_log(session.id)),
-        "subscribed": [
-            {"chat_id": chat, "timestamp": when.isoformat()}
-            for chat, when in network.subscriptions(session.id)
-        ],
-        "read": jsonable_encoder(network.read_log(session.id)),
-    }
+    return await control(services, remote, session_id, principal, "activity")
