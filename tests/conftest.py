@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.support.postgres import PostgresServer, PostgresUnavailable
+from tests.support.s3 import s3_bucket, s3_endpoint  # noqa: F401  (fixtures)
 from tests.support.server import RunningServer, make_settings, running_server
 from wagate.domain import FakeClock
 from wagate.store import Database

@@ -85,7 +85,7 @@ from wagate.sessions import (
 )
 from wagate.sessions.remote import RemoteCalls
 from wagate.store import Database
-from wagate.store.media import MediaStore
+from wagate.store.media import LocalMediaStore, MediaStore, S3MediaStore, S3Settings
 from wagate.store.repositories import tenants
 from wagate.store.retention import RetentionSettings, RetentionSweeper
 from wagate.transports import TransportRegistry
@@ -189,6 +189,24 @@ def default_worker_id(settings: Settings) -> str:
     return f"{socket.gethostname()}:{where}"
 
 
+def media_store(settings: Settings) -> MediaStore:
+    """The data dir for one worker; an S3-compatible bucket for a fleet."""
+    if settings.media_store == "s3":
+        assert settings.s3_bucket is not None  # checked by the settings
+        secret = settings.s3_secret_access_key
+        return S3MediaStore(
+            S3Settings(
+                bucket=settings.s3_bucket,
+                endpoint=settings.s3_endpoint,
+                region=settings.s3_region,
+                access_key_id=settings.s3_access_key_id,
+                secret_access_key=secret.get_secret_value() if secret else None,
+                prefix=settings.s3_prefix,
+            )
+        )
+    return LocalMediaStore(settings.data_dir)
+
+
 def build_registry(
     network: SimulatorNetwork,
     cloud_graph: GraphSettings | None = None,
@@ -275,7 +293,7 @@ async def build_services(
         policy_defaults = default_policy(settings)
         worker_id = settings.worker_id or default_worker_id(settings)
         bus = EventBus()
-        media = MediaStore(settings.data_dir)
+        media = media_store(settings)
         network = SimulatorNetwork(
             clock,
             seed=settings.simulator_seed,

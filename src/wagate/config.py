@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from wagate.domain import ConfigError
@@ -100,6 +100,25 @@ class Settings(BaseSettings):
         description="Sessions a tenant may have, unless the admin sets its own quota "
         "(`PATCH /v1/admin/tenants/{id}`); unset: no limit.",
     )
+    media_store: Literal["local", "s3"] = Field(
+        "local",
+        description="Where message media live: `local` (the data dir; one worker) or `s3` "
+        "(an S3-compatible bucket every worker reaches; set the `WAGATE_S3_*` settings).",
+    )
+    s3_bucket: str | None = Field(None, description="The bucket of `WAGATE_MEDIA_STORE=s3`.")
+    s3_endpoint: str | None = Field(
+        None,
+        description="The S3-compatible server's URL (MinIO, R2, ...); unset: AWS S3. "
+        "`http://` is allowed for a server on a private network.",
+    )
+    s3_region: str = Field("us-east-1", description="The bucket's region.")
+    s3_access_key_id: str | None = Field(
+        None, description="Unset: the usual AWS credential chain (environment, profile, role)."
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        None, description="With `WAGATE_S3_ACCESS_KEY_ID`."
+    )
+    s3_prefix: str = Field("media/", description="Where in the bucket the files go.")
     remote_call_timeout_s: float = Field(
         10.0,
         gt=0,
@@ -376,6 +395,12 @@ class Settings(BaseSettings):
         if len(key) != 32:
             raise ValueError("expected 32 bytes in base64 (openssl rand -base64 32)")
         return value
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Settings:
+        if self.media_store == "s3" and not self.s3_bucket:
+            raise ValueError("WAGATE_MEDIA_STORE=s3 needs WAGATE_S3_BUCKET")
+        return self
 
     @field_validator("database_url")
     @classmethod

@@ -14,7 +14,7 @@ from wagate.domain.public_net import PublicTransport, outbound_transport, public
 from wagate.domain.urls import ensure_public_url, is_public_address
 from wagate.engine.brains.sdk_http import sdk_http_client
 from wagate.outbox.media import MediaLoader
-from wagate.store.media import MediaStore
+from wagate.store.media import LocalMediaStore
 from wagate.store.models import Message
 
 
@@ -121,7 +121,7 @@ async def test_media_whose_host_turns_private_fails_the_message_for_good(
     """The check before the download is skipped here (as if the name had resolved to a
     public address then): the connection itself is refused, and the send fails for good."""
     loader = MediaLoader(
-        MediaStore(tmp_path),
+        LocalMediaStore(tmp_path),
         httpx.AsyncClient(transport=PublicTransport()),
         max_bytes=1024,
         allow_private_urls=True,  # no check before: only the one at connect time is left

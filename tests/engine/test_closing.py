@@ -23,7 +23,7 @@ from wagate.engine.closing import (
 from wagate.outbox import OutboundAcceptor
 from wagate.outbox.accept import AcceptSettings
 from wagate.store import Database
-from wagate.store.media import MediaStore
+from wagate.store.media import LocalMediaStore
 from wagate.store.models import Message, Session
 from wagate.store.models_engine import Conversation, EngineBatch, EngineStep
 from wagate.store.repositories import conversations
@@ -39,7 +39,7 @@ def _acceptor(db: Database, tmp_path: Path) -> OutboundAcceptor:
     return OutboundAcceptor(
         db=db,
         clock=FakeClock(NOW),
-        media=MediaStore(tmp_path),
+        media=LocalMediaStore(tmp_path),
         registry=registry,
         settings=AcceptSettings(media_max_bytes=1_000_000, allow_private_urls=False),
         policy_defaults=DeliveryPolicy(

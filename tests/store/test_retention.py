@@ -11,7 +11,7 @@ from tests.store.test_repositories import NOW
 from tests.store.test_repositories import _session as session_in
 from wagate.domain import FakeClock, new_id
 from wagate.store import Database
-from wagate.store.media import MediaStore
+from wagate.store.media import LocalMediaStore
 from wagate.store.models import DeadLetter, Event, Message, WebhookDelivery
 from wagate.store.models_engine import EngineStep
 from wagate.store.repositories import messages, webhooks
@@ -76,10 +76,10 @@ async def test_old_rows_and_their_files_go_and_what_is_still_needed_stays(
     db: Database, tmp_path: Path
 ) -> None:
     tenant_id, session_id = await session_in(db)
-    media = MediaStore(tmp_path)
+    media = LocalMediaStore(tmp_path)
     old_sent = await _message(db, tenant_id, session_id, "read", OLD)
     with_file = await _message(db, tenant_id, session_id, "sent", OLD)
-    stored = media.save(session_id, with_file, b"\xff\xd8jpeg", "image/jpeg")
+    stored = await media.save(session_id, with_file, b"\xff\xd8jpeg", "image/jpeg")
     async with db.transaction() as tx:
         row = (await tx.scalars(select(Message).where(Message.id == with_file))).one()
         row.media = {"mime_type": "image/jpeg", "size": 6, "sha256": stored.sha256}
@@ -133,7 +133,7 @@ async def test_old_rows_and_their_files_go_and_what_is_still_needed_stays(
         "messages": 2,  # not the queued one, not the recent one
     }
     assert result.files_removed == 1
-    assert media.find(session_id, with_file, "image/jpeg") is None
+    assert await media.read(session_id, with_file, "image/jpeg") is None
     async with db.read() as tx:
         left = set(await tx.scalars(select(Message.id)))
         events_left = set(await tx.scalars(select(Event.seq)))
@@ -161,7 +161,7 @@ async def test_zero_days_keeps_everything(db: Database, tmp_path: Path) -> None:
         silent_workers_days=0,
         session_commands_days=0,
     )
-    result = await RetentionSweeper(db, MediaStore(tmp_path), FakeClock(NOW), keep).sweep()
+    result = await RetentionSweeper(db, LocalMediaStore(tmp_path), FakeClock(NOW), keep).sweep()
     assert set(result.deleted.values()) == {0}
     assert await _count(db, Message) == 1
     assert await _count(db, Event) == 1
@@ -197,7 +197,7 @@ async def test_ended_logins_and_silent_workers_go_after_a_week(
             await workers.heartbeat(tx, report, heard)
 
     result = await RetentionSweeper(
-        db, MediaStore(tmp_path), FakeClock(NOW), RetentionSettings()
+        db, LocalMediaStore(tmp_path), FakeClock(NOW), RetentionSettings()
     ).sweep()
     assert result.deleted["logins"] == 2
     assert result.deleted["workers"] == 1

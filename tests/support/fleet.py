@@ -14,15 +14,25 @@ from wagate.domain import Clock
 
 @asynccontextmanager
 async def two_workers(
-    db_url: str, tmp_path: Path, clock: Clock, **b_settings: Any
+    db_url: str,
+    tmp_path: Path,
+    clock: Clock,
+    *,
+    both: dict[str, Any] | None = None,
+    **b_settings: Any,
 ) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
+    """``both``: settings of both workers (e.g. a shared media store); the rest: B's."""
+    common = both or {}
     async with AsyncExitStack() as stack:
         a = await stack.enter_async_context(
-            running_server(make_settings(db_url, tmp_path / "a", worker_id="worker-a"), clock)
+            running_server(
+                make_settings(db_url, tmp_path / "a", worker_id="worker-a", **common), clock
+            )
         )
         b = await stack.enter_async_context(
             running_server(
-                make_settings(db_url, tmp_path / "b", worker_id="worker-b", **b_settings), clock
+                make_settings(db_url, tmp_path / "b", worker_id="worker-b", **common, **b_settings),
+                clock,
             )
         )
         yield a, b

@@ -112,6 +112,7 @@ class OutboundAcceptor:
         self.settings = settings
         self.policy_defaults = policy_defaults
         self.admissions = AdmissionKind(clock.now)
+        self._cleanups: set[asyncio.Task[bool]] = set()  # files of refused messages, going
 
     def policy_for(self, session: Session) -> DeliveryPolicy:
         return resolve_policy(self.policy_defaults, session.settings or {})
@@ -264,13 +265,16 @@ class OutboundAcceptor:
         )
 
     def discard(self, admission: Admission) -> None:
-        """Remove the file saved for a message that was not stored (or is a replay)."""
+        """Remove the file saved for a message that was not stored (or is a replay). In the
+        background: the answer does not wait for the clean-up."""
         media = admission.row["media"]
         if media is None or media.get("size") is None:
             return
-        path = self.media.find(admission.session_id, admission.row["id"], media.get("mime_type"))
-        if path is not None:
-            path.unlink(missing_ok=True)
+        removal = asyncio.get_running_loop().create_task(
+            self.media.remove(admission.session_id, admission.row["id"], media.get("mime_type"))
+        )
+        self._cleanups.add(removal)
+        removal.add_done_callback(self._cleanups.discard)
 
     async def _media(
         self, session_id: str, message_id: str, request: OutboundMessageRequest
@@ -293,7 +297,7 @@ class OutboundAcceptor:
                     f"media is {len(data)} bytes; the limit is {self.settings.media_max_bytes}",
                     code="media_too_large",
                 )
-            stored = self.media.save(session_id, message_id, data, mime)
+            stored = await self.media.save(session_id, message_id, data, mime)
             info.update(size=stored.size, sha256=stored.sha256)
         else:
             assert media.url is not None

@@ -29,15 +29,15 @@ class MediaLoader:
         if not info:
             return None
         mime = str(info.get("mime_type") or "application/octet-stream")
-        path = self.media.find(message.session_id, message.id, mime)
-        if path is not None:
-            data = path.read_bytes()
+        stored = await self.media.read(message.session_id, message.id, mime)
+        if stored is not None:
+            data = stored
         else:
             url = info.get("source_url")
             if not url:
                 raise PermanentSendError("the media file is missing", code="media_missing")
             data = await self._download(str(url))
-            self.media.save(message.session_id, message.id, data, mime)
+            await self.media.save(message.session_id, message.id, data, mime)
         return OutgoingMedia(data=data, mime_type=mime, file_name=info.get("file_name"))
 
     async def _download(self, url: str) -> bytes:

@@ -341,7 +341,7 @@ class SessionManager:
                 now=self.clock.now(),
             )
             await sessions.delete_session(tx, row)
-        self.media.delete_session(session_id)
+        await self.media.delete_session(session_id)
         self._locks.pop(session_id, None)
         self.hooks.session_deleted(session_id)
         self.hooks.events_committed()

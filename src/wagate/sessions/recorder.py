@@ -137,7 +137,7 @@ class EventRecorder:
         if inbound.media is not None or event.media is not None:
             media_json = inbound.media.model_dump() if inbound.media else {}
             if event.media is not None:
-                stored_file = self.media.save(
+                stored_file = await self.media.save(
                     self.ref.session_id, message_id, event.media.data, event.media.mime_type
                 )
                 media_json.update(
@@ -168,16 +168,18 @@ class EventRecorder:
         )
         future = self.db.batches.enqueue(self._arrivals, arrival)
 
+        async def forget_file() -> None:
+            if stored_file is not None and event.media is not None:
+                await self.media.remove(self.ref.session_id, message_id, event.media.mime_type)
+
         async def committed() -> bool:
             try:
                 stored = bool(await asyncio.shield(future))
             except Exception:  # not stored (a cancelled caller's message still commits)
-                if stored_file is not None:
-                    stored_file.path.unlink(missing_ok=True)
+                await forget_file()
                 raise
             if not stored:
-                if stored_file is not None:
-                    stored_file.path.unlink(missing_ok=True)
+                await forget_file()
                 log.debug("inbound duplicate ignored", wa_message_id=inbound.wa_message_id)
                 return False
             self.metrics.messages_in.labels(inbound.type.value).inc()

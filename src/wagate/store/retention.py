@@ -131,9 +131,7 @@ class RetentionSweeper:
                 deleted = await retention.delete_messages(tx, before, self.batch)
             result.deleted["messages"] += len(deleted)
             for session_id, message_id, mime in deleted:  # after the commit: no row holds them
-                path = self.media.find(session_id, message_id, mime) if mime else None
-                if path is not None:
-                    path.unlink(missing_ok=True)
+                if mime and await self.media.remove(session_id, message_id, mime):
                     result.files_removed += 1
             if len(deleted) < self.batch:
                 return

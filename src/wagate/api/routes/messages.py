@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, status
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from wagate.api.cursors import parse_cursor
 from wagate.api.deps import AcceptorDep, DatabaseDep, OutboxDep, PrincipalDep, ServicesDep
 from wagate.api.routes.sessions import load_session, load_session_row
 from wagate.api.schemas import ErrorResponse, MessageOut, MessagePage
 from wagate.domain import Direction, NotFound, OutboundMessageRequest
+from wagate.store.media import media_key
 from wagate.store.repositories import messages
 from wagate.store.serialize import message_json
 
@@ -101,7 +103,7 @@ async def get_message(message_id: str, services: ServicesDep, principal: Princip
 
 @router.get(
     "/v1/messages/{message_id}/media",
-    response_class=FileResponse,
+    response_class=Response,
     responses={
         200: {
             "content": {
@@ -116,11 +118,14 @@ async def get_media(message_id: str, services: ServicesDep, principal: Principal
     async with services.db.read() as tx:
         row = await messages.get_message(tx, message_id, principal.tenant_id)
     mime = (row.media or {}).get("mime_type")
-    path = services.media.find(row.session_id, row.id, mime)
-    if path is None:
+    data = await services.media.read(row.session_id, row.id, mime)
+    if data is None:
         raise NotFound("this message has no stored media", code="media_not_found")
-    return FileResponse(
-        path,
+    name = (row.media or {}).get("file_name") or media_key(row.session_id, row.id, mime).split("/")[
+        -1
+    ]
+    return Response(
+        data,
         media_type=mime or "application/octet-stream",
-        filename=(row.media or {}).get("file_name") or path.name,
+        headers={"content-disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
     )
