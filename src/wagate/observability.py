@@ -54,6 +54,21 @@ class Metrics:
         self.sessions = Gauge(
             "wagate_sessions", "Sessions by observed status.", ["status"], registry=self.registry
         )
+        self.worker_capacity = Gauge(
+            "wagate_worker_capacity",
+            "Sessions this worker may run (WAGATE_WORKER_CAPACITY).",
+            registry=self.registry,
+        )
+        self.worker_sessions = Gauge(
+            "wagate_worker_sessions", "Sessions this worker runs now.", registry=self.registry
+        )
+        self.fleet_workers = Gauge(
+            "wagate_fleet_workers",
+            "Workers sharing the database, by whether they are alive (heard from within the "
+            "lease TTL).",
+            ["alive"],
+            registry=self.registry,
+        )
         self.messages_stored = Gauge(
             "wagate_messages",
             "Stored messages by direction, type and status.",

@@ -43,6 +43,13 @@ async def test_metrics(server: RunningServer, admin: httpx.AsyncClient) -> None:
     assert 'wagate_errors_total{code="invalid_destination"} 1.0' in text
     assert 'wagate_messages{direction="out",status="sent",type="text"} 1.0' in text
     assert "wagate_send_seconds_bucket" in text
+    assert "wagate_worker_sessions 1.0" in text
+    assert f"wagate_worker_capacity {server.services.settings.worker_capacity}.0" in text
+
+    async def beating() -> bool:  # the worker's first heartbeat is a background task's
+        return 'wagate_fleet_workers{alive="true"} 1.0' in (await admin.get("/metrics")).text
+
+    await eventually(beating)
 
 
 async def test_event_log_pull_with_cursor(server: RunningServer, admin: httpx.AsyncClient) -> None:
