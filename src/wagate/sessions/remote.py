@@ -215,6 +215,9 @@ class RemoteCalls:
         held = [runtime.session_id for runtime in self.manager.running()]
         if not held:
             return 0
+        async with self.db.read() as tx:
+            if not await commands.any_open(tx, held, self.clock.now()):
+                return 0
         async with self.db.transaction() as tx:
             claimed = await commands.claim(tx, self.manager.worker_id, held, self.clock.now())
             taken = [(row.id, row.session_id, row.kind, dict(row.args)) for row in claimed]

@@ -59,6 +59,23 @@ async def lease_owner(db: AsyncSession, session_id: str, now: datetime) -> str |
     return str(row[0])
 
 
+async def any_open(db: AsyncSession, session_ids: list[str], now: datetime) -> bool:
+    """Whether a command waits for one of these sessions (a read: the poll takes no
+    write lock when there is nothing to do, which is nearly always)."""
+    if not session_ids:
+        return False
+    found = await db.scalar(
+        select(SessionCommand.id)
+        .where(
+            SessionCommand.status == OPEN,
+            SessionCommand.session_id.in_(session_ids),
+            SessionCommand.expires_at > now,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def claim(
     db: AsyncSession, worker_id: str, session_ids: list[str], now: datetime, limit: int = 50
 ) -> list[SessionCommand]:
