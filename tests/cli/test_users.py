@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.process import wagate_command
 from tests.support.server import make_settings, running_server
 from tests.support.users import PASSWORD, login
 from wagate.domain import FakeClock
 
 
-def _wagate(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wagate", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 async def test_users_made_on_the_command_line_log_in_with_their_role(
     db_url: str, tmp_path: Path, clock: FakeClock
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WAGATE_")}
-    env |= {
-        "WAGATE_DATABASE_URL": db_url,
-        "WAGATE_DATA_DIR": str(tmp_path / "data"),
-        "COLUMNS": "200",
-        "NO_COLOR": "1",
-    }
-
     async def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return await asyncio.to_thread(_wagate, *args, env=env, stdin=stdin)
+        return await wagate_command(*args, db_url=db_url, data_dir=tmp_path / "data", stdin=stdin)
 
     made = await run(
         "users",

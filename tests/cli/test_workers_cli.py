@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.process import wagate_command
 from tests.support.server import eventually, make_settings, running_server
 from wagate.domain import SystemClock
 
@@ -15,23 +12,8 @@ from wagate.domain import SystemClock
 async def test_the_workers_command_lists_live_and_stopped_workers(
     db_url: str, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WAGATE_")}
-    env |= {
-        "WAGATE_DATABASE_URL": db_url,
-        "WAGATE_DATA_DIR": str(tmp_path / "data"),
-        "COLUMNS": "200",
-        "NO_COLOR": "1",
-    }
-
     async def workers() -> str:
-        done = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "wagate", "workers"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = await wagate_command("workers", db_url=db_url, data_dir=tmp_path / "data")
         assert done.returncode == 0, done.stderr
         return done.stdout
 

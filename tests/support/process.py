@@ -79,3 +79,25 @@ async def until(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
             return result
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+async def wagate_command(
+    *args: str, db_url: str, data_dir: Path, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``python -m wagate ARGS`` on the test's database, as an operator runs the CLI."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAGATE_")}
+    env |= {
+        "WAGATE_DATABASE_URL": db_url,
+        "WAGATE_DATA_DIR": str(data_dir),
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+    }
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "wagate", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

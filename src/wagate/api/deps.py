@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
@@ -35,60 +36,27 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated["Services", Depends(get_services)]
 
 
-async def get_db(request: Request) -> Database:
-    db: Database = request.app.state.services.db
-    return db
+def _service(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency that hands a route one service of the application, by name: routes
+    ask for what they use (``DatabaseDep``, ``RemoteDep``, ...), not the whole bag. The
+    type a route sees is the one its ``Annotated`` alias names."""
+
+    async def one_service(request: Request) -> Any:
+        return getattr(request.app.state.services, name)
+
+    one_service.__name__ = f"get_{name}"
+    return one_service
 
 
-async def get_acceptor(request: Request) -> OutboundAcceptor:
-    acceptor: OutboundAcceptor = request.app.state.services.acceptor
-    return acceptor
-
-
-async def get_outbox(request: Request) -> Outbox:
-    outbox: Outbox = request.app.state.services.outbox
-    return outbox
-
-
-async def get_authenticator(request: Request) -> Authenticator:
-    authenticator: Authenticator = request.app.state.services.authenticator
-    return authenticator
-
-
-async def get_csrf(request: Request) -> CsrfGuard:
-    csrf: CsrfGuard = request.app.state.services.csrf
-    return csrf
-
-
-async def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.services.clock
-    return clock
-
-
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.services.settings
-    return settings
-
-
-async def get_registry(request: Request) -> TransportRegistry:
-    registry: TransportRegistry = request.app.state.services.registry
-    return registry
-
-
-async def get_remote(request: Request) -> RemoteCalls:
-    remote: RemoteCalls = request.app.state.services.remote
-    return remote
-
-
-DatabaseDep = Annotated[Database, Depends(get_db)]
-RegistryDep = Annotated[TransportRegistry, Depends(get_registry)]
-RemoteDep = Annotated[RemoteCalls, Depends(get_remote)]
-ClockDep = Annotated[Clock, Depends(get_clock)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-AcceptorDep = Annotated[OutboundAcceptor, Depends(get_acceptor)]
-OutboxDep = Annotated[Outbox, Depends(get_outbox)]
-AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
-CsrfDep = Annotated[CsrfGuard, Depends(get_csrf)]
+DatabaseDep = Annotated[Database, Depends(_service("db"))]
+RegistryDep = Annotated[TransportRegistry, Depends(_service("registry"))]
+RemoteDep = Annotated[RemoteCalls, Depends(_service("remote"))]
+ClockDep = Annotated[Clock, Depends(_service("clock"))]
+SettingsDep = Annotated[Settings, Depends(_service("settings"))]
+AcceptorDep = Annotated[OutboundAcceptor, Depends(_service("acceptor"))]
+OutboxDep = Annotated[Outbox, Depends(_service("outbox"))]
+AuthenticatorDep = Annotated[Authenticator, Depends(_service("authenticator"))]
+CsrfDep = Annotated[CsrfGuard, Depends(_service("csrf"))]
 
 # Both only read the Authorization header; declared so that /docs offers its Authorize
 # button for a user's login (OAuth2 password flow) and for an API key.
