@@ -147,7 +147,8 @@ async def test_the_whole_session_api_answers_the_same_through_another_worker(
         await same("GET", f"{base}/chats/{CONTACT}")
         await through_b("POST", f"{base}/chats/{CONTACT}/pause", 200)
         await through_b("POST", f"{base}/chats/{CONTACT}/resume", 200)
-        await through_b("POST", f"{base}/chats/{CONTACT}/reply", json={"text": "a person"})
+        reply = await through_b("POST", f"{base}/chats/{CONTACT}/reply", json={"text": "a person"})
+        await wait_sent(api_b, reply["id"])  # so both reads see the same timeline
         await same("GET", f"{base}/chats/{CONTACT}/timeline")
 
         await through_b("POST", f"{sim}/presence", json={"from": CONTACT, "state": "composing"})

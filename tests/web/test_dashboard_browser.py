@@ -197,7 +197,7 @@ async def test_an_operator_links_a_number_and_runs_a_conversation_in_the_browser
     expected = StandardWebhook(signing_secret).sign(got.id, stamp, got.body.decode())
     assert expected in got.headers["webhook-signature"].split()
     first = page.get_by_test_id("deliveries").locator("tr[data-status=delivered]").first
-    await expect(first).to_be_visible()
+    await expect(first).to_be_visible(timeout=20_000)  # the table follows every 5 s
     before = len(receiver.received)
     replayed_id = receiver.received[0].id
     await first.get_by_role("button", name="Replay").click()
