@@ -170,3 +170,38 @@ async def test_every_worker_lists_the_fleet_with_what_each_holds(
         again = {w["id"]: w for w in (await api_b.get("/v1/workers")).json()["items"]}
         assert again["worker-b"]["alive"] is True
         assert again["worker-a"]["alive"] is False
+
+
+async def test_a_session_without_a_place_in_the_fleet_says_so_and_starts_when_one_frees(
+    db_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = make_settings(db_url, tmp_path / "data", worker_id="small", worker_capacity=1)
+    async with running_server(settings, clock) as server, server.client() as api:
+        first = await create_session(api, "first")
+        await wait_status(api, first["id"], "qr")
+        second = await create_session(api, "second")
+        await server.services.manager.lease_pass()
+        waiting = (await api.get(f"/v1/sessions/{second['id']}")).json()
+        assert waiting["status"] == "stopped"
+        assert waiting["status_reason"] == "waiting_for_capacity"
+        assert waiting["desired_state"] == "running"
+        events = (
+            await api.get(
+                "/v1/events", params={"session_id": second["id"], "type": "session.status"}
+            )
+        ).json()["items"]
+        assert [(e["data"]["reason"], e["data"]["fleet_capacity"]) for e in events] == [
+            ("waiting_for_capacity", 1)
+        ]
+        await server.services.manager.lease_pass()  # said once, not at every pass
+        again = (
+            await api.get(
+                "/v1/events", params={"session_id": second["id"], "type": "session.status"}
+            )
+        ).json()["items"]
+        assert len(again) == 1
+
+        await api.post(f"/v1/sessions/{first['id']}/stop")  # a place frees up
+        await server.services.manager.lease_pass()
+        await wait_status(api, second["id"], "qr")
+        assert server.services.manager.runtime(second["id"]) is not None

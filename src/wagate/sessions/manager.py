@@ -464,6 +464,34 @@ class SessionManager:
             if state == DesiredState.STOPPED.value:
                 await self._close_here(session_id, record=True)
         await self.restore()
+        await self.report_waiting()
+
+    async def report_waiting(self) -> int:
+        """Sessions that should run but find no place in the fleet say so, once: status
+        ``stopped`` with reason ``waiting_for_capacity`` and its ``session.status`` event
+        (never silently unrun). They start as soon as a place frees up."""
+        if self.identity is None:
+            return 0
+        now = self.clock.now()
+        async with self.db.read() as tx:  # a read: the usual answer is "nothing to say"
+            capacity = await workers.alive_capacity(tx, now, self.lease_ttl_s)
+            waiting = await sessions.beyond_capacity(tx, capacity, now)
+        news = [row.id for row in waiting if row.status_reason != sessions.WAITING_FOR_CAPACITY]
+        if not news:
+            return 0
+        async with self.db.transaction() as tx:
+            for session_id in news:
+                await sessions.change_status(
+                    tx,
+                    session_id,
+                    SessionStatus.STOPPED,
+                    sessions.WAITING_FOR_CAPACITY,
+                    now=now,
+                    detail={"fleet_capacity": capacity},
+                )
+        self.hooks.events_committed()
+        log.warning("sessions wait for capacity", count=len(news), fleet_capacity=capacity)
+        return len(news)
 
     async def _close_here(self, session_id: str, *, record: bool) -> None:
         async with self._lock(session_id):

@@ -187,6 +187,29 @@ async def claimable_sessions(db: AsyncSession, worker: str, now: datetime, limit
     return list(await db.scalars(query))
 
 
+WAITING_FOR_CAPACITY = "waiting_for_capacity"
+
+
+async def beyond_capacity(db: AsyncSession, capacity: int, now: datetime) -> list[Session]:
+    """Sessions that should run but rank beyond the fleet's ``capacity`` (priority, then
+    age, then id) and that no live worker holds: they wait for a free place."""
+    ranked_out = (
+        select(Session.id)
+        .where(Session.desired_state == DesiredState.RUNNING.value)
+        .order_by(Session.priority.desc(), Session.created_at, Session.id)
+        .offset(capacity)
+    )
+    query = (
+        select(Session)
+        .where(
+            Session.id.in_(ranked_out.scalar_subquery()),
+            or_(Session.lease_owner.is_(None), Session.lease_expires_at < now),
+        )
+        .order_by(Session.priority.desc(), Session.created_at, Session.id)
+    )
+    return list(await db.scalars(query))
+
+
 async def claim_lease(
     db: AsyncSession, session_id: str, worker: str, now: datetime, ttl_s: float
 ) -> int | None:

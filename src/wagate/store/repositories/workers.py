@@ -48,6 +48,17 @@ async def heartbeat(db: AsyncSession, report: WorkerReport, now: datetime) -> No
     await db.execute(statement)
 
 
+async def alive_capacity(db: AsyncSession, now: datetime, ttl_s: float) -> int:
+    """How many sessions the live workers may run together."""
+    total = await db.scalar(
+        select(func.coalesce(func.sum(Worker.capacity), 0)).where(
+            Worker.stopped_at.is_(None),
+            Worker.heartbeat_at >= now - timedelta(seconds=ttl_s),
+        )
+    )
+    return int(total or 0)
+
+
 async def stopped(db: AsyncSession, worker_id: str, now: datetime) -> None:
     await db.execute(update(Worker).where(Worker.id == worker_id).values(stopped_at=now))
 
