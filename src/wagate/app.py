@@ -75,6 +75,7 @@ from wagate.events import (
 from wagate.observability import Metrics, WriteStatsCollector, configure_logging
 from wagate.outbox import AcceptSettings, MediaLoader, OutboundAcceptor, Outbox, SenderSettings
 from wagate.sessions import (
+    Balance,
     ConfigSecrets,
     ProxyProbe,
     RuntimeSettings,
@@ -369,6 +370,10 @@ async def build_services(
             lease_ttl_s=settings.lease_ttl_s,
             secrets=ConfigSecrets(secret_box, registry),
             identity=WorkerIdentity(worker_id, settings.worker_capacity, metrics, clock),
+            balance=Balance(
+                cooldown_s=settings.displace_cooldown_s,
+                moves_per_minute=settings.moves_per_minute,
+            ),
         )
         outbox = Outbox(
             db=db,

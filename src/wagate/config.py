@@ -180,6 +180,18 @@ class Settings(BaseSettings):
     lease_ttl_s: PositiveSeconds = Field(
         30.0, description="How long a worker's claim on a session lasts without a heartbeat."
     )
+    displace_cooldown_s: float = Field(
+        60.0,
+        ge=0,
+        description="How long a running session ranked out of the fleet's capacity (by "
+        "priority) keeps running before it gives its place to a better-ranked one.",
+    )
+    moves_per_minute: int = Field(
+        10,
+        ge=1,
+        description="Sessions one worker gives up in any minute for better-ranked ones, at "
+        "most (no thrash when priorities change in bulk).",
+    )
     restore_concurrency: int = Field(
         8, ge=1, description="Sessions started at once when restoring on boot."
     )

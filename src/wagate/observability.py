@@ -62,6 +62,13 @@ class Metrics:
         self.worker_sessions = Gauge(
             "wagate_worker_sessions", "Sessions this worker runs now.", registry=self.registry
         )
+        self.session_moves = Counter(
+            "wagate_session_moves_total",
+            "Sessions this worker gave up for the fleet's sake, by why (displaced: a "
+            "better-ranked session needed the place).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.fleet_workers = Gauge(
             "wagate_fleet_workers",
             "Workers sharing the database, by whether they are alive (heard from within the "

@@ -7,8 +7,9 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from tests.api.helpers import create_session, send, wait_sent, wait_status
 from tests.support.server import RunningServer, eventually, make_settings, running_server
@@ -205,3 +206,70 @@ async def test_a_session_without_a_place_in_the_fleet_says_so_and_starts_when_on
         await server.services.manager.lease_pass()
         await wait_status(api, second["id"], "qr")
         assert server.services.manager.runtime(second["id"]) is not None
+
+
+async def _moves(api: httpx.AsyncClient) -> str:
+    text = (await api.get("/metrics")).text
+    found = [line for line in text.splitlines() if line.startswith("wagate_session_moves_total")]
+    return found[0] if found else ""
+
+
+async def test_a_better_ranked_session_takes_the_place_after_the_cooldown_never_mid_send(
+    db_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = make_settings(
+        db_url, tmp_path / "data", worker_id="small", worker_capacity=2, moves_per_minute=1
+    )
+    async with running_server(settings, clock) as server, server.client() as api:
+        manager = server.services.manager
+        low = [await create_session(api, f"low-{n}") for n in range(2)]
+        for session in low:
+            await wait_status(api, session["id"], "qr")
+        high = [await create_session(api, f"high-{n}", priority=10) for n in range(2)]
+        await manager.lease_pass()
+        assert {s["id"] for s in low} == {r.session_id for r in manager.running()}
+
+        await server.advance(30)  # inside the cooldown: nothing moves
+        await manager.lease_pass()
+        assert {s["id"] for s in low} == {r.session_id for r in manager.running()}
+
+        # the worst-ranked (the younger low one) is sending right now: it is not stopped
+        async with server.services.db.transaction() as tx:
+            await tx.execute(update(Session).where(Session.id == low[1]["id"]).values(priority=0))
+        from wagate.store.models import Message
+        from wagate.store.repositories import messages as message_rows
+
+        sending = await send(api, low[1]["id"], to="5511988887777", text="in flight")
+        async with server.services.db.transaction() as tx:
+            await tx.execute(
+                update(Message).where(Message.id == sending["id"]).values(status="sending")
+            )
+        await server.advance(31)
+        await manager.lease_pass()
+        running = {r.session_id for r in manager.running()}
+        assert low[1]["id"] in running  # mid-send: kept
+        assert low[0]["id"] not in running  # the other one gave its place up
+        assert running == {low[1]["id"], high[0]["id"]}
+        given_up = (await api.get(f"/v1/sessions/{low[0]['id']}")).json()
+        assert given_up["status_reason"] == "waiting_for_capacity"
+        assert given_up["desired_state"] == "running"
+        assert await _moves(api) == 'wagate_session_moves_total{reason="displaced"} 1.0'
+
+        async with server.services.db.transaction() as tx:  # the send ended
+            await tx.execute(delete(Message).where(Message.id == sending["id"]))
+        async with server.services.db.read() as tx:
+            assert not await message_rows.sending_now(tx, low[1]["id"])
+        await server.advance(10)  # one move a minute (WAGATE_MOVES_PER_MINUTE=1)
+        await manager.lease_pass()
+        assert low[1]["id"] in {r.session_id for r in manager.running()}
+        await server.advance(51)
+        await manager.lease_pass()
+        assert {r.session_id for r in manager.running()} == {s["id"] for s in high}
+        assert await _moves(api) == 'wagate_session_moves_total{reason="displaced"} 2.0'
+        events = (
+            await api.get(
+                "/v1/events", params={"session_id": low[0]["id"], "type": "session.status"}
+            )
+        ).json()["items"]
+        reasons = [e["data"]["reason"] for e in events]
+        assert reasons[-2:] == ["displaced_by_priority", "waiting_for_capacity"]

@@ -1,7 +1,7 @@
 """Session lifecycle: runtimes per session, close-code policy, reconnects, restore on boot."""
 
 from wagate.sessions.hooks import SessionHooks
-from wagate.sessions.manager import UNCHANGED, SessionManager, Unchanged
+from wagate.sessions.manager import UNCHANGED, Balance, SessionManager, Unchanged
 from wagate.sessions.monitor import ProtocolMonitor
 from wagate.sessions.policy import CLOSE_CODES, Action, CloseRule, rule_for
 from wagate.sessions.proxy import ProxyProbe, ProxyStatus
@@ -13,6 +13,7 @@ __all__ = [
     "CLOSE_CODES",
     "UNCHANGED",
     "Action",
+    "Balance",
     "CloseRule",
     "ConfigSecrets",
     "ProtocolMonitor",

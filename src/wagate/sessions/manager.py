@@ -8,7 +8,9 @@ one that runs here.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -34,7 +36,7 @@ from wagate.sessions.worker import WorkerIdentity
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Session
-from wagate.store.repositories import events, receipts, sessions, tenants, workers
+from wagate.store.repositories import events, messages, receipts, sessions, tenants, workers
 from wagate.transports.registry import TransportRegistry
 
 log = structlog.get_logger("wagate.sessions")
@@ -45,6 +47,14 @@ class Unchanged:
 
 
 UNCHANGED = Unchanged()
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """How the fleet moves sessions between workers without thrashing."""
+
+    cooldown_s: float = 60.0  # a session ranked out keeps running this long first
+    moves_per_minute: int = 10  # sessions one worker gives up in any minute, at most
 
 
 class SessionManager:
@@ -64,9 +74,13 @@ class SessionManager:
         lease_ttl_s: float = 30.0,
         secrets: ConfigSecrets | None = None,
         identity: WorkerIdentity | None = None,
+        balance: Balance | None = None,
     ) -> None:
         self.db = db
         self.identity = identity
+        self.balance = balance or Balance()
+        self._out_of_target: dict[str, datetime] = {}  # running here, ranked out: since when
+        self._moves: deque[datetime] = deque()  # when this worker gave up sessions, last minute
         self.secrets = secrets
         self.registry = registry
         self.clock = clock
@@ -363,7 +377,11 @@ class SessionManager:
         """
         async with self.db.read() as tx:
             candidates = await sessions.claimable_sessions(
-                tx, self.worker_id, self.clock.now(), self.capacity - len(self.running())
+                tx,
+                self.worker_id,
+                self.clock.now(),
+                self.capacity - len(self.running()),
+                running_here=list(self._runtimes),
             )
         candidates = [c for c in candidates if c not in self._runtimes]
         gate = asyncio.Semaphore(self.restore_concurrency)
@@ -463,8 +481,51 @@ class SessionManager:
         for session_id, state in desired.items():  # stopped through another worker's API
             if state == DesiredState.STOPPED.value:
                 await self._close_here(session_id, record=True)
+        await self.displace()
         await self.restore()
         await self.report_waiting()
+
+    async def displace(self) -> int:
+        """Make room for better-ranked sessions that nobody runs: a session run here that
+        ranks beyond the fleet's capacity keeps running for ``cooldown_s`` after it fell
+        out, is never stopped while a message of it is being sent, and then gives its
+        place up (its lease released, its desired state unchanged), at most
+        ``moves_per_minute`` a minute. Returns how many it gave up."""
+        if self.identity is None or not self._runtimes:
+            self._out_of_target.clear()
+            return 0
+        now = self.clock.now()
+        async with self.db.read() as tx:
+            capacity = await workers.alive_capacity(tx, now, self.lease_ttl_s)
+            ranked = await sessions.ranked_to_run(tx, now)
+        in_target = {r.id for r in ranked[:capacity]}
+        waiting_in_target = sum(1 for r in ranked[:capacity] if not r.held)
+        rank = {r.id: n for n, r in enumerate(ranked)}
+        outside = [sid for sid in self._runtimes if sid in rank and sid not in in_target]
+        self._out_of_target = {sid: self._out_of_target.get(sid, now) for sid in outside}
+        while self._moves and now - self._moves[0] >= timedelta(minutes=1):
+            self._moves.popleft()
+        given_up = 0
+        for session_id in sorted(outside, key=rank.__getitem__, reverse=True):  # worst first
+            if given_up >= waiting_in_target or len(self._moves) >= self.balance.moves_per_minute:
+                break
+            since = self._out_of_target[session_id]
+            if now - since < timedelta(seconds=self.balance.cooldown_s):
+                continue
+            async with self.db.read() as tx:
+                if await messages.sending_now(tx, session_id):
+                    continue  # never mid-send: the next pass tries again
+            log.info("giving a session's place to a better-ranked one", session_id=session_id)
+            async with self._lock(session_id):
+                runtime = self._runtimes.pop(session_id, None)
+                if runtime is not None:
+                    await runtime.close(SessionStatus.STOPPED, sessions.DISPLACED)
+                await self._release(session_id)
+            self._out_of_target.pop(session_id, None)
+            self._moves.append(now)
+            self.metrics.session_moves.labels("displaced").inc()
+            given_up += 1
+        return given_up
 
     async def report_waiting(self) -> int:
         """Sessions that should run but find no place in the fleet say so, once: status

@@ -377,3 +377,13 @@ async def latest_per_chat(db: AsyncSession, session_id: str, limit: int = 100) -
         .limit(limit)
     )
     return list(await db.scalars(query))
+
+
+async def sending_now(db: AsyncSession, session_id: str) -> bool:
+    """Whether a message of the session is being handed to WhatsApp right now."""
+    found = await db.scalar(
+        select(Message.seq)
+        .where(Message.session_id == session_id, Message.status == MessageStatus.SENDING.value)
+        .limit(1)
+    )
+    return found is not None

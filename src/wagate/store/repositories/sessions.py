@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -174,13 +175,26 @@ def _free_or_mine(worker: str, now: datetime) -> Any:
     )
 
 
-async def claimable_sessions(db: AsyncSession, worker: str, now: datetime, limit: int) -> list[str]:
-    """Sessions that should run and that no live worker holds, highest priority first."""
+async def claimable_sessions(
+    db: AsyncSession,
+    worker: str,
+    now: datetime,
+    limit: int,
+    *,
+    running_here: Collection[str] = (),
+) -> list[str]:
+    """Sessions that should run and that no live worker holds (or this one holds without
+    running them), highest priority first; ``running_here`` are left out, so they do not
+    take the places of the ``limit``."""
     if limit <= 0:
         return []
     query = (
         select(Session.id)
-        .where(Session.desired_state == DesiredState.RUNNING.value, _free_or_mine(worker, now))
+        .where(
+            Session.desired_state == DesiredState.RUNNING.value,
+            _free_or_mine(worker, now),
+            Session.id.not_in(list(running_here)),
+        )
         .order_by(Session.priority.desc(), Session.created_at, Session.id)
         .limit(limit)
     )
@@ -188,6 +202,28 @@ async def claimable_sessions(db: AsyncSession, worker: str, now: datetime, limit
 
 
 WAITING_FOR_CAPACITY = "waiting_for_capacity"
+DISPLACED = "displaced_by_priority"
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """A session that should run, in the fleet's order, and whether a live worker holds it."""
+
+    id: str
+    held: bool
+
+
+async def ranked_to_run(db: AsyncSession, now: datetime) -> list[Ranked]:
+    """Every session that should run, best first: priority, then age, then id."""
+    rows = await db.execute(
+        select(Session.id, Session.lease_owner, Session.lease_expires_at)
+        .where(Session.desired_state == DesiredState.RUNNING.value)
+        .order_by(Session.priority.desc(), Session.created_at, Session.id)
+    )
+    return [
+        Ranked(session_id, owner is not None and expires is not None and expires >= now)
+        for session_id, owner, expires in rows
+    ]
 
 
 async def beyond_capacity(db: AsyncSession, capacity: int, now: datetime) -> list[Session]:
