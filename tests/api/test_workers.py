@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import delete, update
 
 from tests.api.helpers import create_session, send, wait_sent, wait_status
+from tests.support.fleet import two_workers
 from tests.support.server import RunningServer, eventually, make_settings, running_server
 from wagate.domain import FakeClock
 from wagate.store.models import Session
@@ -273,3 +274,35 @@ async def test_a_better_ranked_session_takes_the_place_after_the_cooldown_never_
         ).json()["items"]
         reasons = [e["data"]["reason"] for e in events]
         assert reasons[-2:] == ["displaced_by_priority", "waiting_for_capacity"]
+
+
+async def test_one_need_moves_one_session_across_the_fleet(
+    db_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    fleet = two_workers(db_url, tmp_path, clock, both={"worker_capacity": 1})
+    async with fleet as (a, b), a.client() as api_a, b.client() as api_b:
+        older = await create_session(api_a, "older")  # runs on A
+        await wait_status(api_a, older["id"], "qr")
+        younger = await create_session(api_b, "younger")  # runs on B
+        await wait_status(api_b, younger["id"], "qr")
+        high = await create_session(api_a, "urgent", priority=10)  # nobody has room
+        for worker in (a, b):
+            await worker.services.manager.lease_pass()
+        assert a.services.manager.runtime(high["id"]) is None
+        assert b.services.manager.runtime(high["id"]) is None
+
+        await a.advance(61)  # past the cooldown
+        for worker in (a, b):
+            await worker.services.manager.lease_pass()
+        # the fleet's worst-ranked session (the younger) made room; the older stayed
+        assert a.services.manager.runtime(older["id"]) is not None
+        assert b.services.manager.runtime(younger["id"]) is None
+        assert b.services.manager.runtime(high["id"]) is not None
+        assert 'reason="displaced"} 1.0' in await _moves(api_b)
+        assert (
+            'wagate_session_moves_total{reason="displaced"}'
+            not in (await api_a.get("/metrics")).text
+        )
+        assert (await api_a.get(f"/v1/sessions/{younger['id']}")).json()[
+            "status_reason"
+        ] == "waiting_for_capacity"

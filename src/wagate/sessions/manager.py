@@ -499,15 +499,20 @@ class SessionManager:
             capacity = await workers.alive_capacity(tx, now, self.lease_ttl_s)
             ranked = await sessions.ranked_to_run(tx, now)
         in_target = {r.id for r in ranked[:capacity]}
-        waiting_in_target = sum(1 for r in ranked[:capacity] if not r.held)
-        rank = {r.id: n for n, r in enumerate(ranked)}
-        outside = [sid for sid in self._runtimes if sid in rank and sid not in in_target]
+        needed = sum(1 for r in ranked[:capacity] if not r.held)
+        # the fleet's worst-ranked running sessions make room, as many as needed: each
+        # worker gives up only those of them it runs, so one need moves one session
+        to_free = [r.id for r in reversed(ranked[capacity:]) if r.held][:needed]
+        should_run = {r.id for r in ranked}
+        outside = [sid for sid in self._runtimes if sid in should_run and sid not in in_target]
         self._out_of_target = {sid: self._out_of_target.get(sid, now) for sid in outside}
         while self._moves and now - self._moves[0] >= timedelta(minutes=1):
             self._moves.popleft()
         given_up = 0
-        for session_id in sorted(outside, key=rank.__getitem__, reverse=True):  # worst first
-            if given_up >= waiting_in_target or len(self._moves) >= self.balance.moves_per_minute:
+        for session_id in to_free:  # worst first
+            if session_id not in self._runtimes:
+                continue  # another worker runs it, and gives it up
+            if len(self._moves) >= self.balance.moves_per_minute:
                 break
             since = self._out_of_target[session_id]
             if now - since < timedelta(seconds=self.balance.cooldown_s):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -39,12 +40,14 @@ async def heartbeat(db: AsyncSession, report: WorkerReport, now: datetime) -> No
         "heartbeat_at": now,
         "stopped_at": None,
     }
-    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    postgres = db.get_bind().dialect.name == "postgresql"
+    insert = pg_insert if postgres else sqlite_insert
     statement = insert(Worker).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[Worker.id],
-        set_={k: statement.excluded[k] for k in values if k != "id"},
-    )
+    later = func.greatest if postgres else func.max  # two-argument max() is scalar in SQLite
+    changes: dict[str, Any] = {k: statement.excluded[k] for k in values if k != "id"}
+    # two passes of one worker may commit out of order: the heartbeat never goes back
+    changes["heartbeat_at"] = later(Worker.heartbeat_at, statement.excluded.heartbeat_at)
+    statement = statement.on_conflict_do_update(index_elements=[Worker.id], set_=changes)
     await db.execute(statement)
 
 
