@@ -496,13 +496,17 @@ class SessionManager:
             return 0
         now = self.clock.now()
         async with self.db.read() as tx:
-            capacity = await workers.alive_capacity(tx, now, self.lease_ttl_s)
+            capacity = await workers.alive_capacity(
+                tx, now, self.lease_ttl_s, me=self.worker_id, my_capacity=self.capacity
+            )
             ranked = await sessions.ranked_to_run(tx, now)
         in_target = {r.id for r in ranked[:capacity]}
-        needed = sum(1 for r in ranked[:capacity] if not r.held)
+        running = set(self._runtimes)  # held, whatever a long pause makes their lease look like
+        needed = sum(1 for r in ranked[:capacity] if not (r.held or r.id in running))
         # the fleet's worst-ranked running sessions make room, as many as needed: each
         # worker gives up only those of them it runs, so one need moves one session
-        to_free = [r.id for r in reversed(ranked[capacity:]) if r.held][:needed]
+        to_free = [r.id for r in reversed(ranked[capacity:]) if r.held or r.id in running]
+        to_free = to_free[:needed]
         should_run = {r.id for r in ranked}
         outside = [sid for sid in self._runtimes if sid in should_run and sid not in in_target]
         self._out_of_target = {sid: self._out_of_target.get(sid, now) for sid in outside}
@@ -540,9 +544,17 @@ class SessionManager:
             return 0
         now = self.clock.now()
         async with self.db.read() as tx:  # a read: the usual answer is "nothing to say"
-            capacity = await workers.alive_capacity(tx, now, self.lease_ttl_s)
-            waiting = await sessions.beyond_capacity(tx, capacity, now)
-        news = [row.id for row in waiting if row.status_reason != sessions.WAITING_FOR_CAPACITY]
+            capacity = await workers.alive_capacity(
+                tx, now, self.lease_ttl_s, me=self.worker_id, my_capacity=self.capacity
+            )
+            waiting = await sessions.beyond_capacity(
+                tx, capacity, now, timedelta(seconds=self.lease_ttl_s)
+            )
+        news = [
+            row.id
+            for row in waiting
+            if row.status_reason != sessions.WAITING_FOR_CAPACITY and row.id not in self._runtimes
+        ]  # never one running here (after a long pause its lease may look lapsed to us)
         if not news:
             return 0
         async with self.db.transaction() as tx:

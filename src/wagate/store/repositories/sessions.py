@@ -226,9 +226,13 @@ async def ranked_to_run(db: AsyncSession, now: datetime) -> list[Ranked]:
     ]
 
 
-async def beyond_capacity(db: AsyncSession, capacity: int, now: datetime) -> list[Session]:
+async def beyond_capacity(
+    db: AsyncSession, capacity: int, now: datetime, grace: timedelta
+) -> list[Session]:
     """Sessions that should run but rank beyond the fleet's ``capacity`` (priority, then
-    age, then id) and that no live worker holds: they wait for a free place."""
+    age, then id) and that no worker holds: never leased, or leased by a worker silent
+    for ``grace`` past its lease (a worker paused a moment must not have its sessions'
+    status written over)."""
     ranked_out = (
         select(Session.id)
         .where(Session.desired_state == DesiredState.RUNNING.value)
@@ -239,7 +243,7 @@ async def beyond_capacity(db: AsyncSession, capacity: int, now: datetime) -> lis
         select(Session)
         .where(
             Session.id.in_(ranked_out.scalar_subquery()),
-            or_(Session.lease_owner.is_(None), Session.lease_expires_at < now),
+            or_(Session.lease_owner.is_(None), Session.lease_expires_at < now - grace),
         )
         .order_by(Session.priority.desc(), Session.created_at, Session.id)
     )

@@ -51,15 +51,20 @@ async def heartbeat(db: AsyncSession, report: WorkerReport, now: datetime) -> No
     await db.execute(statement)
 
 
-async def alive_capacity(db: AsyncSession, now: datetime, ttl_s: float) -> int:
-    """How many sessions the live workers may run together."""
-    total = await db.scalar(
+async def alive_capacity(
+    db: AsyncSession, now: datetime, ttl_s: float, *, me: str, my_capacity: int
+) -> int:
+    """How many sessions the live workers may run together. The asking worker counts
+    whatever its own row says: it is alive, since it asks (after a long pause its last
+    heartbeat may look old to it)."""
+    others = await db.scalar(
         select(func.coalesce(func.sum(Worker.capacity), 0)).where(
+            Worker.id != me,
             Worker.stopped_at.is_(None),
             Worker.heartbeat_at >= now - timedelta(seconds=ttl_s),
         )
     )
-    return int(total or 0)
+    return int(others or 0) + my_capacity
 
 
 async def stopped(db: AsyncSession, worker_id: str, now: datetime) -> None:
