@@ -33,13 +33,17 @@ def s3_endpoint() -> Iterator[str]:
 def s3_bucket(s3_endpoint: str) -> S3Settings:
     """A fresh bucket on the loopback S3 server, and the settings that reach it."""
     name = f"media-{secrets.token_hex(4)}"
-    boto3.client(
+    client = boto3.client(
         "s3",
         endpoint_url=s3_endpoint,
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
         region_name="us-east-1",
-    ).create_bucket(Bucket=name)
+    )
+    try:
+        client.create_bucket(Bucket=name)
+    finally:
+        client.close()  # its pooled socket would otherwise be reported in a later test
     return S3Settings(
         bucket=name,
         endpoint=s3_endpoint,
