@@ -261,7 +261,6 @@ def users_set_password(
 @app.command("workers")
 def workers_list() -> None:
     """The workers sharing the database: live ones first, with what they hold."""
-    from datetime import timedelta
 
     from wagate.store.repositories import workers
 
@@ -269,9 +268,7 @@ def workers_list() -> None:
 
     async def work(db: Any) -> Any:
         async with db.read() as tx:
-            return await workers.list_workers(
-                tx, _now(), settings.lease_ttl_s, forget_after=timedelta(days=1)
-            )
+            return await workers.list_workers(tx, _now(), settings.lease_ttl_s)
 
     table = Table("id", "host", "pid", "version", "state", "heartbeat", "sessions", "msg/s")
     for view in _run(work):

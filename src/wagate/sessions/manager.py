@@ -20,7 +20,6 @@ from wagate.domain import (
     DesiredState,
     MessageStatus,
     NotFound,
-    NotRunning,
     ReceiptReceived,
     SessionStatus,
     TransportEvent,
@@ -80,7 +79,8 @@ class SessionManager:
         self.identity = identity
         self.balance = balance or Balance()
         self._out_of_target: dict[str, datetime] = {}  # running here, ranked out: since when
-        self._moves: deque[datetime] = deque()  # when this worker gave up sessions, last minute
+        self._moves: deque[datetime] = deque()
+        self._pass_turn = asyncio.Lock()  # when this worker gave up sessions, last minute
         self.secrets = secrets
         self.registry = registry
         self.clock = clock
@@ -360,12 +360,6 @@ class SessionManager:
         self.hooks.session_deleted(session_id)
         self.hooks.events_committed()
 
-    async def request_pairing_code(self, session_id: str, phone: str) -> str:
-        runtime = self._runtimes.get(session_id)
-        if runtime is None:
-            raise NotRunning("the session is not running; start it first")
-        return await runtime.pairing_code_for(phone)
-
     # ------------------------------------------------------------------ process lifecycle
 
     async def restore(self) -> int:
@@ -467,6 +461,12 @@ class SessionManager:
                 await workers.heartbeat(tx, self.identity.report(), self.clock.now())
 
     async def lease_pass(self) -> None:
+        """One pass at a time in a worker: two that overlap (the timer's and one asked
+        for) would each count the same free places and move twice for one need."""
+        async with self._pass_turn:
+            await self._lease_pass()
+
+    async def _lease_pass(self) -> None:
         held = {sid: tok for sid, tok in self._tokens.items() if sid in self._runtimes}
         async with self.db.transaction() as tx:
             kept = await sessions.renew_leases(
@@ -481,24 +481,33 @@ class SessionManager:
         for session_id, state in desired.items():  # stopped through another worker's API
             if state == DesiredState.STOPPED.value:
                 await self._close_here(session_id, record=True)
-        await self.displace()
-        await self.restore()
-        await self.report_waiting()
+        if self.identity is not None:  # a fleet member: make room by rank, report who waits
+            async with self.db.read() as tx:
+                capacity = await workers.alive_capacity(
+                    tx,
+                    self.clock.now(),
+                    self.lease_ttl_s,
+                    me=self.worker_id,
+                    my_capacity=self.capacity,
+                )
+            await self.displace(capacity)
+            await self.restore()
+            await self.report_waiting(capacity)
+        else:
+            await self.restore()
 
-    async def displace(self) -> int:
+    async def displace(self, capacity: int) -> int:
         """Make room for better-ranked sessions that nobody runs: a session run here that
         ranks beyond the fleet's capacity keeps running for ``cooldown_s`` after it fell
         out, is never stopped while a message of it is being sent, and then gives its
         place up (its lease released, its desired state unchanged), at most
-        ``moves_per_minute`` a minute. Returns how many it gave up."""
-        if self.identity is None or not self._runtimes:
+        ``moves_per_minute`` a minute. ``capacity``: what the live workers may run
+        together. Returns how many it gave up."""
+        if not self._runtimes:
             self._out_of_target.clear()
             return 0
         now = self.clock.now()
         async with self.db.read() as tx:
-            capacity = await workers.alive_capacity(
-                tx, now, self.lease_ttl_s, me=self.worker_id, my_capacity=self.capacity
-            )
             ranked = await sessions.ranked_to_run(tx, now)
         in_target = {r.id for r in ranked[:capacity]}
         running = set(self._runtimes)  # held, whatever a long pause makes their lease look like
@@ -536,17 +545,12 @@ class SessionManager:
             given_up += 1
         return given_up
 
-    async def report_waiting(self) -> int:
+    async def report_waiting(self, capacity: int) -> int:
         """Sessions that should run but find no place in the fleet say so, once: status
         ``stopped`` with reason ``waiting_for_capacity`` and its ``session.status`` event
         (never silently unrun). They start as soon as a place frees up."""
-        if self.identity is None:
-            return 0
         now = self.clock.now()
         async with self.db.read() as tx:  # a read: the usual answer is "nothing to say"
-            capacity = await workers.alive_capacity(
-                tx, now, self.lease_ttl_s, me=self.worker_id, my_capacity=self.capacity
-            )
             waiting = await sessions.beyond_capacity(
                 tx, capacity, now, timedelta(seconds=self.lease_ttl_s)
             )
@@ -558,18 +562,15 @@ class SessionManager:
         if not news:
             return 0
         async with self.db.transaction() as tx:
-            for session_id in news:
-                await sessions.change_status(
-                    tx,
-                    session_id,
-                    SessionStatus.STOPPED,
-                    sessions.WAITING_FOR_CAPACITY,
-                    now=now,
-                    detail={"fleet_capacity": capacity},
-                )
-        self.hooks.events_committed()
-        log.warning("sessions wait for capacity", count=len(news), fleet_capacity=capacity)
-        return len(news)
+            reported = [
+                session_id
+                for session_id in news
+                if await sessions.report_waiting(tx, session_id, now, capacity)
+            ]
+        if reported:
+            self.hooks.events_committed()
+            log.warning("sessions wait for capacity", count=len(reported), fleet_capacity=capacity)
+        return len(reported)
 
     async def _close_here(self, session_id: str, *, record: bool) -> None:
         async with self._lock(session_id):

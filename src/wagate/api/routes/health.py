@@ -10,7 +10,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from wagate import __version__
 from wagate.api.deps import AdminDep, ServicesDep, get_caller
-from wagate.api.routes.workers import FORGET_AFTER
 from wagate.domain import AuthError
 from wagate.store.repositories import messages, sessions, workers
 
@@ -62,9 +61,7 @@ async def metrics(services: ServicesDep, _: AdminDep) -> Response:
     async with services.db.read() as tx:
         by_status = await sessions.count_by_status(tx)
         stored = await messages.count_by_status(tx)
-        fleet = await workers.list_workers(
-            tx, services.clock.now(), services.settings.lease_ttl_s, forget_after=FORGET_AFTER
-        )
+        fleet = await workers.list_workers(tx, services.clock.now(), services.settings.lease_ttl_s)
     metrics = services.metrics
     metrics.worker_capacity.set(services.manager.capacity)
     metrics.worker_sessions.set(len(services.manager.running()))

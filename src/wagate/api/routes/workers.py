@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -14,8 +13,6 @@ from wagate.store.repositories.workers import WorkerView
 from wagate.store.serialize import iso
 
 router = APIRouter(prefix="/v1/workers", tags=["admin"])
-
-FORGET_AFTER = timedelta(days=1)  # a worker silent this long is no longer listed
 
 
 class WorkerOut(BaseModel):
@@ -58,7 +55,5 @@ async def list_workers(db: DatabaseDep, clock: ClockDep, settings: SettingsDep, 
     """Every worker heard from in the last day, live ones first. Any worker answers
     the same: they all read the same table."""
     async with db.read() as tx:
-        views = await workers.list_workers(
-            tx, clock.now(), settings.lease_ttl_s, forget_after=FORGET_AFTER
-        )
+        views = await workers.list_workers(tx, clock.now(), settings.lease_ttl_s)
     return {"items": [worker_json(v) for v in views]}

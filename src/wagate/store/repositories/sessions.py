@@ -24,6 +24,9 @@ from wagate.store.models import Session
 from wagate.store.repositories.events import append_event
 from wagate.store.statements import update_by_key
 
+FLEET_ORDER = (Session.priority.desc(), Session.created_at, Session.id)
+"""The order sessions are run in: priority, then age, then id (restore, ranks, waits)."""
+
 
 async def create_session(
     db: AsyncSession,
@@ -102,7 +105,7 @@ async def sessions_to_run(db: AsyncSession, limit: int) -> list[Session]:
     query = (
         select(Session)
         .where(Session.desired_state == DesiredState.RUNNING.value)
-        .order_by(Session.priority.desc(), Session.created_at, Session.id)
+        .order_by(*FLEET_ORDER)
         .limit(limit)
     )
     return list(await db.scalars(query))
@@ -195,7 +198,7 @@ async def claimable_sessions(
             _free_or_mine(worker, now),
             Session.id.not_in(list(running_here)),
         )
-        .order_by(Session.priority.desc(), Session.created_at, Session.id)
+        .order_by(*FLEET_ORDER)
         .limit(limit)
     )
     return list(await db.scalars(query))
@@ -218,7 +221,7 @@ async def ranked_to_run(db: AsyncSession, now: datetime) -> list[Ranked]:
     rows = await db.execute(
         select(Session.id, Session.lease_owner, Session.lease_expires_at)
         .where(Session.desired_state == DesiredState.RUNNING.value)
-        .order_by(Session.priority.desc(), Session.created_at, Session.id)
+        .order_by(*FLEET_ORDER)
     )
     return [
         Ranked(session_id, owner is not None and expires is not None and expires >= now)
@@ -236,7 +239,7 @@ async def beyond_capacity(
     ranked_out = (
         select(Session.id)
         .where(Session.desired_state == DesiredState.RUNNING.value)
-        .order_by(Session.priority.desc(), Session.created_at, Session.id)
+        .order_by(*FLEET_ORDER)
         .offset(capacity)
     )
     query = (
@@ -245,9 +248,39 @@ async def beyond_capacity(
             Session.id.in_(ranked_out.scalar_subquery()),
             or_(Session.lease_owner.is_(None), Session.lease_expires_at < now - grace),
         )
-        .order_by(Session.priority.desc(), Session.created_at, Session.id)
+        .order_by(*FLEET_ORDER)
     )
     return list(await db.scalars(query))
+
+
+async def report_waiting(
+    db: AsyncSession, session_id: str, now: datetime, fleet_capacity: int
+) -> bool:
+    """Record that the session waits for a place: status ``stopped``, reason
+    ``waiting_for_capacity``, and its ``session.status`` event, once. A conditional update
+    takes the report first, so two passes that race (two workers, or a worker's own) write
+    one event: the second finds the reason set and reports nothing."""
+    taken = await db.execute(
+        update(Session)
+        .where(
+            Session.id == session_id,
+            or_(Session.status_reason.is_(None), Session.status_reason != WAITING_FOR_CAPACITY),
+        )
+        .values(status_reason=WAITING_FOR_CAPACITY)
+        .returning(Session.id)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.first() is None:
+        return False
+    await change_status(
+        db,
+        session_id,
+        SessionStatus.STOPPED,
+        WAITING_FOR_CAPACITY,
+        now=now,
+        detail={"fleet_capacity": fleet_capacity},
+    )
+    return True
 
 
 async def claim_lease(

@@ -183,13 +183,3 @@ async def revoke_user_logins(db: AsyncSession, user_id: str, now: datetime) -> l
     if ids:
         await db.execute(update(Login).where(Login.id.in_(ids)).values(revoked_at=now))
     return ids
-
-
-async def login_ids_of_tenant(db: AsyncSession, tenant_id: str) -> list[str]:
-    return list(
-        await db.scalars(
-            select(Login.id)
-            .join(User, User.id == Login.user_id)
-            .where(User.tenant_id == tenant_id, Login.revoked_at.is_(None))
-        )
-    )

@@ -78,8 +78,12 @@ class WorkerView:
     alive: bool  # stopped cleanly or silent longer than the lease TTL: not alive
 
 
+FORGET_AFTER = timedelta(days=1)
+"""A worker silent this long is no longer listed (its row goes a week later)."""
+
+
 async def list_workers(
-    db: AsyncSession, now: datetime, ttl_s: float, *, forget_after: timedelta
+    db: AsyncSession, now: datetime, ttl_s: float, *, forget_after: timedelta = FORGET_AFTER
 ) -> list[WorkerView]:
     """Workers heard from within ``forget_after``, live ones first, with their sessions."""
     rows = list(
