@@ -228,6 +228,16 @@ class TransientSendError(TransportError):
     code = "transient_send_error"
 
 
+class ConnectionGone(TransientSendError):
+    """The engine has no live connection for the operation: it went down, or was never up.
+
+    Raised by transports; the runtime reports the dead connection (reconnect) and the
+    outbound queue gives the message back to be sent once the session is connected.
+    """
+
+    code = "not_connected"
+
+
 class PermanentSendError(TransportError):
     """The send can never succeed as asked (bad recipient, unreachable media...)."""
 

@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from wagate.domain import (
+    ConnectionGone,
     ContactCard,
     Direction,
     Jid,
     Location,
     MessageStatus,
     MessageType,
+    NotConnected,
     OutgoingMessage,
     PermanentSendError,
     PresenceState,
@@ -94,6 +96,10 @@ class ChatLane:
             now = clock.now()
             if sender.stopping or not sender.runtime.connected:
                 return Outcome.RELEASE
+            if not sender.runtime.holds_lease():  # woke from a pause: wait for the renewal
+                if not await sender.runtime.lease_confirmed():
+                    return Outcome.RELEASE  # another worker runs the session now
+                continue
             if message.expires_at is not None and now >= message.expires_at:
                 await self.fail(message, "expired", "the message was not sent before it expired")
                 return Outcome.DONE
@@ -121,9 +127,9 @@ class ChatLane:
             except PermanentSendError as exc:
                 await self.fail(message, exc.code, exc.message)
                 return Outcome.DONE
+            except (NotConnected, ConnectionGone):
+                return Outcome.RELEASE
             except TransportError as exc:
-                if exc.code == "not_connected":
-                    return Outcome.RELEASE
                 if not await self.schedule_retry(message, exc):
                     return Outcome.DONE
                 continue
@@ -133,10 +139,10 @@ class ChatLane:
 
     def _outcome_unknown(self, message: Message) -> bool:
         """A message found mid-send after a restart, on a transport that picks its own ids."""
-        transport = self.sender.runtime.transport
+        capabilities = self.sender.runtime.capabilities
         return (
-            transport is not None
-            and not transport.capabilities.choose_message_id
+            capabilities is not None
+            and not capabilities.choose_message_id
             and message.status == MessageStatus.SENDING.value
             and message.attempts > 0
             and message.seq not in self.sender.sent_here
@@ -156,13 +162,12 @@ class ChatLane:
     ) -> Outcome | None:
         """Send once. Returns the outcome, or None to go round again (a retry is due)."""
         sender = self.sender
-        transport = sender.runtime.transport
-        if transport is None:
-            return Outcome.RELEASE
+        if not (sender.runtime.connected and sender.runtime.holds_lease()):
+            return Outcome.RELEASE  # pacing took a while: the session went, or its lease lapsed
         now = sender.clock.now()
         message.attempts += 1
         sender.sent_here.add(message.seq)
-        sender.writer.submit(
+        sender.write(
             Op(
                 message.seq,
                 {
@@ -175,16 +180,14 @@ class ChatLane:
             )
         )
         try:
-            async with sender.runtime.monitor.track("send"):
-                result = await transport.send(outgoing)
+            result = await sender.runtime.send(outgoing)
+        except (NotConnected, ConnectionGone):  # the runtime reported a dead connection
+            return Outcome.RELEASE
         except PermanentSendError as exc:
             self.log.info("send failed permanently", message_id=message.id, code=exc.code)
             await self.fail(message, exc.code, exc.message)
             return Outcome.DONE
         except TransportError as exc:
-            if exc.code == "not_connected":
-                sender.runtime.report_dead_connection()  # it claimed to be connected
-                return Outcome.RELEASE
             self.log.info("send failed, may retry", message_id=message.id, code=exc.code)
             return None if await self.schedule_retry(message, exc) else Outcome.DONE
         except Exception as exc:  # a transport bug must not stop the queue
@@ -202,7 +205,7 @@ class ChatLane:
         sender = self.sender
         if (message.hold_reason, message.next_attempt_at) != (hold.reason.value, hold.until):
             message.hold_reason, message.next_attempt_at = hold.reason.value, hold.until
-            sender.writer.submit(
+            sender.write(
                 Op(
                     message.seq,
                     {
@@ -230,7 +233,7 @@ class ChatLane:
             seconds=max(decision.delay_s, exc.retry_after or 0.0)
         )
         message.hold_reason = HoldReason.RETRY.value
-        sender.writer.submit(
+        sender.write(
             Op(
                 message.seq,
                 {
@@ -255,10 +258,10 @@ class ChatLane:
                 phone = await contacts.phone_for_lid(
                     tx, sender.session_id, split_jid(destination)[0]
                 )
-            transport = sender.runtime.transport
+            capabilities = sender.runtime.capabilities
             if phone:
                 destination = phone_jid(phone)
-            elif transport is None or not transport.capabilities.lid_destinations:
+            elif capabilities is None or not capabilities.lid_destinations:
                 raise PermanentSendError(
                     "no phone number is known for this @lid and the transport cannot address it",
                     code="lid_without_mapping",
@@ -299,25 +302,21 @@ class ChatLane:
         )
         if the_plan is None or outgoing.type is MessageType.REACTION:
             return
-        transport = sender.runtime.transport
-        if transport is None:
-            raise TransportError("the session went offline", code="not_connected")
-        capabilities = transport.capabilities
-        monitor = sender.runtime.monitor
+        runtime = sender.runtime
+        capabilities = runtime.capabilities
+        if capabilities is None:
+            raise NotConnected("the session went offline")
         if capabilities.read_receipts:
             await self.mark_chat_read(outgoing.to)
         if capabilities.presence:
-            async with monitor.track("presence"):
-                await transport.subscribe_presence(outgoing.to)
+            await runtime.subscribe_presence(outgoing.to)
         await sender.clock.sleep(the_plan.think_s)
         for chunk in the_plan.typing_chunks():
             if capabilities.presence:
-                async with monitor.track("presence"):
-                    await transport.send_presence(outgoing.to, the_plan.presence)
+                await runtime.send_presence(outgoing.to, the_plan.presence)
             await sender.clock.sleep(chunk)
         if capabilities.presence:
-            async with monitor.track("presence"):
-                await transport.send_presence(outgoing.to, PresenceState.PAUSED)
+            await runtime.send_presence(outgoing.to, PresenceState.PAUSED)
         await sender.clock.sleep(the_plan.pause_s)
 
     async def mark_chat_read(self, chat: Jid) -> None:
@@ -339,16 +338,12 @@ class ChatLane:
             )
         if not unread:
             return
-        transport = sender.runtime.transport
-        if transport is None:
-            return
-        async with sender.runtime.monitor.track("read_receipts"):
-            await transport.mark_read(
-                chat, [m.wa_message_id for m in unread if m.wa_message_id], unread[0].sender
-            )
+        await sender.runtime.mark_read(
+            chat, [m.wa_message_id for m in unread if m.wa_message_id], unread[0].sender
+        )
         now = sender.clock.now()
         for row in unread:
-            sender.writer.submit(Op(row.seq, {"read_at": now}, only_if_open=False))
+            sender.write(Op(row.seq, {"read_at": now}, only_if_open=False))
 
     # ------------------------------------------------------------------ settling
 
@@ -371,7 +366,7 @@ class ChatLane:
         }
         for name, value in fields.items():
             setattr(message, name, value)
-        await sender.writer.submit(
+        await sender.write(
             Op(
                 message.seq,
                 fields,
@@ -391,6 +386,6 @@ class ChatLane:
     async def fail(self, message: Message, code: str, text: str) -> None:
         sender = self.sender
         now = sender.clock.now()
-        await sender.writer.submit(failure(message, code, text, now))
+        await sender.write(failure(message, code, text, now))
         sender.outbox.metrics.messages_out.labels(message.type, MessageStatus.FAILED.value).inc()
         sender.outbox.metrics.errors.labels(code).inc()

@@ -26,7 +26,7 @@ from wagate.observability import Metrics
 from wagate.outbox.guardrails import Guard
 from wagate.outbox.lane import ChatLane
 from wagate.outbox.media import MediaLoader
-from wagate.outbox.writer import StatusWriter, failure
+from wagate.outbox.writer import Op, StatusWriter, failure
 from wagate.sessions import SessionManager, SessionRuntime
 from wagate.store import Database
 from wagate.store.models import Message
@@ -231,6 +231,12 @@ class SessionSender:
         seconds = (until - self.clock.now()).total_seconds()
         if seconds > 0:
             await wait_for(self._changed, self.clock, timeout=seconds)
+
+    def write(self, op: Op) -> asyncio.Future[bool]:
+        """Queue a status change of this session's message, fenced by the runtime's lease:
+        refused if another worker has claimed the session since."""
+        op.lease = self.runtime.fence
+        return self.writer.submit(op)
 
     def release(self, seq: int) -> None:
         """The message goes back to the queue unsent (offline, stopping)."""

@@ -30,7 +30,7 @@ from wagate.domain import Clock, MessageStatus
 from wagate.store import Connection, Database
 from wagate.store.batch import BatchKind
 from wagate.store.models import Message
-from wagate.store.repositories import messages
+from wagate.store.repositories import messages, sessions
 from wagate.store.repositories.events import append_events
 from wagate.store.serialize import iso
 
@@ -46,6 +46,7 @@ class Op:
     only_if_open: bool = True  # never touch a message that is already settled
     add_attempt: bool = False  # attempts = attempts + 1
     event: tuple[str, str, str, dict[str, Any]] | None = None  # tenant, session, type, data
+    lease: tuple[str, int] | None = None  # (session, fencing token) of the writing runtime
 
 
 @dataclass(slots=True)
@@ -62,13 +63,14 @@ class StatusChanges(BatchKind[Op]):
         self.on_events = on_events
 
     def apply(self, conn: Connection, ops: list[Op]) -> list[Any]:
+        stale = _stale(conn, ops)
         open_now = messages.lock_open_outbound(
-            conn, {op.seq for op in ops if op.only_if_open}, OPEN
+            conn, {op.seq for op in ops if op.only_if_open and id(op) not in stale}, OPEN
         )
         changes: dict[int, _Change] = {}
         applied: list[bool] = []
         for op in ops:
-            if op.only_if_open and op.seq not in open_now:
+            if id(op) in stale or (op.only_if_open and op.seq not in open_now):
                 applied.append(False)
                 continue
             change = changes.setdefault(op.seq, _Change())
@@ -87,6 +89,18 @@ class StatusChanges(BatchKind[Op]):
     def committed(self, ops: list[Op], outcomes: list[Any]) -> None:
         if any(ok is True and op.event for op, ok in zip(ops, outcomes, strict=True)):
             self.on_events()
+
+
+def _stale(conn: Connection, ops: list[Op]) -> set[int]:
+    """The ops (by ``id()``) of runtimes whose session another worker claimed since: a
+    worker that woke from a long pause must not write over the new owner's sends. One
+    read per batch; on PostgreSQL a claim committing after it is not seen (the runtime
+    checked its lease on its own clock before it sent, which is the guard that counts)."""
+    fenced = [op for op in ops if op.lease is not None]
+    if not fenced:
+        return set()
+    tokens = sessions.lease_tokens(conn, {op.lease[0] for op in fenced if op.lease})
+    return {id(op) for op in fenced if op.lease and tokens.get(op.lease[0]) != op.lease[1]}
 
 
 class StatusWriter:

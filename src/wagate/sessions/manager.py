@@ -8,6 +8,7 @@ one that runs here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from wagate.domain import (
 )
 from wagate.observability import Metrics
 from wagate.sessions.hooks import SessionHooks
+from wagate.sessions.lease import Lease
 from wagate.sessions.recorder import EventRecorder, SessionRef
 from wagate.sessions.runtime import RuntimeSettings, SessionRuntime
 from wagate.sessions.secrets import ConfigSecrets
@@ -79,8 +81,9 @@ class SessionManager:
         self.identity = identity
         self.balance = balance or Balance()
         self._out_of_target: dict[str, datetime] = {}  # running here, ranked out: since when
-        self._moves: deque[datetime] = deque()
-        self._pass_turn = asyncio.Lock()  # when this worker gave up sessions, last minute
+        self._moves: deque[datetime] = deque()  # when this worker gave up sessions, last minute
+        self._pass_turn = asyncio.Lock()  # lease passes of this worker, one at a time
+        self._renewal: asyncio.Task[None] | None = None  # a pass asked for by a runtime
         self.secrets = secrets
         self.registry = registry
         self.clock = clock
@@ -222,6 +225,7 @@ class SessionManager:
                 return True
             if len(self.running()) >= self.capacity:
                 return False
+            began = self.clock.now()
             async with self.db.transaction() as tx:
                 token = await sessions.claim_lease(
                     tx, session_id, self.worker_id, self.clock.now(), self.lease_ttl_s
@@ -243,6 +247,7 @@ class SessionManager:
                 open_config=self.session_config,
                 open_proxy=self.session_proxy,
                 writes=self._writes,
+                lease=Lease.claimed(token, began, self.lease_ttl_s, self.renew_soon),
             )
             self._runtimes[session_id] = runtime
             try:
@@ -460,6 +465,20 @@ class SessionManager:
             async with self.db.transaction() as tx:
                 await workers.heartbeat(tx, self.identity.report(), self.clock.now())
 
+    def renew_soon(self) -> None:
+        """A runtime found its lease unconfirmed (this worker was paused, or its clock
+        jumped): run a lease pass now rather than at the next tick; one at a time."""
+        if self._renewal is None or self._renewal.done():
+            self._renewal = asyncio.get_running_loop().create_task(
+                self._renew_now(), name="lease-renewal"
+            )
+
+    async def _renew_now(self) -> None:
+        try:
+            await self.lease_pass()
+        except Exception as exc:
+            log.error("lease pass failed", error=repr(exc))
+
     async def lease_pass(self) -> None:
         """One pass at a time in a worker: two that overlap (the timer's and one asked
         for) would each count the same free places and move twice for one need."""
@@ -468,15 +487,19 @@ class SessionManager:
 
     async def _lease_pass(self) -> None:
         held = {sid: tok for sid, tok in self._tokens.items() if sid in self._runtimes}
+        began = self.clock.now()
         async with self.db.transaction() as tx:
-            kept = await sessions.renew_leases(
-                tx, self.worker_id, held, self.clock.now(), self.lease_ttl_s
-            )
+            kept = await sessions.renew_leases(tx, self.worker_id, held, began, self.lease_ttl_s)
             if self.identity is not None:  # the heartbeat rides the renewal's commit
                 await workers.heartbeat(tx, self.identity.report(), self.clock.now())
             desired = await sessions.desired_states(tx, list(kept))
+        for session_id in kept:
+            if (runtime := self._runtimes.get(session_id)) is not None:
+                runtime.lease.renewed(began, self.lease_ttl_s)
         for session_id in set(held) - kept:  # another worker owns it now
             log.warning("lease lost; closing the session here", session_id=session_id)
+            if (runtime := self._runtimes.get(session_id)) is not None:
+                runtime.lease.end()  # acts no more from now, before the close below
             await self._close_here(session_id, record=False)
         for session_id, state in desired.items():  # stopped through another worker's API
             if state == DesiredState.STOPPED.value:
@@ -587,6 +610,10 @@ class SessionManager:
     async def shutdown(self) -> None:
         """Close every session of this process and release its leases, so another worker
         can take them over at once; their desired state stays as it is."""
+        if self._renewal is not None:
+            self._renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewal
         runtimes, self._runtimes = dict(self._runtimes), {}
         await asyncio.gather(
             *(rt.close(SessionStatus.STOPPED, "worker_shutdown") for rt in runtimes.values()),

@@ -17,6 +17,7 @@ from wagate.domain import (
     Clock,
     Conflict,
     Connected,
+    ConnectionGone,
     CredentialsUpdated,
     DecryptFailed,
     DesiredState,
@@ -24,12 +25,13 @@ from wagate.domain import (
     Jid,
     NotConnected,
     NotRunning,
+    OutgoingMessage,
     PairingCodeIssued,
     PresenceState,
     QrUpdated,
     RetryStrategy,
+    SendResult,
     SessionStatus,
-    TransportError,
     TransportEvent,
     UnknownEventType,
     Unparseable,
@@ -39,6 +41,7 @@ from wagate.domain.policy import DeliveryPolicy
 from wagate.observability import Metrics
 from wagate.sessions.breaker import DecryptBreaker
 from wagate.sessions.hooks import SessionHooks
+from wagate.sessions.lease import Lease, StaleLease
 from wagate.sessions.monitor import ProtocolMonitor
 from wagate.sessions.policy import Action, is_known_close_code, rule_for
 from wagate.sessions.recorder import EventRecorder, SessionRef
@@ -84,8 +87,10 @@ class SessionRuntime:
         open_config: Callable[[Session], dict[str, Any]] | None = None,
         open_proxy: Callable[[Session], str | None] | None = None,
         writes: SessionWrites | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.ref = ref
+        self.lease = lease or Lease.unfenced()
         self._open_config = open_config or (lambda row: dict(row.config))
         self._open_proxy = open_proxy or (lambda row: row.proxy_url)
         self.db = db
@@ -125,6 +130,27 @@ class SessionRuntime:
     def connected(self) -> bool:
         return self.status is SessionStatus.CONNECTED and self.transport is not None
 
+    def holds_lease(self) -> bool:
+        """May this runtime act on the network now (see :mod:`wagate.sessions.lease`)."""
+        return self.lease.holds(self.clock.now())
+
+    async def lease_confirmed(self) -> bool:
+        """Wait until the lease holds (True) or ended: lost to another worker, or the
+        runtime closed (False)."""
+        return await self.lease.confirmed(self.clock)
+
+    @property
+    def fence(self) -> tuple[str, int] | None:
+        """(session id, fencing token) for the runtime's writes; None when not fenced."""
+        token = self.lease.token
+        return None if token is None else (self.session_id, token)
+
+    @property
+    def capabilities(self) -> Capabilities | None:
+        """What the current transport can do; None while there is none."""
+        transport = self.transport
+        return None if transport is None else transport.capabilities
+
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
@@ -133,6 +159,9 @@ class SessionRuntime:
         await self._open_transport()
 
     async def _open_transport(self) -> None:
+        if not await self.lease_confirmed():  # woke from a pause: connect only once renewed
+            self.log.warning("lease ended before connecting: closed, or run by another worker")
+            return
         async with self.db.read() as tx:
             row = await sessions.get_session(tx, self.session_id, None)
         context = TransportContext(
@@ -165,6 +194,7 @@ class SessionRuntime:
     ) -> None:
         """Close the transport and stop reconnecting; record ``status`` unless told not to."""
         self._closed = True
+        self.lease.end()  # whatever waits for a renewal gives up
         self.watchdog.stop()
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
@@ -219,6 +249,8 @@ class SessionRuntime:
         transport = self.transport
         if not self.connected or transport is None:
             raise NotConnected("the session is not connected")
+        if not self.holds_lease():  # checked last, right before the call goes out
+            raise NotConnected("the session's lease awaits renewal on this worker")
         transport.capabilities.require(what, capable(transport.capabilities))
         return transport
 
@@ -227,10 +259,21 @@ class SessionRuntime:
         try:
             async with self.monitor.track(name):
                 yield
-        except TransportError as exc:
-            if exc.code == "not_connected":
-                self.report_dead_connection()
+        except ConnectionGone:
+            self.report_dead_connection()
             raise
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Transmit one message. Raises :class:`NotConnected` when the session is not
+        connected or its lease is not confirmed here, and the transport's errors."""
+        transport = self._live("messages", lambda c: True)
+        async with self._operation("send"):
+            return await transport.send(message)
+
+    async def subscribe_presence(self, chat: Jid) -> None:
+        transport = self._live("presence", lambda c: c.presence)
+        async with self._operation("presence"):
+            await transport.subscribe_presence(chat)
 
     async def send_presence(self, chat: Jid, state: PresenceState) -> None:
         transport = self._live("presence", lambda c: c.presence)
@@ -323,7 +366,10 @@ class SessionRuntime:
                 )
             case CredentialsUpdated():
                 async with self.db.transaction() as tx:
-                    row = await sessions.get_session(tx, self.session_id, None)
+                    row = await sessions.get_session(tx, self.session_id, None, for_update=True)
+                    if self.lease.token is not None and row.lease_token != self.lease.token:
+                        self._fenced()
+                        return
                     row.credentials = event.credentials
             case Connected():
                 self._connected_since = self.clock.now()
@@ -435,6 +481,15 @@ class SessionRuntime:
             return
         await self._schedule_reconnect(event)
 
+    def _fenced(self) -> None:
+        """A write was refused: another worker claimed the session. Stop acting for it and
+        close the connection (from another task: this may run in the transport's)."""
+        if self.lease.ended:
+            return
+        self.log.warning("lease taken over by another worker; closing the session here")
+        self.lease.end()
+        self._spawn(self.close(record=False), "fenced")
+
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"{what}:{self.session_id}")
         self._side_tasks.add(task)
@@ -520,8 +575,13 @@ class SessionRuntime:
             detail=reason_detail,
             fields=fields,
             extra_event=extra_event,
+            lease_token=self.lease.token,
         )
-        await self.db.batches.submit(self._status_changes, change)
+        try:
+            await self.db.batches.submit(self._status_changes, change)
+        except StaleLease:
+            self._fenced()
+            return
         if self.status is not status:
             self.metrics.session_transitions.labels(status.value).inc()
         self.status = status

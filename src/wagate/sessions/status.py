@@ -19,6 +19,7 @@ from typing import Any
 from wagate.domain import Clock, NotFound, SessionStatus
 from wagate.sessions.hooks import SessionHooks
 from wagate.sessions.inbound import ArrivalKind, ReceiptKind
+from wagate.sessions.lease import StaleLease
 from wagate.store import Connection
 from wagate.store.batch import BatchKind
 from wagate.store.repositories import sessions
@@ -35,10 +36,13 @@ class StatusChange:
     detail: dict[str, Any] | None = None  # why the same status was entered again
     fields: dict[str, Any] = field(default_factory=dict)  # other columns that change with it
     extra_event: tuple[str, dict[str, Any]] | None = None
+    lease_token: int | None = None  # the writer's fencing token; None: not fenced
 
 
 class StatusChangeKind(BatchKind[StatusChange]):
-    """Each op's outcome: the session's tenant id, or NotFound (the session is gone)."""
+    """Each op's outcome: the session's tenant id, NotFound (the session is gone) or
+    StaleLease (another worker claimed the session since the op's runtime did; read
+    with the row locked on PostgreSQL, so no claim commits in between)."""
 
     name = "session_status"
 
@@ -54,6 +58,9 @@ class StatusChangeKind(BatchKind[StatusChange]):
             row = current.get(op.session_id)
             if row is None:
                 outcomes.append(NotFound(f"session {op.session_id!r} not found"))
+                continue
+            if op.lease_token is not None and row["lease_token"] != op.lease_token:
+                outcomes.append(StaleLease(f"session {op.session_id!r} runs elsewhere now"))
                 continue
             previous = row["status"]
             values = {

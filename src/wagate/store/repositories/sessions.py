@@ -343,14 +343,26 @@ SESSIONS: Table = Session.__table__  # type: ignore[assignment]
 
 
 def status_rows(conn: Connection, session_ids: Collection[str]) -> dict[str, dict[str, Any]]:
-    """id -> (tenant_id, status, phone) of these sessions, for a batch of status changes."""
+    """id -> (tenant_id, status, phone, lease_token) of these sessions, for a batch of
+    status changes."""
     if not session_ids:
         return {}
     c = SESSIONS.c
-    query = select(c.id, c.tenant_id, c.status, c.phone).where(c.id.in_(list(session_ids)))
+    query = select(c.id, c.tenant_id, c.status, c.phone, c.lease_token).where(
+        c.id.in_(list(session_ids))
+    )
     if conn.dialect.name == "postgresql":
         query = query.order_by(c.id).with_for_update()  # one lock order for every batch
     return {row.id: dict(row._mapping) for row in conn.execute(query)}
+
+
+def lease_tokens(conn: Connection, session_ids: Collection[str]) -> dict[str, int]:
+    """id -> current fencing token of these sessions (a batch's fence check)."""
+    if not session_ids:
+        return {}
+    c = SESSIONS.c
+    rows = conn.execute(select(c.id, c.lease_token).where(c.id.in_(list(session_ids))))
+    return {str(session_id): int(token) for session_id, token in rows}
 
 
 def update_many(conn: Connection, changes: Sequence[tuple[str, dict[str, Any]]]) -> None:

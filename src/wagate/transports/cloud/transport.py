@@ -27,6 +27,7 @@ from pywa_async.errors import WhatsAppError
 from wagate.domain import (
     SENDABLE_TYPES,
     Connected,
+    ConnectionGone,
     Disconnected,
     Jid,
     MessageType,
@@ -146,7 +147,7 @@ class CloudTransport(Transport):
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         if self._wa is None:
-            raise TransientSendError("the session is not connected", code="not_connected")
+            raise ConnectionGone("the session is not connected")
         to = recipient_of(message.to)
         try:
             sent = await self._dispatch(self._wa, to, message)
@@ -165,9 +166,7 @@ class CloudTransport(Transport):
         rule = rule_for(exc.code, exc.status_code)
         if rule.close_code is not None:
             await self._emit(Disconnected(rule.close_code, f"graph error {exc.code}: {rule.code}"))
-            return TransientSendError(
-                f"{exc.message} (Graph error {exc.code})", code="not_connected"
-            )
+            return ConnectionGone(f"{exc.message} (Graph error {exc.code})")
         return send_error(exc.code, str(exc.message), exc.status_code)
 
     async def _dispatch(self, wa: WhatsApp, to: str, message: OutgoingMessage) -> Any:
@@ -267,7 +266,7 @@ class CloudTransport(Transport):
 
     def _require_client(self) -> WhatsApp:
         if self._wa is None:
-            raise TransientSendError("the session is not connected", code="not_connected")
+            raise ConnectionGone("the session is not connected")
         return self._wa
 
 

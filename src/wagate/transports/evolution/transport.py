@@ -31,6 +31,7 @@ import structlog
 from wagate.domain import (
     Conflict,
     Connected,
+    ConnectionGone,
     CredentialsUpdated,
     InvalidRequest,
     Jid,
@@ -40,7 +41,6 @@ from wagate.domain import (
     PresenceState,
     QrUpdated,
     SendResult,
-    TransientSendError,
     TransportError,
     TransportEvent,
     normalize_phone,
@@ -116,7 +116,7 @@ class EvolutionTransport(Transport):
     @property
     def client(self) -> EvolutionClient:
         if self._shut:
-            raise TransientSendError("the evolution transport is closed", code="not_connected")
+            raise ConnectionGone("the evolution transport is closed")
         if self._client is None:
             config = self.config
             self._client = EvolutionClient(

@@ -26,6 +26,7 @@ import structlog
 from wagate.domain import (
     Conflict,
     Connected,
+    ConnectionGone,
     CredentialsUpdated,
     Disconnected,
     InvalidRequest,
@@ -44,6 +45,7 @@ from wagate.domain import (
     ReceiptReceived,
     SendResult,
     TransientSendError,
+    TransportError,
     TransportEvent,
     Unparseable,
     normalize_phone,
@@ -345,7 +347,7 @@ class SimulatorTransport(Transport):
 
     def _require_connected(self) -> None:
         if not self.connected:
-            raise TransientSendError("the simulated phone is not connected", code="not_connected")
+            raise ConnectionGone("the simulated phone is not connected")
 
     async def _round_trip(self) -> None:
         """One request to the server and its answer: instant unless the network is slow.
@@ -362,7 +364,11 @@ class SimulatorTransport(Transport):
         await self._round_trip()
         if self.phone.send_faults:
             fault = self.phone.send_faults.popleft()
-            error = TransientSendError if fault.transient else PermanentSendError
+            error: type[TransportError] = TransientSendError
+            if not fault.transient:
+                error = PermanentSendError
+            elif fault.code == ConnectionGone.code:  # a zombie: the connection died unnoticed
+                error = ConnectionGone
             raise error(
                 f"injected failure: {fault.code}", code=fault.code, retry_after=fault.retry_after_s
             )

@@ -58,6 +58,7 @@ from neonize.utils.enum import (
 from wagate.domain import (
     Conflict,
     Connected,
+    ConnectionGone,
     CredentialsUpdated,
     Disconnected,
     IdentityLearned,
@@ -286,12 +287,12 @@ class SessionEngine:
 
     def _require_connected(self) -> None:
         if not self.connected:
-            raise TransportError("the session is not connected to WhatsApp", code="not_connected")
+            raise ConnectionGone("the session is not connected to WhatsApp")
 
     async def keepalive(self) -> None:
         self._require_connected()
         if self.keepalive_failing or not await self._net_is_connected():
-            raise TransportError("whatsmeow reports the connection down", code="not_connected")
+            raise ConnectionGone("whatsmeow reports the connection down")
 
     async def request_pairing_code(self, phone: str) -> str:
         digits = normalize_phone(phone)
@@ -612,7 +613,7 @@ def _send_error(exc: Exception, during: str = "send") -> TransportError:
     if isinstance(exc, TransportError):
         return exc
     if any(marker in lowered for marker in _NOT_CONNECTED):
-        return TransportError(f"{during} failed: {text}", code="not_connected")
+        return ConnectionGone(f"{during} failed: {text}")
     if "invalid" in lowered and "jid" in lowered:
         return PermanentSendError(f"{during} failed: {text}", code="invalid_destination")
     return TransientSendError(f"{during} failed: {text}")

@@ -35,7 +35,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wagate.domain import PresenceState, TransportEvent, UnsupportedByTransport, WagateError
+from wagate.domain import (
+    ConnectionGone,
+    PresenceState,
+    TransportEvent,
+    UnsupportedByTransport,
+    WagateError,
+)
 from wagate.transports.whatsmeow.protocol import (
     Frame,
     ProtocolError,
@@ -118,7 +124,7 @@ class Host:
     def _engine(self, header: dict[str, Any]) -> SessionEngine:
         engine = self.sessions.get(str(header.get("session")))
         if engine is None:
-            raise WagateError("the session is not open on this engine host", code="not_connected")
+            raise ConnectionGone("the session is not open on this engine host")
         return engine
 
     async def _handle(self, frame: Frame) -> tuple[Any, bytes]:

@@ -37,6 +37,7 @@ from wagate.domain import (
     CallReceived,
     Conflict,
     Connected,
+    ConnectionGone,
     ContactCard,
     CredentialsUpdated,
     DecryptFailed,
@@ -120,6 +121,7 @@ async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
 # --------------------------------------------------------------------------- errors
 
 _ERROR_KINDS: dict[str, type[WagateError]] = {
+    "gone": ConnectionGone,
     "transient": TransientSendError,
     "permanent": PermanentSendError,
     "transport": TransportError,

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from wagate.domain import Clock, TransportError, TransportEvent
+from wagate.domain import Clock, ConnectionGone, TransportError, TransportEvent
 from wagate.transports.whatsmeow.protocol import (
     ProtocolError,
     RawQr,
@@ -128,9 +128,7 @@ class EngineHost:
     ) -> tuple[Any, bytes]:
         """Send one request and wait for its answer; raises the host's error as a WagateError."""
         if not self.alive:
-            raise TransportError(
-                self.exit_reason or "the engine host is gone", code="not_connected"
-            )
+            raise ConnectionGone(self.exit_reason or "the engine host is gone")
         rid = next(self._rids)
         future: asyncio.Future[tuple[Any, bytes]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
@@ -142,7 +140,7 @@ class EngineHost:
             await self.writer.drain()
             return await asyncio.wait_for(future, timeout or self.settings.request_timeout_s)
         except (ConnectionError, BrokenPipeError):
-            raise TransportError("the engine host is gone", code="not_connected") from None
+            raise ConnectionGone("the engine host is gone") from None
         except TimeoutError:
             raise TransportError(f"the engine host did not answer {op!r} in time") from None
         finally:
@@ -194,7 +192,7 @@ class EngineHost:
         self.writer.close()
         for future in self._pending.values():
             if not future.done():
-                future.set_exception(TransportError(self.exit_reason, code="not_connected"))
+                future.set_exception(ConnectionGone(self.exit_reason))
         links, self.sessions = list(self.sessions.values()), {}
         for link in links:
             link.on_host_lost(self.exit_reason)
@@ -283,7 +281,7 @@ class EngineSupervisor:
         """The host that will run ``session_id``: one with room, or a new one."""
         async with self._lock:
             if self._closed:
-                raise TransportError("the engine supervisor is shut down", code="not_connected")
+                raise ConnectionGone("the engine supervisor is shut down")
             for host in self.hosts:
                 if session_id in host.sessions and host.alive:
                     host.sessions[session_id] = link

@@ -30,6 +30,7 @@ import structlog
 
 from wagate.domain import (
     SENDABLE_TYPES,
+    ConnectionGone,
     CredentialsUpdated,
     Disconnected,
     Jid,
@@ -204,7 +205,7 @@ class WhatsmeowTransport(Transport):
     def _live_host(self) -> EngineHost:
         host = self.host
         if host is None or not host.alive:
-            raise TransportError("the session is not connected", code="not_connected")
+            raise ConnectionGone("the session is not connected")
         return host
 
     async def _call(self, op: str, **fields: Any) -> Any:
