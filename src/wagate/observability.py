@@ -65,7 +65,8 @@ class Metrics:
         self.session_moves = Counter(
             "wagate_session_moves_total",
             "Sessions this worker gave up for the fleet's sake, by why (displaced: a "
-            "better-ranked session needed the place).",
+            "better-ranked session needed the place; rebalanced: handed over to a worker "
+            "below its share).",
             ["reason"],
             registry=self.registry,
         )

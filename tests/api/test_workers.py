@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -306,3 +307,60 @@ async def test_one_need_moves_one_session_across_the_fleet(
         assert (await api_a.get(f"/v1/sessions/{younger['id']}")).json()[
             "status_reason"
         ] == "waiting_for_capacity"
+
+
+async def _run_fleet(seconds: float, *workers: RunningServer) -> None:
+    """Let ``seconds`` pass in steps of a lease renewal, every worker renewing at each (a
+    single jump past the TTL would be a pause of the whole fleet)."""
+    step = workers[0].services.settings.lease_ttl_s / 3
+    for _ in range(math.ceil(seconds / step)):
+        await workers[0].advance(step)
+        for worker in workers:
+            await worker.services.manager.lease_pass()
+
+
+async def test_a_new_worker_takes_its_share_in_bounded_moves_and_nothing_moves_back(
+    db_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    settings_a = make_settings(
+        db_url, tmp_path / "a", worker_id="worker-a", worker_capacity=6, moves_per_minute=1
+    )
+    async with running_server(settings_a, clock) as a, a.client() as api_a:
+        made = [await create_session(api_a, f"s{n}") for n in range(4)]
+        for session in made:  # linked, so they reconnect wherever they move
+            await wait_status(api_a, session["id"], "qr")
+            await api_a.post(f"/v1/simulator/{session['id']}/scan")
+            await wait_status(api_a, session["id"], "connected")
+        assert len(a.services.manager.running()) == 4
+
+        settings_b = make_settings(db_url, tmp_path / "b", worker_id="worker-b", worker_capacity=2)
+        async with running_server(settings_b, clock) as b, b.client() as api_b:
+            await b.services.manager.lease_pass()  # B beats: the fleet has 8 places now
+            # shares by capacity: A ceil(4 * 6/8) = 3, B ceil(4 * 2/8) = 1
+            await a.services.manager.lease_pass()
+            await b.services.manager.lease_pass()
+            youngest = made[-1]["id"]  # the worst-ranked goes first
+            assert b.services.manager.runtime(youngest) is not None
+            assert len(a.services.manager.running()) == 3
+            await wait_status(api_b, youngest, "connected")  # its login moved with it
+            assert 'wagate_session_moves_total{reason="rebalanced"} 1.0' in await _moves(api_a)
+
+            await _run_fleet(120, a, b)  # balanced: two more minutes move nothing, either way
+            assert len(a.services.manager.running()) == 3
+            assert [r.session_id for r in b.services.manager.running()] == [youngest]
+            assert 'reason="rebalanced"} 1.0' in await _moves(api_a)
+            assert await _moves(api_b) == ""  # B never gave anything up
+
+            # a session started through B runs on B (a start runs where it is asked, when
+            # there is room); with five sessions B's share is two, so it stays there
+            extra = await create_session(api_b, "s4")
+            await wait_status(api_b, extra["id"], "qr")
+            await api_b.post(f"/v1/simulator/{extra['id']}/scan")
+            await wait_status(api_b, extra["id"], "connected")
+            await _run_fleet(61, a, b)  # shares of 5: A ceil(3.75) = 4, B ceil(1.25) = 2
+            assert len(b.services.manager.running()) == 2
+            assert len(a.services.manager.running()) == 3
+
+        # B leaves cleanly: A takes its sessions on its next pass (within one renewal)
+        await a.services.manager.lease_pass()
+        assert len(a.services.manager.running()) == 5

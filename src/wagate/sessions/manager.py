@@ -27,6 +27,7 @@ from wagate.domain import (
     new_id,
 )
 from wagate.observability import Metrics
+from wagate.sessions.fleet import FleetPlan
 from wagate.sessions.hooks import SessionHooks
 from wagate.sessions.lease import Lease
 from wagate.sessions.recorder import EventRecorder, SessionRef
@@ -367,19 +368,22 @@ class SessionManager:
 
     # ------------------------------------------------------------------ process lifecycle
 
-    async def restore(self) -> int:
-        """Claim and start sessions that should run and that no live worker holds.
+    async def restore(self, limit: int | None = None) -> int:
+        """Claim and start sessions that should run and that no live worker holds, until
+        this worker runs ``limit`` (its share of the fleet's sessions; its capacity when
+        None).
 
         Runs at boot (restore) and on every lease pass (taking over the sessions
         of a worker that died), a few at a time so a thousand sessions do not
         stampede.
         """
+        room = min(self.capacity, self.capacity if limit is None else limit)
         async with self.db.read() as tx:
             candidates = await sessions.claimable_sessions(
                 tx,
                 self.worker_id,
                 self.clock.now(),
-                self.capacity - len(self.running()),
+                room - len(self.running()),
                 running_here=list(self._runtimes),
             )
         candidates = [c for c in candidates if c not in self._runtimes]
@@ -504,34 +508,35 @@ class SessionManager:
         for session_id, state in desired.items():  # stopped through another worker's API
             if state == DesiredState.STOPPED.value:
                 await self._close_here(session_id, record=True)
-        if self.identity is not None:  # a fleet member: make room by rank, report who waits
-            async with self.db.read() as tx:
-                capacity = await workers.alive_capacity(
-                    tx,
-                    self.clock.now(),
-                    self.lease_ttl_s,
-                    me=self.worker_id,
-                    my_capacity=self.capacity,
-                )
-            await self.displace(capacity)
+        if self.identity is None:
             await self.restore()
-            await self.report_waiting(capacity)
-        else:
-            await self.restore()
+            return
+        # a fleet member: make room by rank, hand over beyond its share, take up to its
+        # share, and say which sessions wait for a place
+        now = self.clock.now()
+        async with self.db.read() as tx:
+            capacities = await workers.alive_capacities(
+                tx, now, self.lease_ttl_s, me=self.worker_id, my_capacity=self.capacity
+            )
+            ranked = await sessions.ranked_to_run(tx, now)
+        plan = FleetPlan(capacities, ranked)
+        await self.displace(plan.capacity, ranked)
+        await self.rebalance(plan)
+        await self.restore(limit=plan.share(self.worker_id))
+        await self.report_waiting(plan.capacity)
 
-    async def displace(self, capacity: int) -> int:
+    async def displace(self, capacity: int, ranked: list[sessions.Ranked]) -> int:
         """Make room for better-ranked sessions that nobody runs: a session run here that
         ranks beyond the fleet's capacity keeps running for ``cooldown_s`` after it fell
         out, is never stopped while a message of it is being sent, and then gives its
         place up (its lease released, its desired state unchanged), at most
         ``moves_per_minute`` a minute. ``capacity``: what the live workers may run
-        together. Returns how many it gave up."""
+        together; ``ranked``: the sessions that should run, best first. Returns how many
+        it gave up."""
         if not self._runtimes:
             self._out_of_target.clear()
             return 0
         now = self.clock.now()
-        async with self.db.read() as tx:
-            ranked = await sessions.ranked_to_run(tx, now)
         in_target = {r.id for r in ranked[:capacity]}
         running = set(self._runtimes)  # held, whatever a long pause makes their lease look like
         needed = sum(1 for r in ranked[:capacity] if not (r.held or r.id in running))
@@ -542,31 +547,62 @@ class SessionManager:
         should_run = {r.id for r in ranked}
         outside = [sid for sid in self._runtimes if sid in should_run and sid not in in_target]
         self._out_of_target = {sid: self._out_of_target.get(sid, now) for sid in outside}
-        while self._moves and now - self._moves[0] >= timedelta(minutes=1):
-            self._moves.popleft()
         given_up = 0
         for session_id in to_free:  # worst first
             if session_id not in self._runtimes:
                 continue  # another worker runs it, and gives it up
-            if len(self._moves) >= self.balance.moves_per_minute:
+            if not self._may_move(now):
                 break
             since = self._out_of_target[session_id]
             if now - since < timedelta(seconds=self.balance.cooldown_s):
                 continue
-            async with self.db.read() as tx:
-                if await messages.sending_now(tx, session_id):
-                    continue  # never mid-send: the next pass tries again
-            log.info("giving a session's place to a better-ranked one", session_id=session_id)
-            async with self._lock(session_id):
-                runtime = self._runtimes.pop(session_id, None)
-                if runtime is not None:
-                    await runtime.close(SessionStatus.STOPPED, sessions.DISPLACED)
-                await self._release(session_id)
-            self._out_of_target.pop(session_id, None)
-            self._moves.append(now)
-            self.metrics.session_moves.labels("displaced").inc()
-            given_up += 1
+            if await self._give_up(session_id, sessions.DISPLACED, "displaced", now):
+                given_up += 1
         return given_up
+
+    async def rebalance(self, plan: FleetPlan) -> int:
+        """Hand over the sessions this worker runs beyond its share of the fleet, while
+        other live workers have room below theirs (a new worker takes its share this
+        way): the worst-ranked first, never one mid-send, within ``moves_per_minute``.
+        Returns how many it handed over."""
+        excess = plan.excess(self.worker_id)
+        if excess <= 0:
+            return 0
+        now = self.clock.now()
+        order = {r.id: n for n, r in enumerate(plan.ranked)}
+        mine = sorted(self._runtimes, key=lambda sid: order.get(sid, -1), reverse=True)
+        handed = 0
+        for session_id in mine:
+            if handed >= excess or not self._may_move(now):
+                break
+            if await self._give_up(session_id, sessions.HANDED_OVER, "rebalanced", now):
+                handed += 1
+        if handed:
+            log.info("sessions handed over to even out the fleet", count=handed)
+        return handed
+
+    def _may_move(self, now: datetime) -> bool:
+        """Within this worker's moves of the last minute."""
+        while self._moves and now - self._moves[0] >= timedelta(minutes=1):
+            self._moves.popleft()
+        return len(self._moves) < self.balance.moves_per_minute
+
+    async def _give_up(self, session_id: str, reason: str, metric: str, now: datetime) -> bool:
+        """Stop running the session here and release its lease (its desired state stays
+        running, so a worker with room takes it); False when it is mid-send."""
+        async with self.db.read() as tx:
+            if await messages.sending_now(tx, session_id):
+                return False  # never mid-send: the next pass tries again
+        log.info("giving a session up", session_id=session_id, reason=reason)
+        async with self._lock(session_id):
+            runtime = self._runtimes.pop(session_id, None)
+            if runtime is not None:
+                await runtime.close(SessionStatus.STOPPED, reason)
+            await self._release(session_id)
+        self._out_of_target.pop(session_id, None)
+        self._moves.append(now)
+        self.metrics.session_moves.labels(metric).inc()
+        return True
 
     async def report_waiting(self, capacity: int) -> int:
         """Sessions that should run but find no place in the fleet say so, once: status

@@ -206,14 +206,19 @@ async def claimable_sessions(
 
 WAITING_FOR_CAPACITY = "waiting_for_capacity"
 DISPLACED = "displaced_by_priority"
+HANDED_OVER = "handed_over"  # to a worker below its share of the fleet
 
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """A session that should run, in the fleet's order, and whether a live worker holds it."""
+    """A session that should run, in the fleet's order, and the live worker holding it."""
 
     id: str
-    held: bool
+    owner: str | None  # None: no worker holds a live lease on it
+
+    @property
+    def held(self) -> bool:
+        return self.owner is not None
 
 
 async def ranked_to_run(db: AsyncSession, now: datetime) -> list[Ranked]:
@@ -224,7 +229,7 @@ async def ranked_to_run(db: AsyncSession, now: datetime) -> list[Ranked]:
         .order_by(*FLEET_ORDER)
     )
     return [
-        Ranked(session_id, owner is not None and expires is not None and expires >= now)
+        Ranked(session_id, owner if expires is not None and expires >= now else None)
         for session_id, owner, expires in rows
     ]
 

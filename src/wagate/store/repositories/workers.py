@@ -51,20 +51,20 @@ async def heartbeat(db: AsyncSession, report: WorkerReport, now: datetime) -> No
     await db.execute(statement)
 
 
-async def alive_capacity(
+async def alive_capacities(
     db: AsyncSession, now: datetime, ttl_s: float, *, me: str, my_capacity: int
-) -> int:
-    """How many sessions the live workers may run together. The asking worker counts
-    whatever its own row says: it is alive, since it asks (after a long pause its last
-    heartbeat may look old to it)."""
-    others = await db.scalar(
-        select(func.coalesce(func.sum(Worker.capacity), 0)).where(
+) -> dict[str, int]:
+    """The live workers and how many sessions each may run. The asking worker counts
+    with ``my_capacity`` whatever its own row says: it is alive, since it asks (after a
+    long pause its last heartbeat may look old to it)."""
+    rows = await db.execute(
+        select(Worker.id, Worker.capacity).where(
             Worker.id != me,
             Worker.stopped_at.is_(None),
             Worker.heartbeat_at >= now - timedelta(seconds=ttl_s),
         )
     )
-    return int(others or 0) + my_capacity
+    return {**{str(worker): int(capacity) for worker, capacity in rows}, me: my_capacity}
 
 
 async def stopped(db: AsyncSession, worker_id: str, now: datetime) -> None:
