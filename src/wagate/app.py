@@ -279,6 +279,7 @@ async def build_services(
             settings.resolved_database_url,
             sqlite_synchronous=settings.sqlite_synchronous,
             pool_size=settings.db_pool_size,
+            idle_in_transaction_s=settings.lease_ttl_s / 3,  # well before a lease lapses
         )
         stack.push_async_callback(db.dispose)
         await db.migrate()

@@ -70,6 +70,12 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.lease_commits = Counter(
+            "wagate_lease_commits_total",
+            "Write transactions of the lease machinery (claims, renewals with the heartbeat, "
+            "releases, waiting reports): the fleet's overhead, against wagate_db_commits.",
+            registry=self.registry,
+        )
         self.fleet_workers = Gauge(
             "wagate_fleet_workers",
             "Workers sharing the database, by whether they are alive (heard from within the "

@@ -174,6 +174,7 @@ class SessionRuntime:
             sink=self._on_event,
             proxy_url=self._open_proxy(row) or self.settings.default_proxy_url,
             submit=self._submit,
+            lease_token=self.lease.token,
         )
         self.monitor.transport = row.transport
         transport = self.registry.create(row.transport, context)

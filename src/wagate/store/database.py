@@ -81,7 +81,11 @@ class Database:
         *,
         sqlite_synchronous: str = "FULL",
         pool_size: int = 10,
+        idle_in_transaction_s: float | None = None,
     ) -> Database:
+        """``idle_in_transaction_s`` (PostgreSQL): the server ends a connection that sits
+        that long inside a transaction, so a worker frozen mid-transaction (SIGSTOP, a
+        stalled VM) does not hold row locks that the rest of the fleet waits for."""
         if url.startswith("sqlite"):
             _ensure_sqlite_dir(url)
             writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
@@ -93,8 +97,16 @@ class Database:
             )
             _configure_sqlite_engine(batch_writer, sqlite_synchronous, immediate=True)
             return cls(writer, reader, batch_writer)
+        server_settings = {}
+        if idle_in_transaction_s is not None:
+            timeout_ms = max(1, round(idle_in_transaction_s * 1000))
+            server_settings["idle_in_transaction_session_timeout"] = str(timeout_ms)
         engine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"server_settings": server_settings},
         )
         return cls(engine, engine)
 

@@ -90,6 +90,7 @@ class TransportContext:
     sink: EventSink
     proxy_url: str | None = None
     submit: EventSubmit | None = None  # the sink in two steps, where the session offers it
+    lease_token: int | None = None  # the worker's fencing token for the session (fleet)
 
     async def hand_over(self, event: TransportEvent) -> Awaitable[None]:
         """Take ``event`` in order; the returned awaitable completes once it is committed."""

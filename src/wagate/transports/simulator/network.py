@@ -17,6 +17,8 @@ Without one (unit tests), it remembers nothing beyond the process.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +42,7 @@ from wagate.domain import (
 )
 from wagate.transports.base import TransportContext
 from wagate.transports.simulator.ledger import SentLedger, ledger_path
+from wagate.transports.simulator.links import LinkBoard
 from wagate.transports.simulator.models import SimulatorCall, SimulatorInbound, SimulatorPresence
 from wagate.transports.simulator.phone import SendFault, VirtualPhone
 from wagate.transports.simulator.records import PhoneInfo, PresenceRecord, ReadRecord, SentRecord
@@ -65,6 +68,8 @@ class SimulatorNetwork:
         self.seed = seed
         self.settings = settings or SimulatorSettings()
         self.ledger_dir = ledger_dir  # None: what reached the network lives in memory only
+        self.links = LinkBoard(ledger_dir) if ledger_dir is not None else None
+        self._connections = itertools.count(1)
         self._phones: dict[str, VirtualPhone] = {}
         self._closed = False
 
@@ -107,13 +112,26 @@ class SimulatorNetwork:
             phone.settings = config.apply(self.settings)
         return phone
 
-    async def activate(self, transport: SimulatorTransport) -> None:
-        """Make ``transport`` the one its phone talks to; an older one is told it was replaced."""
+    async def activate(self, transport: SimulatorTransport) -> str:
+        """Make ``transport`` the one its phone talks to; an older one is told it was
+        replaced. Returns the new connection's id (unique across processes)."""
         phone = transport.phone
         previous = phone.transport
         phone.transport = transport
+        conn = f"{os.getpid()}.{next(self._connections)}"
+        if self.links is not None:
+            self.links.open(phone.session_id, conn, transport.context.lease_token)
         if previous is not None and previous is not transport:
             await previous.on_replaced()
+        return conn
+
+    def is_current(self, transport: SimulatorTransport) -> bool:
+        """Is ``transport`` the session's newest connection, in any process sharing the
+        ledger directory (see :mod:`wagate.transports.simulator.links`)."""
+        if self.links is None:
+            return True
+        current = self.links.current(transport.phone.session_id)
+        return current is None or current == transport.conn
 
     def deactivate(self, transport: SimulatorTransport) -> None:
         if transport.phone.transport is transport:
@@ -361,6 +379,8 @@ class SimulatorNetwork:
             path = ledger_path(self.ledger_dir, session_id)
             path.unlink(missing_ok=True)
             path.with_suffix(".epoch").unlink(missing_ok=True)
+        if self.links is not None:
+            self.links.forget(session_id)
 
     def close(self) -> None:
         """Close the open ledger files; call it on shutdown. Idempotent.

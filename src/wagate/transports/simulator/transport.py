@@ -107,6 +107,7 @@ class SimulatorTransport(Transport):
         self._attempt = 0  # bumped whenever a login attempt ends, so its QR loop stops
         self._qr: tuple[str, datetime] | None = None  # the code the phone may scan now
         self._pairing: tuple[str, str, datetime] | None = None  # code, phone, expiry
+        self.conn = ""  # this connection's id on the network, set when it connects
 
     @property
     def connected(self) -> bool:
@@ -143,7 +144,7 @@ class SimulatorTransport(Transport):
     async def connect(self) -> None:
         if self.state in (State.LOGIN, State.CONNECTED):
             return
-        await self.network.activate(self)
+        self.conn = await self.network.activate(self)
         credentials = self.context.credentials
         verdict = self.phone.check(credentials)
         if verdict == "valid" and credentials is not None:
@@ -349,19 +350,32 @@ class SimulatorTransport(Transport):
         if not self.connected:
             raise ConnectionGone("the simulated phone is not connected")
 
-    async def _round_trip(self) -> None:
+    async def _round_trip(self, what: str) -> None:
         """One request to the server and its answer: instant unless the network is slow.
 
         The connection may drop while the answer is on its way; the caller then
-        sees the same error as a request made while disconnected.
+        sees the same error as a request made while disconnected. A connection that
+        another process replaced meanwhile is closed by the network with 440, as
+        WhatsApp closes a device's older connection; if it tried to act (anything
+        but a keepalive), the network records a conflict.
         """
         self._require_connected()
+        if not self.network.is_current(self):
+            await self._superseded(what)
         if self.phone.latency_s > 0:
             await self._clock.sleep(self.phone.latency_s)
             self._require_connected()
 
+    async def _superseded(self, what: str) -> None:
+        if what != "keepalive" and self.network.links is not None:
+            self.network.links.conflict(self.phone.session_id, self.conn, what)
+        self._end_attempt(State.DISCONNECTED)
+        async with self._ordered():
+            await self._emit(Disconnected(440, close_reason(440)))
+        raise ConnectionGone("a newer connection of this device replaced this one")
+
     async def send(self, message: OutgoingMessage) -> SendResult:
-        await self._round_trip()
+        await self._round_trip("send")
         if self.phone.send_faults:
             fault = self.phone.send_faults.popleft()
             error: type[TransportError] = TransientSendError
@@ -386,20 +400,20 @@ class SimulatorTransport(Transport):
     async def keepalive(self) -> None:
         """Answered after one round trip, unless the network stalls this connection
         (then it never answers)."""
-        await self._round_trip()
+        await self._round_trip("keepalive")
         while self.phone.stalled:
             await self._clock.sleep(3600)
 
     async def subscribe_presence(self, chat_id: Jid) -> None:
-        await self._round_trip()
+        await self._round_trip("subscribe_presence")
         self.phone.subscriptions.append((chat_id, self._clock.now()))
 
     async def send_presence(self, chat_id: Jid, state: PresenceState) -> None:
-        await self._round_trip()
+        await self._round_trip("presence")
         self.phone.presence_log.append(PresenceRecord(chat_id, state, self._clock.now()))
 
     async def mark_read(self, chat_id: Jid, wa_message_ids: list[str], sender: str | None) -> None:
-        await self._round_trip()
+        await self._round_trip("read")
         record = ReadRecord(chat_id, tuple(wa_message_ids), sender, self._clock.now())
         self.phone.read_log.append(record)
 
