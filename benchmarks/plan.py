@@ -53,6 +53,11 @@ class Plan:
     fast_requests: int = 6000
     fast_open_s: float = 5.0
     fast_inbound_rate: float = 200.0
+    # the fleet (PostgreSQL): 1, 2 and 4 workers, then the chaos drill with three
+    fleet_sessions: int = 200
+    fleet_rate: float = 20.0  # messages/s of the steady phase (lease share) and the drill
+    fleet_steady_s: float = 30.0
+    fleet_messages: int = 3000  # the burst timed per fleet size
 
 
 # WAGATE_WEBHOOK_RETRY_SCHEDULE_S of the outage drill: 24 attempts over 208 s (at least
@@ -123,4 +128,8 @@ QUICK = Plan(
     engine_chats=50,
     fast_requests=1000,
     fast_open_s=2.0,
+    fleet_sessions=30,
+    fleet_rate=10.0,
+    fleet_steady_s=5.0,
+    fleet_messages=300,
 )

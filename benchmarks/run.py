@@ -24,6 +24,7 @@ from benchmarks.deliver import DeliveryRun, measure_delivery
 from benchmarks.drill import DrillResult, run_drill
 from benchmarks.engine import EngineResult, measure_engine
 from benchmarks.fastpath import FastPathResult, measure_fastpath
+from benchmarks.fleet import FleetResult, measure_fleet
 from benchmarks.latency import LatencyResult, measure_latency
 from benchmarks.outage import OutageResult, run_outage
 from benchmarks.plan import Plan
@@ -35,7 +36,17 @@ from benchmarks.webhook_report import outage_verdict
 
 Say = Callable[[str], None]
 
-PHASES = ("fastpath", "send", "two-process", "drill", "webhooks", "outage", "sessions", "engine")
+PHASES = (
+    "fastpath",
+    "send",
+    "two-process",
+    "drill",
+    "webhooks",
+    "outage",
+    "sessions",
+    "engine",
+    "fleet",
+)
 
 
 @dataclass
@@ -53,6 +64,7 @@ class BackendRun:
     outage: OutageResult | None = None
     sessions: SessionsResult | None = None
     engine: EngineResult | None = None
+    fleet: FleetResult | None = None
     skipped: str | None = None
     failed: str | None = None
     server_stopped_cleanly: bool | None = None
@@ -148,6 +160,13 @@ async def run_backend(
                     )
                 except Exception as exc:
                     run.fail("engine", exc, say)
+            if name == "postgresql" and "fleet" in phases:
+                try:
+                    run.fleet = await measure_fleet(backend, plan, workdir, say)
+                    for problem in run.fleet.problems:
+                        say(f"    PROBLEM: {problem}")
+                except Exception as exc:
+                    run.fail("fleet", exc, say)
     except BackendUnavailable as exc:
         run.skipped = str(exc)
         say(f"  SKIPPED: {exc}")

@@ -23,12 +23,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from tests.support.postgres import PostgresServer
-from tests.support.process_fleet import ProcessFleet, Traffic, Worker, until
-from wagate.store import Database
-from wagate.store.models import Message
+from tests.support.process_fleet import ProcessFleet, Traffic
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -54,37 +51,7 @@ async def fleet(pg_url: str, tmp_path: Path) -> AsyncIterator[ProcessFleet]:
         yield running
 
 
-async def _open_messages(url: str) -> int:
-    db = Database.connect(url)
-    try:
-        async with db.read() as tx:
-            count = await tx.scalar(
-                select(func.count())
-                .select_from(Message)
-                .where(Message.direction == "out", Message.status.in_(("queued", "sending")))
-            )
-        return int(count or 0)
-    finally:
-        await db.dispose()
-
-
-async def _taken_over(fleet: ProcessFleet, sessions: list[str], gone: Worker, at: float) -> float:
-    """Wait until every session ``gone`` held at ``at`` was opened by another worker; the
-    longest wait, in seconds after ``at``."""
-    held = [sid for sid in sessions if fleet.holder_at(sid, at) == gone.pid]
-    assert held, f"{gone.id} held no session: the fleet did not spread them"
-
-    async def reopened() -> list[float] | None:
-        times = [fleet.reopened_after(sid, at, gone.pid) for sid in held]
-        return None if None in times else [t - at for t in times if t is not None]
-
-    lags: list[float] = await until(reopened, timeout=4 * TTL_S + 10)
-    return max(lags)
-
-
-async def test_kill_freeze_and_restart_workers_under_steady_sends(
-    fleet: ProcessFleet, pg_url: str
-) -> None:
+async def test_kill_freeze_and_restart_workers_under_steady_sends(fleet: ProcessFleet) -> None:
     sessions = await fleet.linked_sessions(SESSIONS)
     traffic = Traffic(fleet, sessions, rate=RATE)
     traffic.start()
@@ -92,20 +59,17 @@ async def test_kill_freeze_and_restart_workers_under_steady_sends(
     _w1, w2, w3 = fleet.workers
 
     killed_at = fleet.kill(w3)
-    kill_lag = await _taken_over(fleet, sessions, w3, killed_at)
+    kill_lag = await fleet.taken_over(sessions, w3, killed_at)
 
     frozen_at = fleet.freeze(w2)
-    freeze_lag = await _taken_over(fleet, sessions, w2, frozen_at)
+    freeze_lag = await fleet.taken_over(sessions, w2, frozen_at)
     await asyncio.sleep(max(0.0, frozen_at + TTL_S + 1 - time.time()))  # frozen past its TTL
     fleet.thaw(w2)  # it wakes with connections it must no longer use
     await fleet.restart(w3)
     await asyncio.sleep(3)  # steady sends through the whole fleet again
     await traffic.stop()
 
-    async def drained() -> bool:
-        return await _open_messages(pg_url) == 0
-
-    await until(drained, timeout=60)
+    await fleet.drained(timeout=60)
     await fleet.all_connected(sessions, timeout=30)
     fleet.stop_all()
 

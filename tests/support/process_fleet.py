@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 
 from tests.support.process import ServerProcess, server_env
+from wagate.store import Database
+from wagate.store.repositories import messages
 from wagate.transports.simulator.ledger import SentLedger, ledger_path
 from wagate.transports.simulator.links import CONFLICTS_SUFFIX, OPENS_SUFFIX, read_lines
 
@@ -60,6 +62,7 @@ class ProcessFleet:
         capacity: int = 500,
         **settings: str,
     ) -> None:
+        self.db_url = db_url
         self.directory = directory
         self.data_dir = directory / "data"
         self.lease_ttl_s = lease_ttl_s
@@ -202,6 +205,34 @@ class ProcessFleet:
             found.update(record.message_id for record in sent.load().values())
         return found
 
+    async def open_messages(self) -> int:
+        """Outbound messages not yet settled (queued or sending), in the shared database."""
+        db = Database.connect(self.db_url)
+        try:
+            async with db.read() as tx:
+                return await messages.count_open_outbound(tx)
+        finally:
+            await db.dispose()
+
+    async def drained(self, timeout: float) -> None:
+        async def settled() -> bool:
+            return await self.open_messages() == 0
+
+        await until(settled, timeout=timeout, interval=0.05)
+
+    async def taken_over(self, sessions: list[str], gone: Worker, at: float) -> float:
+        """Wait until every session that ``gone`` held at ``at`` was opened by another
+        worker; the longest wait, in seconds after ``at``."""
+        held = [sid for sid in sessions if self.holder_at(sid, at) == gone.pid]
+        assert held, f"{gone.id} held no session: the fleet did not spread them"
+
+        async def reopened() -> list[float] | None:
+            times = [self.reopened_after(sid, at, gone.pid) for sid in held]
+            return None if None in times else [t - at for t in times if t is not None]
+
+        lags: list[float] = await until(reopened, timeout=4 * self.lease_ttl_s + 30)
+        return max(lags)
+
     def _file(self, session_id: str, suffix: str) -> Path:
         name = ledger_path(self.data_dir / "simulator", session_id).name
         return self.data_dir / "simulator" / (name.removesuffix(".sent.jsonl") + suffix)
@@ -214,6 +245,7 @@ class Traffic:
     fleet: ProcessFleet
     sessions: list[str]
     rate: float
+    paced: bool = True  # every other round typed out over seconds (sends in flight)
     accepted: dict[str, str] = field(default_factory=dict)  # idempotency key: message id
     retried: int = 0
     _task: asyncio.Task[None] | None = None
@@ -245,8 +277,8 @@ class Traffic:
         sid = self.sessions[n % len(self.sessions)]
         key = f"chaos-{n}"
         body = {"to": f"55119{n % 7:08d}", "text": f"steady {n}"}
-        if (n // len(self.sessions)) % 2 == 0:  # every other round is typed out over seconds,
-            body["pacing"] = "normal"  # so a worker that freezes has sends in flight
+        if self.paced and (n // len(self.sessions)) % 2 == 0:
+            body["pacing"] = "normal"  # a worker that freezes has sends in flight
         for attempt in itertools.count():
             up = self.fleet.up()
             if not up:

@@ -42,7 +42,7 @@ def make_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
         "pacing": "instant",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @dataclass
@@ -80,7 +80,7 @@ async def running_server(settings: Settings, clock: Clock) -> AsyncIterator[Runn
         app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     task = asyncio.get_running_loop().create_task(server.serve())
     for _ in range(500):
         if server.started or task.done():

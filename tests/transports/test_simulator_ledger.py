@@ -13,7 +13,9 @@ from structlog.testing import capture_logs
 
 from tests.transports.conftest import CONTACT, SESSION, EventLog, MakeTransport
 from wagate.domain import (
+    ConnectionGone,
     CredentialsUpdated,
+    Disconnected,
     FakeClock,
     Jid,
     MessageType,
@@ -24,6 +26,7 @@ from wagate.domain import (
 from wagate.transports.base import TransportContext
 from wagate.transports.simulator import SentRecord, SimulatorNetwork, SimulatorTransport
 from wagate.transports.simulator.ledger import SentLedger
+from wagate.transports.simulator.links import read_lines
 
 TO = phone_jid(CONTACT)
 
@@ -49,8 +52,13 @@ def lines(path: Path) -> list[dict[str, Any]]:
 
 
 def names(directory: Path) -> list[str]:
-    """The ledger files (each session also has a ``.epoch`` counter beside its ledger)."""
-    return sorted(p.name for p in directory.iterdir() if p.suffix != ".epoch")
+    """The ledger files (each session also has a ``.epoch`` counter beside its ledger, and
+    its link files: which connection is its newest, see ``simulator.links``)."""
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".sent.jsonl"))
+
+
+def every_file(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
 
 
 class Gateway:
@@ -65,11 +73,21 @@ class Gateway:
         self._data_dir = tmp_path
 
     async def start(
-        self, session_id: str = SESSION, credentials: dict[str, Any] | None = None
+        self,
+        session_id: str = SESSION,
+        credentials: dict[str, Any] | None = None,
+        lease_token: int | None = None,
     ) -> SimulatorTransport:
         """The session's transport, connected: with saved credentials, or by a QR scan."""
         context = TransportContext(
-            session_id, session_id, {}, credentials, self._data_dir, self._clock, self.events
+            session_id,
+            session_id,
+            {},
+            credentials,
+            self._data_dir,
+            self._clock,
+            self.events,
+            lease_token=lease_token,
         )
         transport = self.network.create_transport(context)
         self.transports.append(transport)
@@ -244,7 +262,7 @@ async def test_forget_drops_the_phone_and_its_file(boot: Boot) -> None:
 
     restarted = boot()  # a file left by an earlier run goes too, phone or not
     restarted.network.forget("ses_other")
-    assert names(gateway.ledger_dir) == []
+    assert every_file(gateway.ledger_dir) == []  # the epoch and link files as well
 
 
 async def test_after_close_sends_are_still_kept(boot: Boot) -> None:
@@ -279,7 +297,12 @@ async def test_session_ids_become_plain_file_names(boot: Boot) -> None:
     gateway = boot()
     transport = await gateway.start("../a/b")
     await transport.send(outgoing("3EB0A"))
-    assert names(gateway.ledger_dir) == ["..%2Fa%2Fb.sent.jsonl"]
+    assert every_file(gateway.ledger_dir) == [
+        "..%2Fa%2Fb.link",
+        "..%2Fa%2Fb.links.jsonl",
+        "..%2Fa%2Fb.sent.epoch",
+        "..%2Fa%2Fb.sent.jsonl",
+    ]
 
 
 async def test_lone_surrogates_survive_the_round_trip(boot: Boot) -> None:
@@ -344,3 +367,43 @@ async def test_inbound_ids_do_not_repeat_after_a_restart(boot: Boot) -> None:
     assert not set(before) & set(after)
     epoch = first.ledger_dir / f"{SESSION}.sent.epoch"
     assert epoch.read_text() == "2\n"
+
+
+# --------------------------------------------------------------------------- one network
+
+
+async def test_a_connection_replaced_from_another_process_is_closed_and_may_not_act(
+    boot: Boot,
+) -> None:
+    """Two processes share the ledger directory: the session's newest connection is the
+    one the network talks to, as WhatsApp keeps one connection per device."""
+    first = boot()
+    old = await first.start(lease_token=1)
+    second = boot()  # another worker took the session over, with the saved login
+    new = await second.start(credentials=first.credentials(), lease_token=2)
+
+    await new.send(outgoing("3EB0A"))  # the newest connection acts freely
+    with pytest.raises(ConnectionGone):
+        await old.keepalive()  # a keepalive is answered with the close, not a conflict
+    assert [e.code for e in first.events.of(Disconnected)] == [440]
+    assert read_lines(first.ledger_dir / f"{SESSION}.conflicts.jsonl") == []
+
+    again = boot()  # a third process whose old connection still thinks it is up
+    stale = await again.start(credentials=first.credentials(), lease_token=3)
+    await second.start(credentials=first.credentials(), lease_token=4)
+    with pytest.raises(ConnectionGone):
+        await stale.send(outgoing("3EB0B"))  # acting on a replaced connection: a conflict
+    conflicts = read_lines(first.ledger_dir / f"{SESSION}.conflicts.jsonl")
+    assert [(c["conn"], c["what"]) for c in conflicts] == [(stale.conn, "send")]
+    assert "3EB0B" not in {r.wa_message_id for r in second.network.sent(SESSION)}
+
+
+async def test_a_connection_with_an_older_fencing_token_is_a_conflict(boot: Boot) -> None:
+    first = boot()
+    await first.start(lease_token=5)
+    late = boot()  # a worker that lost the session connects it again
+    await late.start(credentials=first.credentials(), lease_token=4)
+    conflicts = read_lines(first.ledger_dir / f"{SESSION}.conflicts.jsonl")
+    assert [(c["what"], c["token"], c["highest"]) for c in conflicts] == [("stale_open", 4, 5)]
+    opens = read_lines(first.ledger_dir / f"{SESSION}.links.jsonl")
+    assert [o["token"] for o in opens] == [5, 4]

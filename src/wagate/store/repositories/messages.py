@@ -387,3 +387,11 @@ async def sending_now(db: AsyncSession, session_id: str) -> bool:
         .limit(1)
     )
     return found is not None
+
+
+async def count_open_outbound(db: AsyncSession) -> int:
+    """Outbound messages of every session not yet settled (queued or being sent)."""
+    count = await db.scalar(
+        select(func.count()).select_from(Message).where(Message.status.in_(OPEN_OUTBOUND))
+    )
+    return int(count or 0)

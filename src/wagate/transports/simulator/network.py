@@ -52,6 +52,8 @@ from wagate.transports.simulator.wire import build_wire_payload
 
 log = structlog.get_logger()
 
+_CONNECTIONS = itertools.count(1)  # connection ids: unique in the process, whatever network
+
 
 class SimulatorNetwork:
     """An in-process fake WhatsApp network, deterministic under ``seed`` and ``clock``."""
@@ -69,7 +71,6 @@ class SimulatorNetwork:
         self.settings = settings or SimulatorSettings()
         self.ledger_dir = ledger_dir  # None: what reached the network lives in memory only
         self.links = LinkBoard(ledger_dir) if ledger_dir is not None else None
-        self._connections = itertools.count(1)
         self._phones: dict[str, VirtualPhone] = {}
         self._closed = False
 
@@ -118,7 +119,7 @@ class SimulatorNetwork:
         phone = transport.phone
         previous = phone.transport
         phone.transport = transport
-        conn = f"{os.getpid()}.{next(self._connections)}"
+        conn = f"{os.getpid()}.{next(_CONNECTIONS)}"
         if self.links is not None:
             self.links.open(phone.session_id, conn, transport.context.lease_token)
         if previous is not None and previous is not transport:
