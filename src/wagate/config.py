@@ -176,9 +176,16 @@ class Settings(BaseSettings):
         description="Name of this worker in session leases and logs; must differ between "
         "workers that share a database. Default: host name and a hash of the data dir.",
     )
-    worker_capacity: int = Field(500, ge=1, description="Most sessions one worker runs at once.")
+    worker_capacity: int = Field(
+        500,
+        ge=1,
+        description="Most sessions one worker runs at once; workers share the fleet's sessions "
+        "in proportion to it.",
+    )
     lease_ttl_s: PositiveSeconds = Field(
-        30.0, description="How long a worker's claim on a session lasts without a heartbeat."
+        30.0,
+        description="How long a worker's claim on a session lasts without a renewal (every "
+        "third of it); a dead worker's sessions run elsewhere within it plus one renewal.",
     )
     displace_cooldown_s: float = Field(
         60.0,
@@ -189,8 +196,9 @@ class Settings(BaseSettings):
     moves_per_minute: int = Field(
         10,
         ge=1,
-        description="Sessions one worker gives up in any minute for better-ranked ones, at "
-        "most (no thrash when priorities change in bulk).",
+        description="Sessions one worker gives up in any minute, at most: for better-ranked "
+        "ones, or to a worker below its share of the fleet (no thrash when priorities change "
+        "in bulk or a worker joins).",
     )
     restore_concurrency: int = Field(
         8, ge=1, description="Sessions started at once when restoring on boot."

@@ -9,9 +9,14 @@ and would send for a session another worker now runs. So a runtime acts on
 the network only while its lease is *confirmed on this worker's clock*: until
 ``VALID_SHARE`` of the TTL after the renewal that last extended it began. The
 share leaves room for clocks that disagree between workers (up to a sixth of
-the TTL, 5 s of the default 30 s). Every database write the runtime makes
-carries the token and is refused when another worker has claimed since
-(:class:`StaleLease`).
+the TTL, 5 s of the default 30 s). Every database write the runtime makes of
+its own accord (status changes and their events, credentials, the status of its
+outbound messages) carries the token and is refused when another worker has
+claimed since (:class:`StaleLease`).
+
+What the network delivered (inbound messages, receipts, calls) is recorded
+whoever holds the lease: these are facts, deduplicated by their WhatsApp ids,
+and refusing them could lose a message that reached only this connection.
 """
 
 from __future__ import annotations
