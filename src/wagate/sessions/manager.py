@@ -21,7 +21,6 @@ from wagate.domain import (
     Clock,
     DesiredState,
     MessageStatus,
-    NotFound,
     ReceiptReceived,
     SessionStatus,
     TransportEvent,
@@ -237,36 +236,41 @@ class SessionManager:
                 return False
             began = self.clock.now()
             async with self._lease_transaction() as tx:
-                token = await sessions.claim_lease(
-                    tx, session_id, self.worker_id, self.clock.now(), self.lease_ttl_s
+                claimed = await sessions.claim_leases(
+                    tx, [session_id], self.worker_id, began, self.lease_ttl_s
                 )
-                row = await sessions.get_session(tx, session_id, None)
-                tenant_id = row.tenant_id
-            if token is None:
+            if session_id not in claimed:
                 return False
-            self._tokens[session_id] = token
-            runtime = SessionRuntime(
-                SessionRef(session_id, tenant_id),
-                db=self.db,
-                registry=self.registry,
-                clock=self.clock,
-                recorder=self._recorder(session_id, tenant_id),
-                settings=self.settings,
-                hooks=self.hooks,
-                metrics=self.metrics,
-                open_config=self.session_config,
-                open_proxy=self.session_proxy,
-                writes=self._writes,
-                lease=Lease.claimed(token, began, self.lease_ttl_s, self.renew_soon),
-            )
-            self._runtimes[session_id] = runtime
-            try:
-                await runtime.start()
-            except Exception:
-                self._runtimes.pop(session_id, None)
-                await self._release(session_id)
-                raise
+            await self._start_claimed(session_id, claimed[session_id], began)
             return True
+
+    async def _start_claimed(
+        self, session_id: str, claimed: sessions.Claimed, began: datetime
+    ) -> None:
+        """Start the runtime of a session whose lease this worker just claimed (the
+        session's lock held); on failure the lease is released again."""
+        self._tokens[session_id] = claimed.token
+        runtime = SessionRuntime(
+            SessionRef(session_id, claimed.tenant_id),
+            db=self.db,
+            registry=self.registry,
+            clock=self.clock,
+            recorder=self._recorder(session_id, claimed.tenant_id),
+            settings=self.settings,
+            hooks=self.hooks,
+            metrics=self.metrics,
+            open_config=self.session_config,
+            open_proxy=self.session_proxy,
+            writes=self._writes,
+            lease=Lease.claimed(claimed.token, began, self.lease_ttl_s, self.renew_soon),
+        )
+        self._runtimes[session_id] = runtime
+        try:
+            await runtime.start()
+        except Exception:
+            self._runtimes.pop(session_id, None)
+            await self._release(session_id)
+            raise
 
     async def _release(self, session_id: str) -> None:
         self._tokens.pop(session_id, None)
@@ -395,25 +399,40 @@ class SessionManager:
                 room - len(self.running()),
                 running_here=list(self._runtimes),
             )
-        candidates = [c for c in candidates if c not in self._runtimes]
-        gate = asyncio.Semaphore(self.restore_concurrency)
-        started = 0
-
-        async def start_one(session_id: str) -> None:
-            nonlocal started
-            async with gate:
-                try:
-                    if await self._run_here(session_id):
-                        started += 1
-                except NotFound:
-                    pass
-                except Exception as exc:
-                    log.error("could not start session", session_id=session_id, error=str(exc))
-
-        await asyncio.gather(*(start_one(session_id) for session_id in candidates))
+        wanted = sorted(set(candidates) - set(self._runtimes))
+        locks = [self._lock(sid) for sid in wanted]
+        for lock in locks:  # in one order; every other holder takes a single session's lock
+            await lock.acquire()
+        try:
+            started = await self._claim_and_start([s for s in wanted if s not in self._runtimes])
+        finally:
+            for lock in locks:
+                lock.release()
         if started:
             log.info("sessions started here", count=started, worker_id=self.worker_id)
         return started
+
+    async def _claim_and_start(self, candidates: list[str]) -> int:
+        """Claim these sessions in one statement (a takeover claims a dead worker's sessions
+        together) and start the claimed ones, a few at a time; their locks are held."""
+        began = self.clock.now()
+        async with self._lease_transaction() as tx:
+            claimed = await sessions.claim_leases(
+                tx, candidates, self.worker_id, began, self.lease_ttl_s
+            )
+        gate = asyncio.Semaphore(self.restore_concurrency)
+
+        async def start_one(session_id: str, claim: sessions.Claimed) -> bool:
+            async with gate:
+                try:
+                    await self._start_claimed(session_id, claim, began)
+                except Exception as exc:
+                    log.error("could not start session", session_id=session_id, error=str(exc))
+                    return False
+                return True
+
+        results = await asyncio.gather(*(start_one(sid, c) for sid, c in claimed.items()))
+        return sum(results)
 
     async def keep_leases(self) -> None:
         """Every third of the lease TTL: renew, let go of what was lost or stopped, take over."""
