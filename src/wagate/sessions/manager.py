@@ -415,6 +415,8 @@ class SessionManager:
     async def _claim_and_start(self, candidates: list[str]) -> int:
         """Claim these sessions in one statement (a takeover claims a dead worker's sessions
         together) and start the claimed ones, a few at a time; their locks are held."""
+        if not candidates:
+            return 0
         began = self.clock.now()
         async with self._lease_transaction() as tx:
             claimed = await sessions.claim_leases(
