@@ -52,6 +52,7 @@ from wagate.api.routes import (
 )
 from wagate.api.routes import assistant as assistant_routes
 from wagate.api.routes import conversations as conversation_routes
+from wagate.api.routes import media as media_routes
 from wagate.api.routes import (
     settings as settings_routes,
 )
@@ -72,6 +73,8 @@ from wagate.events import (
     WebhookDispatcher,
     load_or_create_key,
 )
+from wagate.events.media_out import OutgoingMedia
+from wagate.events.subscriptions import EnvWebhook, Subscriptions
 from wagate.observability import Metrics, WriteStatsCollector, configure_logging
 from wagate.outbox import AcceptSettings, MediaLoader, OutboundAcceptor, Outbox, SenderSettings
 from wagate.sessions import (
@@ -87,6 +90,7 @@ from wagate.sessions import (
 from wagate.sessions.remote import RemoteCalls
 from wagate.store import Database
 from wagate.store.media import LocalMediaStore, MediaStore, S3MediaStore, S3Settings
+from wagate.store.media_links import MediaLinks
 from wagate.store.repositories import tenants
 from wagate.store.retention import RetentionSettings, RetentionSweeper
 from wagate.transports import TransportRegistry
@@ -118,6 +122,19 @@ from wagate.transports.whatsmeow import EngineSupervisor, SupervisorSettings, Wh
 log = structlog.get_logger("wagate")
 
 
+def env_webhook(settings: Settings) -> EnvWebhook | None:
+    """The webhook ``WAGATE_WEBHOOK_*`` describes, if ``WAGATE_WEBHOOK_URL`` is set."""
+    if not settings.webhook_url:
+        return None
+    secret = settings.webhook_secret
+    return EnvWebhook(
+        url=settings.webhook_url,
+        events=list(settings.webhook_events),
+        secret=secret.get_secret_value() if secret is not None else None,
+        headers=dict(settings.webhook_headers),
+    )
+
+
 @dataclass
 class Services:
     """Everything a request handler may need, built once per application."""
@@ -136,6 +153,8 @@ class Services:
     horizon: LogHorizon
     secret_box: SecretBox
     webhooks: WebhookDispatcher
+    subscriptions: Subscriptions
+    media_links: MediaLinks
     streams: EventStreams
     simulator: SimulatorNetwork | None
     admin_key_digest: bytes
@@ -398,6 +417,14 @@ async def build_services(
         )
         outbox_ref.append(outbox)
         horizon = LogHorizon(db)
+        media_links = MediaLinks(
+            secret_box,
+            key_id=settings.media_link_key_id,
+            ttl_s=settings.media_link_ttl_s,
+            public_url=settings.public_url,
+            now=clock.now,
+        )
+        outgoing_media = OutgoingMedia(media_links, media)
         dispatcher = WebhookDispatcher(
             db=db,
             clock=clock,
@@ -419,6 +446,7 @@ async def build_services(
             ),
             metrics=DeliveryMetrics(metrics.registry),
             worker_id=worker_id,
+            media=outgoing_media,
         )
         streams = EventStreams(
             db=db,
@@ -427,6 +455,7 @@ async def build_services(
             clock=clock,
             poll_s=settings.events_poll_s,
             max_per_key=settings.streams_per_key,
+            media=outgoing_media,
         )
         acceptor = OutboundAcceptor(
             db=db,
@@ -468,6 +497,14 @@ async def build_services(
             horizon=horizon,
             secret_box=secret_box,
             webhooks=dispatcher,
+            media_links=media_links,
+            subscriptions=Subscriptions(
+                db=db,
+                clock=clock,
+                box=secret_box,
+                dispatcher=dispatcher,
+                allow_private_urls=settings.allow_private_urls,
+            ),
             streams=streams,
             simulator=network,
             admin_key_digest=hashlib.sha256(admin_key.encode()).digest(),
@@ -511,6 +548,12 @@ async def build_services(
             return await run_control(network, runtime.session_id, args["action"], args.get("body"))
 
         services.remote.register("simulator", simulator_control)
+        generated = await services.subscriptions.sync_from_env(env_webhook(settings))
+        if generated is not None:
+            announce(
+                f"wagate: created the webhook of WAGATE_WEBHOOK_URL; its signing secret, "
+                f"shown only now (set WAGATE_WEBHOOK_SECRET to choose it): {generated}"
+            )
         stack.push_async_callback(manager.shutdown)
         stack.push_async_callback(outbox.shutdown, settings.shutdown_timeout_s)
         stack.push_async_callback(dispatcher.shutdown, settings.shutdown_timeout_s)
@@ -532,6 +575,7 @@ async def build_services(
                 ),
                 worker_id=worker_id,
                 on_accepted=outbox.wake,
+                media_link=media_links.link_for_path,
             )
             stack.push_async_callback(services.engine.shutdown, settings.shutdown_timeout_s)
         yield services
@@ -701,6 +745,7 @@ def create_app(
         settings_routes.router,
         health_session.router,
         messages.router,
+        media_routes.router,
         bulk.router,
         chats.router,
         contacts.router,

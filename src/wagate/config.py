@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from wagate.domain import ConfigError
+from wagate.domain.headers import check_headers
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(ge=0)]
@@ -328,6 +330,46 @@ class Settings(BaseSettings):
         description="Delivered webhook deliveries are listed this long, then deleted "
         "(dead ones are kept until replayed or their webhook is deleted).",
     )
+    public_url: str | None = Field(
+        None,
+        description="The address receivers reach wagate at (e.g. `https://wa.example.com`): "
+        "media links in webhooks, the live stream and brains' requests are made absolute "
+        "with it. Unset: they are relative to the server.",
+    )
+    media_link_ttl_s: PositiveSeconds = Field(
+        86400.0,
+        description="How long a signed media link works after it was made (each webhook "
+        "attempt makes a fresh one).",
+    )
+    media_link_key_id: int = Field(
+        1,
+        ge=1,
+        description="Key of the signed media links: links are made with this one and the "
+        "one before it still opens; raise it by one to retire the older links, by two to "
+        "end every link issued so far.",
+    )
+    webhook_url: str | None = Field(
+        None,
+        description="A webhook of the default tenant, for every session, kept in step with "
+        "this setting at each start: created when set, updated in place when changed, "
+        "deleted when unset (webhooks made through the API are not touched).",
+    )
+    webhook_events: Annotated[list[str], NoDecode] = Field(
+        ["*"],
+        description="Event types of `WAGATE_WEBHOOK_URL`'s webhook: comma-separated or a "
+        "JSON list (`*` for all).",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Signing secret of `WAGATE_WEBHOOK_URL`'s webhook (`whsec_` and base64, "
+        "Standard Webhooks). Default: generated once, shown in the log at its creation, "
+        "and kept.",
+    )
+    webhook_headers: dict[str, str] = Field(
+        {},
+        description="Extra request headers of `WAGATE_WEBHOOK_URL`'s webhook (JSON object, "
+        'e.g. `{"X-Api-Key": "..."}`).',
+    )
     engine_enabled: bool = Field(
         True,
         description="Run the conversation engine (AI replies, human takeover) in this worker.",
@@ -402,6 +444,47 @@ class Settings(BaseSettings):
                 "(unset it to have one generated)"
             )
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        text = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", text):
+            raise ValueError(
+                "expected an absolute http(s) URL without query, e.g. https://wa.example.com"
+            )
+        return text
+
+    @field_validator("webhook_events", mode="before")
+    @classmethod
+    def _event_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        text = value.get_secret_value().strip()
+        try:
+            key = base64.b64decode(text.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if not text.startswith("whsec_") or len(key) < 24:
+            raise ValueError("expected whsec_ and at least 24 bytes in base64")
+        return SecretStr(text)
+
+    @field_validator("webhook_headers")
+    @classmethod
+    def _allowed_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_headers(value)
 
     @field_validator("webhook_secret_key")
     @classmethod
@@ -479,7 +562,16 @@ def load_settings(**overrides: object) -> Settings:
         ) from None
 
 
-_SECRET_FIELDS = frozenset({"api_key", "webhook_secret_key", "openai_api_key", "anthropic_api_key"})
+_SECRET_FIELDS = frozenset(
+    {
+        "api_key",
+        "webhook_secret_key",
+        "webhook_secret",
+        "webhook_headers",
+        "openai_api_key",
+        "anthropic_api_key",
+    }
+)
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -67,7 +67,9 @@ class RunningServer:
 
 
 @asynccontextmanager
-async def running_server(settings: Settings, clock: Clock) -> AsyncIterator[RunningServer]:
+async def running_server(
+    settings: Settings, clock: Clock, *, port: int | None = None
+) -> AsyncIterator[RunningServer]:
     crashes: list[tuple[str, BaseException]] = []
     app = create_app(
         settings,
@@ -75,7 +77,7 @@ async def running_server(settings: Settings, clock: Clock) -> AsyncIterator[Runn
         on_task_crash=lambda n, e: crashes.append((n, e)),
         configure_logs=False,
     )
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
     )

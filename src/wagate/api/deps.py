@@ -15,9 +15,13 @@ from wagate.api.auth.csrf import SAFE_METHODS
 from wagate.api.principal import ADMIN, Principal
 from wagate.config import Settings
 from wagate.domain import AuthError, Clock, Forbidden
+from wagate.events import WebhookDispatcher
+from wagate.events.subscriptions import Subscriptions
 from wagate.outbox import OutboundAcceptor, Outbox
 from wagate.sessions.remote import RemoteCalls
 from wagate.store import Database
+from wagate.store.media import MediaStore
+from wagate.store.media_links import MediaLinks
 from wagate.store.repositories import tenants
 from wagate.transports import TransportRegistry
 
@@ -57,6 +61,10 @@ AcceptorDep = Annotated[OutboundAcceptor, Depends(_service("acceptor"))]
 OutboxDep = Annotated[Outbox, Depends(_service("outbox"))]
 AuthenticatorDep = Annotated[Authenticator, Depends(_service("authenticator"))]
 CsrfDep = Annotated[CsrfGuard, Depends(_service("csrf"))]
+SubscriptionsDep = Annotated[Subscriptions, Depends(_service("subscriptions"))]
+DispatcherDep = Annotated[WebhookDispatcher, Depends(_service("webhooks"))]
+MediaDep = Annotated[MediaStore, Depends(_service("media"))]
+MediaLinksDep = Annotated[MediaLinks, Depends(_service("media_links"))]
 
 # Both only read the Authorization header; declared so that /docs offers its Authorize
 # button for a user's login (OAuth2 password flow) and for an API key.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from wagate.domain import MessageStatus
+from wagate.domain.headers import check_headers
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -179,12 +180,24 @@ class KeyOut(BaseModel):
     key: str | None = Field(default=None, description="the key itself; shown only at creation")
 
 
+WebhookHeaders = Annotated[
+    dict[str, str],
+    AfterValidator(check_headers),
+    Field(
+        description="extra request headers (an API gateway's key, say), stored sealed; "
+        "the Standard Webhooks and body headers cannot be set",
+        examples=[{"X-Api-Key": "n8n-key"}],
+    ),
+]
+
+
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=1, max_length=2048)
     events: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     session_id: str | None = None
+    headers: WebhookHeaders | None = None
 
 
 class WebhookOut(BaseModel):
@@ -195,6 +208,12 @@ class WebhookOut(BaseModel):
     enabled: bool
     created_at: str
     secret: str | None = Field(default=None, description="shown only at creation")
+    header_names: list[str] = Field(
+        default_factory=list, description="names of its extra headers (values are not shown)"
+    )
+    managed_by: str | None = Field(
+        default=None, description="`env`: the webhook of WAGATE_WEBHOOK_URL, reset at each start"
+    )
 
 
 class EventOut(BaseModel):

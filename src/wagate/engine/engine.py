@@ -60,6 +60,7 @@ class ConversationEngine:
         settings: EngineSettings,
         worker_id: str,
         on_accepted: Callable[[str], None] = lambda session_id: None,
+        media_link: Callable[[str], str] = lambda path: path,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -72,6 +73,7 @@ class ConversationEngine:
             allow_private=settings.allow_private_urls,
             worker_id=worker_id,
             media_max_bytes=settings.media_max_bytes,
+            media_link=media_link,
         )
         self.reader = LogReader(
             db=db,

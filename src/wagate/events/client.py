@@ -207,13 +207,21 @@ class WebhookClient:
         self, *, timeout_s: float, allow_private: bool, now: Callable[[], datetime]
     ) -> None:
         self.http = PublicHttp(timeout_s=timeout_s, allow_private=allow_private)
+        # the operator's own endpoints (WAGATE_WEBHOOK_URL) may be private: n8n beside wagate
+        self.operator_http = PublicHttp(timeout_s=timeout_s, allow_private=True)
         self.now = now
 
     async def close(self) -> None:
         await self.http.close()
+        await self.operator_http.close()
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> AttemptResult:
+    async def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, operator: bool = False
+    ) -> AttemptResult:
+        """One attempt; ``operator``: the endpoint was set by the operator, not through the
+        API, and may be a private address."""
         started = time.perf_counter()
+        http = self.operator_http if operator else self.http
 
         def result(
             status: int | None,
@@ -225,7 +233,7 @@ class WebhookClient:
             return AttemptResult(status, error, response, retry_after, elapsed)
 
         try:
-            answer = await self.http.post(url, body, headers, read_limit=READ_LIMIT)
+            answer = await http.post(url, body, headers, read_limit=READ_LIMIT)
         except RequestFailed as exc:
             return result(None, exc.reason)
         excerpt = answer.body.decode("utf-8", "replace")[:EXCERPT_LIMIT] or None

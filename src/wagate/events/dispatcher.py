@@ -28,7 +28,9 @@ from wagate.events.bus import EventBus
 from wagate.events.client import WebhookClient
 from wagate.events.endpoint import EndpointWorker
 from wagate.events.horizon import LogHorizon
+from wagate.events.media_out import OutgoingMedia
 from wagate.events.metrics import DeliveryMetrics
+from wagate.events.sealed import open_headers, open_secret
 from wagate.events.signing import Signer
 from wagate.events.writer import DeliveryWriter
 from wagate.store import Database
@@ -91,8 +93,10 @@ class WebhookDispatcher:
         settings: DeliverySettings,
         metrics: DeliveryMetrics,
         worker_id: str,
+        media: OutgoingMedia | None = None,
     ) -> None:
         self.db = db
+        self.media = media  # signed links (and inline files) in bodies; None: as stored
         self.clock = clock
         self.bus = bus
         self.horizon = horizon
@@ -182,23 +186,21 @@ class WebhookDispatcher:
             if purged:
                 log.info("old webhook deliveries purged", count=purged)
 
-    def _start(self, hook: Webhook) -> None:
-        signer, error = None, None
+    def signer_for(self, hook: Webhook) -> tuple[Signer | None, str | None]:
+        """The endpoint's signer (its secret and extra headers opened), or why there is none."""
         try:
-            signer = Signer(self._open_secret(hook))
+            return Signer(open_secret(self.box, hook), open_headers(self.box, hook)), None
         except (SecretUnreadable, ValueError) as exc:
-            error = str(exc)
-            log.error("webhook secret unreadable", webhook_id=hook.id, error=error)
+            log.error("webhook secret unreadable", webhook_id=hook.id, error=str(exc))
+            return None, str(exc)
+
+    def _start(self, hook: Webhook) -> None:
+        signer, error = self.signer_for(hook)
         worker = EndpointWorker(self, hook, signer, error)
         self.workers[hook.id] = worker
         worker.start()
         assert worker.task is not None
         worker.task.add_done_callback(lambda _: self.reconfigure())
-
-    def _open_secret(self, hook: Webhook) -> str:
-        if hook.secret.startswith("whsec_"):  # stored before secrets were sealed
-            return hook.secret
-        return self.box.open(hook.secret, hook.id)
 
     def _retire(self, webhook_id: str) -> None:
         worker = self.workers.pop(webhook_id)

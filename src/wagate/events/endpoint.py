@@ -109,6 +109,7 @@ class EndpointWorker:
         """The row as the dispatcher read it: a new lease, or a new version (reload all)."""
         if hook.version != self.hook.version:
             self._reload_wanted = True
+            self.signer, self.secret_error = self.d.signer_for(hook)  # secret or headers changed
         self.hook = hook
         self.lease_until = hook.lease_expires_at
         self.wake()
@@ -296,8 +297,13 @@ class EndpointWorker:
     async def _attempt(self, item: Pending) -> AttemptResult:
         if self.signer is None:
             return AttemptResult(None, f"secret_unreadable: {self.secret_error}", None, None, 0)
-        headers = self.signer.headers(item.event_id, item.text, self.clock.now())
-        return await self.d.client.post(self.hook.url, item.body, headers)
+        text, body = item.text, item.body
+        if self.d.media is not None:  # a fresh signed link per attempt, or the file inline
+            text = await self.d.media.webhook_body(text, self.hook.inline_media_max_bytes)
+            body = body if text is item.text else text.encode()
+        headers = self.signer.headers(item.event_id, text, self.clock.now())
+        operator = self.hook.managed_by is not None  # set in the environment, not by a tenant
+        return await self.d.client.post(self.hook.url, body, headers, operator=operator)
 
     def _settle(self, item: Pending, result: AttemptResult) -> None:
         now = self.clock.now()

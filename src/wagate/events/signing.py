@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,8 +38,9 @@ def event_body(
 class Signer:
     """Signs deliveries for one endpoint (the secret is decoded once)."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, extra: Mapping[str, str] | None = None) -> None:
         self._webhook = StandardWebhook(secret)
+        self._extra = dict(extra or {})  # the operator's headers; the signature's come last
 
     def headers(self, message_id: str, body: str, now: datetime) -> dict[str, str]:
         seconds = math.floor(now.timestamp())
@@ -46,6 +48,7 @@ class Signer:
             msg_id=message_id, timestamp=datetime.fromtimestamp(seconds, UTC), data=body
         )
         return {
+            **self._extra,
             "content-type": "application/json",
             "user-agent": USER_AGENT,
             "webhook-id": message_id,

@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from wagate.domain import Clock, wait_for
 from wagate.events.bus import EventBus
 from wagate.events.horizon import LogHorizon
+from wagate.events.media_out import OutgoingMedia
 from wagate.store import Database
 from wagate.store.models import Event
 from wagate.store.repositories import events as event_log
@@ -50,8 +51,12 @@ def event_json(event: Event) -> dict[str, Any]:
     }
 
 
-def sse_message(event: Event) -> str:
-    data = json.dumps(event_json(event), separators=(",", ":"), ensure_ascii=False)
+def sse_message(event: Event, media: OutgoingMedia | None = None) -> str:
+    """One event on the stream; ``media``: its media paths become signed links."""
+    payload = event_json(event)
+    if media is not None:
+        payload = media.event(payload)
+    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     return f"id: {event.seq}\ndata: {data}\n\n"
 
 
@@ -91,8 +96,10 @@ class EventStreams:
         poll_s: float,
         keepalive_s: float = KEEPALIVE_S,
         max_per_key: int = 10,
+        media: OutgoingMedia | None = None,
     ) -> None:
         self.db = db
+        self.media = media
         self.bus = bus
         self.horizon = horizon
         self.clock = clock
@@ -171,7 +178,7 @@ class EventStreams:
                             types=types,
                         )
                     for row in rows:
-                        yield sse_message(row)
+                        yield sse_message(row, self.media)
                     cursor = rows[-1].seq if len(rows) == PAGE else horizon
                     if rows:
                         quiet_since = self.clock.now()

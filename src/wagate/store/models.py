@@ -359,6 +359,9 @@ class Webhook(Base):
     disabled_at: Mapped[datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
+    headers: Mapped[str | None] = mapped_column(Text)  # extra request headers, sealed JSON
+    managed_by: Mapped[str | None] = mapped_column(String(20))  # "env": WAGATE_WEBHOOK_URL's
+    inline_media_max_bytes: Mapped[int | None] = mapped_column(Integer)  # None: links only
     updated_at: Mapped[datetime | None]
 
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import JSONResponse, Response
 
 from wagate.api.cursors import parse_cursor
-from wagate.api.deps import AcceptorDep, DatabaseDep, OutboxDep, PrincipalDep, ServicesDep
+from wagate.api.deps import (
+    AcceptorDep,
+    DatabaseDep,
+    MediaDep,
+    OutboxDep,
+    PrincipalDep,
+    ServicesDep,
+)
+from wagate.api.routes.media import FILE_RESPONSE, media_file
 from wagate.api.routes.sessions import load_session, load_session_row
 from wagate.api.schemas import ErrorResponse, MessageOut, MessagePage
-from wagate.domain import Direction, NotFound, OutboundMessageRequest
-from wagate.store.media import media_key
+from wagate.domain import Direction, OutboundMessageRequest
 from wagate.store.repositories import messages
 from wagate.store.serialize import message_json
 
@@ -101,31 +107,11 @@ async def get_message(message_id: str, services: ServicesDep, principal: Princip
     return message_json(row)
 
 
-@router.get(
-    "/v1/messages/{message_id}/media",
-    response_class=Response,
-    responses={
-        200: {
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-            },
-            "description": "the file, with its own content type",
-        }
-    },
-)
-async def get_media(message_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
+@router.get("/v1/messages/{message_id}/media", response_class=Response, responses=FILE_RESPONSE)
+async def get_media(
+    message_id: str, db: DatabaseDep, store: MediaDep, principal: PrincipalDep
+) -> Any:
     """The message's media file, for callers of the message's tenant."""
-    async with services.db.read() as tx:
+    async with db.read() as tx:
         row = await messages.get_message(tx, message_id, principal.tenant_id)
-    mime = (row.media or {}).get("mime_type")
-    data = await services.media.read(row.session_id, row.id, mime)
-    if data is None:
-        raise NotFound("this message has no stored media", code="media_not_found")
-    name = (row.media or {}).get("file_name") or media_key(row.session_id, row.id, mime).split("/")[
-        -1
-    ]
-    return Response(
-        data,
-        media_type=mime or "application/octet-stream",
-        headers={"content-disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
-    )
+    return await media_file(store, row)

@@ -2,49 +2,39 @@
 
 from __future__ import annotations
 
-import base64
-import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from wagate.api.cursors import parse_cursor
-from wagate.api.deps import PrincipalDep, ServicesDep
-from wagate.api.routes.sessions import load_session
-from wagate.api.schemas import WebhookCreate, WebhookOut
-from wagate.domain import InvalidRequest, new_id
-from wagate.domain.urls import ensure_public_url
+from wagate.api.deps import (
+    ClockDep,
+    DatabaseDep,
+    DispatcherDep,
+    PrincipalDep,
+    SubscriptionsDep,
+)
+from wagate.api.schemas import WebhookCreate, WebhookHeaders, WebhookOut
+from wagate.domain import InvalidRequest
+from wagate.events.sealed import open_headers
+from wagate.store.crypto import SecretBox
 from wagate.store.models import Webhook, WebhookDelivery
-from wagate.store.repositories import deliveries, tenants, webhooks
-from wagate.store.repositories.tenants import DEFAULT_TENANT
+from wagate.store.repositories import deliveries, sessions, webhooks
 from wagate.store.serialize import iso
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
-EVENT_TYPES = frozenset(
-    {
-        "*",
-        "message.received",
-        "message.sent",
-        "message.status",
-        "message.updated",
-        "session.status",
-        "session.qr",
-        "session.pairing_code",
-        "session.created",
-        "session.deleted",
-        "presence",
-        "call",
-        "alert",
-        "conversation.paused",
-        "conversation.resumed",
-        "contact.opted_out",
-        "contact.opted_in",
-        "webhook.disabled",
-    }
-)
 DeliveryStatus = Literal["pending", "failed", "delivered", "dead"]
+
+
+INLINE_MEDIA = Field(
+    default=None,
+    ge=1,
+    le=64 * 1024 * 1024,
+    description="put media files up to this many bytes in the body too, as `media.base64` "
+    "(beside the signed `media.url`); none: links only",
+)
 
 
 class WebhookIn(WebhookCreate):
@@ -59,11 +49,28 @@ class WebhookIn(WebhookCreate):
         description="requests in flight at once (default WAGATE_WEBHOOK_MAX_IN_FLIGHT); "
         "1 for strict order",
     )
+    inline_media_max_bytes: int | None = INLINE_MEDIA
+
+
+class WebhookPatch(BaseModel):
+    """What a PATCH may change; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    events: list[str] | None = Field(default=None, min_length=1)
+    headers: WebhookHeaders | None = Field(
+        default=None, description="all of its extra headers, replacing the old ones ({}: none)"
+    )
+    ordered: bool | None = None
+    max_in_flight: int | None = Field(default=None, ge=1, le=256)
+    inline_media_max_bytes: int | None = INLINE_MEDIA
 
 
 class WebhookView(WebhookOut):
     ordered: bool
     max_in_flight: int | None
+    inline_media_max_bytes: int | None
     disabled_reason: str | None = Field(description="gone (410), failing, or manual")
     disabled_at: str | None
     failing_since: str | None = Field(description="first failure since the last success")
@@ -110,7 +117,7 @@ class ReplayedOut(BaseModel):
     replayed: int
 
 
-def webhook_json(hook: Webhook, secret: str | None = None) -> dict[str, Any]:
+def webhook_json(hook: Webhook, box: SecretBox, secret: str | None = None) -> dict[str, Any]:
     return {
         "id": hook.id,
         "url": hook.url,
@@ -124,6 +131,9 @@ def webhook_json(hook: Webhook, secret: str | None = None) -> dict[str, Any]:
         "disabled_reason": hook.disabled_reason,
         "disabled_at": iso(hook.disabled_at),
         "failing_since": iso(hook.failing_since),
+        "header_names": sorted(open_headers(box, hook)) if hook.headers else [],
+        "inline_media_max_bytes": hook.inline_media_max_bytes,
+        "managed_by": hook.managed_by,
     }
 
 
@@ -149,97 +159,115 @@ def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookView)
-async def create_webhook(body: WebhookIn, services: ServicesDep, principal: PrincipalDep) -> Any:
+async def create_webhook(
+    body: WebhookIn,
+    db: DatabaseDep,
+    subscriptions: SubscriptionsDep,
+    principal: PrincipalDep,
+) -> Any:
     """Subscribe a URL to events. The signing ``secret`` is shown in this answer only."""
-    unknown = sorted(set(body.events) - EVENT_TYPES)
-    if unknown:
-        raise InvalidRequest(
-            f"unknown event types {unknown}; known: {sorted(EVENT_TYPES)}",
-            code="unknown_event_type",
-        )
-    await ensure_public_url(body.url, allow_private=services.settings.allow_private_urls)
     session_id = None
     if body.session_id is not None:
-        session_id = (await load_session(services, body.session_id, principal)).id
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    webhook_id = new_id("whk")
-    async with services.db.transaction() as tx:
-        tenant_id = principal.tenant_id
-        if tenant_id is None:
-            tenant_id = (await tenants.ensure_tenant(tx, DEFAULT_TENANT, services.clock.now())).id
-        hook = await webhooks.create_webhook(
-            tx,
-            webhook_id=webhook_id,
-            tenant_id=tenant_id,
-            url=body.url,
-            events=body.events,
-            secret=services.secret_box.seal(secret, webhook_id),
-            session_id=session_id,
-            now=services.clock.now(),
-            ordered=body.ordered,
-            max_in_flight=body.max_in_flight,
-        )
-    services.webhooks.reconfigure()
-    return webhook_json(hook, secret)
+        async with db.read() as tx:
+            session_id = (await sessions.get_session(tx, body.session_id, principal.tenant_id)).id
+    hook, secret = await subscriptions.create(
+        principal.tenant_id,
+        url=body.url,
+        events=body.events,
+        session_id=session_id,
+        headers=body.headers,
+        ordered=body.ordered,
+        max_in_flight=body.max_in_flight,
+        inline_media_max_bytes=body.inline_media_max_bytes,
+    )
+    return webhook_json(hook, subscriptions.box, secret)
 
 
 @router.get("", response_model=WebhookList)
 async def list_webhooks(
-    services: ServicesDep, principal: PrincipalDep
+    db: DatabaseDep, subscriptions: SubscriptionsDep, principal: PrincipalDep
 ) -> dict[str, list[WebhookView]]:
-    async with services.db.read() as tx:
+    async with db.read() as tx:
         rows = await webhooks.list_webhooks(tx, principal.tenant_id)
-    return {"items": [WebhookView.model_validate(webhook_json(h)) for h in rows]}
+    box = subscriptions.box
+    return {"items": [WebhookView.model_validate(webhook_json(h, box)) for h in rows]}
 
 
 @router.get("/{webhook_id}", response_model=WebhookView)
-async def get_webhook(webhook_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
-    async with services.db.read() as tx:
-        return webhook_json(await webhooks.get_webhook(tx, webhook_id, principal.tenant_id))
+async def get_webhook(
+    webhook_id: str, db: DatabaseDep, subscriptions: SubscriptionsDep, principal: PrincipalDep
+) -> Any:
+    async with db.read() as tx:
+        hook = await webhooks.get_webhook(tx, webhook_id, principal.tenant_id)
+    return webhook_json(hook, subscriptions.box)
+
+
+@router.patch("/{webhook_id}", response_model=WebhookView)
+async def update_webhook(
+    webhook_id: str, body: WebhookPatch, subscriptions: SubscriptionsDep, principal: PrincipalDep
+) -> Any:
+    """Change the URL, the events, the extra headers or the ordering; the worker that
+    delivers to it picks the change up at once (nothing is delivered twice or skipped)."""
+    changes = body.model_dump(exclude_unset=True)
+    for required in ("url", "events", "ordered"):
+        if required in changes and changes[required] is None:
+            raise InvalidRequest(f"{required} cannot be null", code="validation_error")
+    hook = await subscriptions.update(webhook_id, principal.tenant_id, changes)
+    return webhook_json(hook, subscriptions.box)
 
 
 @router.delete("/{webhook_id}", status_code=204, response_class=Response)
 async def delete_webhook(
-    webhook_id: str, services: ServicesDep, principal: PrincipalDep
+    webhook_id: str, db: DatabaseDep, dispatcher: DispatcherDep, principal: PrincipalDep
 ) -> Response:
-    async with services.db.transaction() as tx:
+    async with db.transaction() as tx:
         await webhooks.delete_webhook(tx, webhook_id, principal.tenant_id)
-    services.webhooks.drop(webhook_id)
+    dispatcher.drop(webhook_id)
     return Response(status_code=204)
 
 
 @router.post("/{webhook_id}/enable", response_model=WebhookView)
 async def enable_webhook(
     webhook_id: str,
-    services: ServicesDep,
+    db: DatabaseDep,
+    clock: ClockDep,
+    dispatcher: DispatcherDep,
+    subscriptions: SubscriptionsDep,
     principal: PrincipalDep,
     body: EnableIn | None = None,
 ) -> Any:
     """Deliver again; by default from where delivery stopped, nothing skipped."""
     skip = body.skip_backlog if body is not None else False
-    async with services.db.transaction() as tx:
+    async with db.transaction() as tx:
         hook = await webhooks.get_webhook(tx, webhook_id, principal.tenant_id)
         hook = await webhooks.set_enabled(
-            tx, hook, enabled=True, now=services.clock.now(), skip_backlog=skip
+            tx, hook, enabled=True, now=clock.now(), skip_backlog=skip
         )
-    services.webhooks.reconfigure()
-    return webhook_json(hook)
+    dispatcher.reconfigure()
+    return webhook_json(hook, subscriptions.box)
 
 
 @router.post("/{webhook_id}/disable", response_model=WebhookView)
-async def disable_webhook(webhook_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
+async def disable_webhook(
+    webhook_id: str,
+    db: DatabaseDep,
+    clock: ClockDep,
+    dispatcher: DispatcherDep,
+    subscriptions: SubscriptionsDep,
+    principal: PrincipalDep,
+) -> Any:
     """Stop delivering; events keep accumulating and go out when the webhook is enabled."""
-    async with services.db.transaction() as tx:
+    async with db.transaction() as tx:
         hook = await webhooks.get_webhook(tx, webhook_id, principal.tenant_id)
-        hook = await webhooks.set_enabled(tx, hook, enabled=False, now=services.clock.now())
-    services.webhooks.drop(webhook_id)
-    return webhook_json(hook)
+        hook = await webhooks.set_enabled(tx, hook, enabled=False, now=clock.now())
+    dispatcher.drop(webhook_id)
+    return webhook_json(hook, subscriptions.box)
 
 
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryPage)
 async def list_deliveries(
     webhook_id: str,
-    services: ServicesDep,
+    db: DatabaseDep,
     principal: PrincipalDep,
     status: DeliveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -247,7 +275,7 @@ async def list_deliveries(
 ) -> Any:
     """Deliveries newest event first, with their attempts and last response."""
     before = parse_cursor(cursor)
-    async with services.db.read() as tx:
+    async with db.read() as tx:
         await webhooks.get_webhook(tx, webhook_id, principal.tenant_id)
         rows = await deliveries.list_deliveries(
             tx,
@@ -262,9 +290,12 @@ async def list_deliveries(
 
 @router.get("/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryOut)
 async def get_delivery(
-    webhook_id: str, delivery_id: str, services: ServicesDep, principal: PrincipalDep
+    webhook_id: str,
+    delivery_id: str,
+    db: DatabaseDep,
+    principal: PrincipalDep,
 ) -> Any:
-    async with services.db.read() as tx:
+    async with db.read() as tx:
         await webhooks.get_webhook(tx, webhook_id, principal.tenant_id)
         return delivery_json(await deliveries.get_delivery(tx, webhook_id, delivery_id))
 
@@ -275,16 +306,21 @@ async def get_delivery(
     response_model=DeliveryOut,
 )
 async def replay_delivery(
-    webhook_id: str, delivery_id: str, services: ServicesDep, principal: PrincipalDep
+    webhook_id: str,
+    delivery_id: str,
+    db: DatabaseDep,
+    clock: ClockDep,
+    dispatcher: DispatcherDep,
+    principal: PrincipalDep,
 ) -> Any:
     """Deliver this event again (same ``webhook-id``), with a fresh retry schedule."""
-    now = services.clock.now()
-    async with services.db.transaction() as tx:
+    now = clock.now()
+    async with db.transaction() as tx:
         await webhooks.get_webhook(tx, webhook_id, principal.tenant_id)
         row = await deliveries.get_delivery(tx, webhook_id, delivery_id)
         row = await deliveries.replay(tx, row, now)
         await webhooks.touch(tx, webhook_id, now)
-    services.webhooks.reconfigure()
+    dispatcher.reconfigure()
     return delivery_json(row)
 
 
@@ -293,13 +329,19 @@ async def replay_delivery(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ReplayedOut,
 )
-async def replay_dead(webhook_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
+async def replay_dead(
+    webhook_id: str,
+    db: DatabaseDep,
+    clock: ClockDep,
+    dispatcher: DispatcherDep,
+    principal: PrincipalDep,
+) -> Any:
     """Deliver every dead-lettered event of this webhook again, in log order."""
-    now = services.clock.now()
-    async with services.db.transaction() as tx:
+    now = clock.now()
+    async with db.transaction() as tx:
         await webhooks.get_webhook(tx, webhook_id, principal.tenant_id)
         count = await deliveries.replay_dead(tx, webhook_id, now)
         if count:
             await webhooks.touch(tx, webhook_id, now)
-    services.webhooks.reconfigure()
+    dispatcher.reconfigure()
     return {"replayed": count}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from wagate.engine.brains.base import (
@@ -44,8 +45,16 @@ MAX_CLIENTS = 64  # SDK clients kept open (their connection pools), least recent
 
 
 class Brains:
-    def __init__(self, *, allow_private: bool, worker_id: str, media_max_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        worker_id: str,
+        media_max_bytes: int,
+        media_link: Callable[[str], str] = lambda path: path,
+    ) -> None:
         self.allow_private = allow_private
+        self.media_link = media_link  # signed links to media in a webhook brain's request
         self.worker_id = worker_id
         # webhook brains: one session for all; an answer may carry a voice note in base64
         self.http = PublicHttp(timeout_s=60.0, allow_private=allow_private)
@@ -67,6 +76,7 @@ class Brains:
                     answer_limit=self.answer_limit,
                     worker_id=self.worker_id,
                     bot_name=bot_name,
+                    link=self.media_link,
                 )
             case "openai" | "openai_compatible":
                 from wagate.engine.brains import openai as openai_brain

@@ -9,6 +9,7 @@ texts, plus ``messages`` (every message of the batch) and ``history``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from wagate.engine.brains.base import BrainError, BrainReply, BrainRequest, parse_reply
@@ -29,7 +30,7 @@ class WebhookBrain:
         answer_limit: int,
         worker_id: str,
         bot_name: str,
-        media_base: str = "",
+        link: Callable[[str], str] = lambda path: path,
     ) -> None:
         self.http = http
         self.url = url
@@ -38,7 +39,7 @@ class WebhookBrain:
         self.answer_limit = answer_limit
         self.worker_id = worker_id
         self.bot_name = bot_name
-        self.media_base = media_base
+        self.link = link  # a keyed media path -> a signed link the brain can open
 
     async def reply(self, request: BrainRequest) -> BrainReply:
         body = json.dumps(self.payload(request), separators=(",", ":")).encode()
@@ -114,7 +115,7 @@ class WebhookBrain:
         url = media.get("url")
         return {
             "type": message.get("type"),
-            "url": f"{self.media_base}{url}" if url else None,
+            "url": self.link(url) if url else None,
             "mimetype": media.get("mime_type"),
             "filename": media.get("file_name"),
             "size": media.get("size"),

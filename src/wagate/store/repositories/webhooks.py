@@ -29,10 +29,13 @@ async def create_webhook(
     webhook_id: str | None = None,
     ordered: bool = True,
     max_in_flight: int | None = None,
+    headers: str | None = None,
+    managed_by: str | None = None,
+    inline_media_max_bytes: int | None = None,
 ) -> Webhook:
     """A new subscription; it receives the events appended after it was created.
 
-    ``secret`` is stored as given: the caller seals it first.
+    ``secret`` and ``headers`` are stored as given: the caller seals them first.
     """
     hook = Webhook(
         id=webhook_id or new_id("whk"),
@@ -45,6 +48,9 @@ async def create_webhook(
         created_at=now,
         ordered=ordered,
         max_in_flight=max_in_flight,
+        headers=headers,
+        managed_by=managed_by,
+        inline_media_max_bytes=inline_media_max_bytes,
         cursor_seq=await log_end(db),
         version=0,
         updated_at=now,
@@ -95,6 +101,25 @@ async def set_enabled(
     )
     await db.refresh(hook)
     return hook
+
+
+async def update_webhook(
+    db: AsyncSession, hook: Webhook, changes: dict[str, Any], now: datetime
+) -> Webhook:
+    """Change the subscription's own fields (url, events, headers, ordering, secret); the
+    worker that delivers to it reloads it."""
+    await db.execute(
+        update(Webhook)
+        .where(Webhook.id == hook.id)
+        .values(**changes, version=Webhook.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await db.refresh(hook)
+    return hook
+
+
+async def find_webhook(db: AsyncSession, webhook_id: str) -> Webhook | None:
+    return await db.get(Webhook, webhook_id)
 
 
 async def touch(db: AsyncSession, webhook_id: str, now: datetime) -> None:

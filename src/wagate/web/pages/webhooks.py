@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from wagate.api.routes import webhooks as webhook_routes
+from wagate.events.subscriptions import EVENT_TYPES
 from wagate.web.access import PageUser
 from wagate.web.templating import render
 
@@ -15,21 +16,21 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 @router.get("/webhooks", response_class=HTMLResponse)
 async def webhooks_page(request: Request, user: PageUser) -> HTMLResponse:
     services = request.app.state.services
-    listed = await webhook_routes.list_webhooks(services, user)
+    listed = await webhook_routes.list_webhooks(services.db, services.subscriptions, user)
     return render(
         request,
         "webhooks.html",
         user,
         page="webhooks",
         hooks=listed["items"],
-        event_types=sorted(webhook_routes.EVENT_TYPES),
+        event_types=sorted(EVENT_TYPES),
     )
 
 
 @router.get("/webhooks/{webhook_id}", response_class=HTMLResponse)
 async def webhook_page(request: Request, webhook_id: str, user: PageUser) -> HTMLResponse:
     services = request.app.state.services
-    hook = await webhook_routes.get_webhook(webhook_id, services, user)
+    hook = await webhook_routes.get_webhook(webhook_id, services.db, services.subscriptions, user)
     return render(request, "webhook.html", user, page="webhooks", hook=hook)
 
 
@@ -40,7 +41,7 @@ async def deliveries_table(
     services = request.app.state.services
     page = await webhook_routes.list_deliveries(
         webhook_id,
-        services,
+        services.db,
         user,
         status=status if status in ("pending", "failed", "delivered", "dead") else None,  # type: ignore[arg-type]
         limit=100,
