@@ -4,6 +4,9 @@
 #   libmagic1   neonize (whatsmeow) detects media types with it
 #   postgresql  the PostgreSQL variants of every storage test (not with --runtime)
 #   chromium    the dashboard's browser tests, driven by Playwright (not with --runtime)
+#   podman, runc, mmdebstrap
+#               the container image test builds the Dockerfile on a Debian root file system
+#               made here, and runs it (not with --runtime)
 # `scripts/system-deps.sh --runtime` (make run) installs only what the server uses.
 # Never fails: when a package cannot be installed, the features and tests that need
 # it say so (the test run's summary lists what was skipped).
@@ -12,12 +15,14 @@ set -uo pipefail
 have_postgres() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; }
 have_ffmpeg() { command -v ffmpeg >/dev/null 2>&1; }
 have_chromium() { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
+have_containers() { command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 && command -v mmdebstrap >/dev/null 2>&1; }
 have_libmagic() { ls /usr/lib/*/libmagic.so.1 >/dev/null 2>&1 || ls /usr/lib/libmagic.so.1 >/dev/null 2>&1; }
 
 missing=()
 if [ "${1:-}" != "--runtime" ]; then
   have_postgres || missing+=(postgresql)
   have_chromium || missing+=(chromium)
+  have_containers || missing+=(podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs)
 fi
 have_ffmpeg || missing+=(ffmpeg)
 have_libmagic || missing+=(libmagic1)

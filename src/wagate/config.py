@@ -438,7 +438,9 @@ class Settings(BaseSettings):
     @field_validator("api_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value().strip()) < MIN_API_KEY_LENGTH:
+        if value is None or not value.get_secret_value().strip():
+            return None  # unset, or set empty (a compose file's `${WAGATE_API_KEY:-}`)
+        if len(value.get_secret_value().strip()) < MIN_API_KEY_LENGTH:
             raise ValueError(
                 f"the admin key needs at least {MIN_API_KEY_LENGTH} characters "
                 "(unset it to have one generated)"

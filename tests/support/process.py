@@ -15,16 +15,17 @@ from tests.support.server import free_port
 
 
 class ServerProcess:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, command: list[str] | None = None) -> None:
         self.env = env
         self.log = log
+        self.command = command or [sys.executable, "-m", "wagate", "serve"]
         self.process: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{env['WAGATE_PORT']}"
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "wagate", "serve"],
+                self.command,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
