@@ -26,7 +26,7 @@ from tests.events.support import Receiver
 from tests.support.process import until
 from tests.support.server import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # builds an image; installs a wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "localhost/wagate-base:bookworm"

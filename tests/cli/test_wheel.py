@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.process import ServerProcess, server_env, until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # builds an image; installs a wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "wga_wheel_test_key_0123456789abcdef"
