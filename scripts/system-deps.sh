@@ -7,6 +7,8 @@
 #   podman, runc, mmdebstrap
 #               the container image test builds the Dockerfile on a Debian root file system
 #               made here, and runs it (not with --runtime)
+#   rabbitmq-server
+#               the RabbitMQ event sink's tests start their own broker (not with --runtime)
 # `scripts/system-deps.sh --runtime` (make run) installs only what the server uses.
 # Never fails: when a package cannot be installed, the features and tests that need
 # it say so (the test run's summary lists what was skipped).
@@ -16,6 +18,7 @@ have_postgres() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command
 have_ffmpeg() { command -v ffmpeg >/dev/null 2>&1; }
 have_chromium() { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
 have_containers() { command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 && command -v mmdebstrap >/dev/null 2>&1; }
+have_rabbitmq() { test -x /usr/lib/rabbitmq/bin/rabbitmq-server; }
 have_libmagic() { ls /usr/lib/*/libmagic.so.1 >/dev/null 2>&1 || ls /usr/lib/libmagic.so.1 >/dev/null 2>&1; }
 
 missing=()
@@ -23,6 +26,7 @@ if [ "${1:-}" != "--runtime" ]; then
   have_postgres || missing+=(postgresql)
   have_chromium || missing+=(chromium)
   have_containers || missing+=(podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs)
+  have_rabbitmq || missing+=(rabbitmq-server)
 fi
 have_ffmpeg || missing+=(ffmpeg)
 have_libmagic || missing+=(libmagic1)

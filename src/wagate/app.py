@@ -74,6 +74,7 @@ from wagate.events import (
     load_or_create_key,
 )
 from wagate.events.media_out import OutgoingMedia
+from wagate.events.rabbitmq import RabbitSettings, RabbitSink, SinkMetrics
 from wagate.events.subscriptions import EnvWebhook, Subscriptions
 from wagate.observability import Metrics, WriteStatsCollector, configure_logging
 from wagate.outbox import AcceptSettings, MediaLoader, OutboundAcceptor, Outbox, SenderSettings
@@ -122,6 +123,37 @@ from wagate.transports.whatsmeow import EngineSupervisor, SupervisorSettings, Wh
 log = structlog.get_logger("wagate")
 
 
+def rabbitmq_sink(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    bus: EventBus,
+    horizon: LogHorizon,
+    worker_id: str,
+    metrics: Metrics,
+    media: OutgoingMedia,
+) -> RabbitSink | None:
+    """The RabbitMQ sink, when ``WAGATE_RABBITMQ_URL`` is set."""
+    if settings.rabbitmq_url is None:
+        return None
+    return RabbitSink(
+        db=db,
+        clock=clock,
+        bus=bus,
+        horizon=horizon,
+        settings=RabbitSettings(
+            url=settings.rabbitmq_url.get_secret_value(),
+            exchange=settings.rabbitmq_exchange,
+            events=tuple(settings.rabbitmq_events),
+            lease_ttl_s=settings.lease_ttl_s,
+            poll_s=settings.events_poll_s,
+        ),
+        worker_id=worker_id,
+        metrics=SinkMetrics(metrics.registry),
+        media=media,
+    )
+
+
 def env_webhook(settings: Settings) -> EnvWebhook | None:
     """The webhook ``WAGATE_WEBHOOK_*`` describes, if ``WAGATE_WEBHOOK_URL`` is set."""
     if not settings.webhook_url:
@@ -155,6 +187,7 @@ class Services:
     webhooks: WebhookDispatcher
     subscriptions: Subscriptions
     media_links: MediaLinks
+    rabbitmq: RabbitSink | None
     streams: EventStreams
     simulator: SimulatorNetwork | None
     admin_key_digest: bytes
@@ -425,6 +458,11 @@ async def build_services(
             now=clock.now,
         )
         outgoing_media = OutgoingMedia(media_links, media)
+        rabbitmq = rabbitmq_sink(
+            settings, db, clock, bus, horizon, worker_id, metrics, outgoing_media
+        )
+        if rabbitmq is not None:
+            stack.push_async_callback(rabbitmq.shutdown)  # hands the sink over at once
         dispatcher = WebhookDispatcher(
             db=db,
             clock=clock,
@@ -498,6 +536,7 @@ async def build_services(
             secret_box=secret_box,
             webhooks=dispatcher,
             media_links=media_links,
+            rabbitmq=rabbitmq,
             subscriptions=Subscriptions(
                 db=db,
                 clock=clock,
@@ -698,6 +737,8 @@ def create_app(
                 tasks.start("session-commands", services.remote.serve())
                 tasks.start("receipt-waits", services.manager.keep_receipts(settings.sender_poll_s))
                 tasks.start("webhook-dispatcher", services.webhooks.run())
+                if services.rabbitmq is not None:
+                    tasks.start("rabbitmq-sink", services.rabbitmq.run())
                 if services.engine is not None:
                     tasks.start("conversation-engine", services.engine.run())
                 tasks.start("retention", services.retention.run())

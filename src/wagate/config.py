@@ -330,6 +330,24 @@ class Settings(BaseSettings):
         description="Delivered webhook deliveries are listed this long, then deleted "
         "(dead ones are kept until replayed or their webhook is deleted).",
     )
+    rabbitmq_url: SecretStr | None = Field(
+        None,
+        description="Publish every event to RabbitMQ too (`amqp://user:password@host:5672/"
+        "vhost`): persistent messages with publisher confirms, at least once, in log "
+        "order, from a durable cursor; one worker of the fleet publishes at a time.",
+    )
+    rabbitmq_exchange: str = Field(
+        "wagate.events",
+        min_length=1,
+        max_length=255,
+        description="The durable topic exchange events go to; the routing key is the event "
+        "type (`message.received`...).",
+    )
+    rabbitmq_events: Annotated[list[str], NoDecode] = Field(
+        ["*"],
+        description="Event types published to RabbitMQ: comma-separated or a JSON list (`*` "
+        "for all).",
+    )
     public_url: str | None = Field(
         None,
         description="The address receivers reach wagate at (e.g. `https://wa.example.com`): "
@@ -459,7 +477,16 @@ class Settings(BaseSettings):
             )
         return text
 
-    @field_validator("webhook_events", mode="before")
+    @field_validator("rabbitmq_url")
+    @classmethod
+    def _amqp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None  # set empty: a compose file's `${WAGATE_RABBITMQ_URL:-}`
+        if not value.get_secret_value().strip().startswith(("amqp://", "amqps://")):
+            raise ValueError("expected amqp://user:password@host:5672/vhost (or amqps://)")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("webhook_events", "rabbitmq_events", mode="before")
     @classmethod
     def _event_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -570,6 +597,7 @@ _SECRET_FIELDS = frozenset(
         "webhook_secret_key",
         "webhook_secret",
         "webhook_headers",
+        "rabbitmq_url",
         "openai_api_key",
         "anthropic_api_key",
     }

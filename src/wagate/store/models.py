@@ -138,6 +138,19 @@ class Worker(Base):
     stopped_at: Mapped[datetime | None]
 
 
+class SinkCursor(Base):
+    """An event sink besides webhooks (RabbitMQ): how far it has published the event log,
+    and which worker publishes to it now (one at a time, under a lease with a TTL)."""
+
+    __tablename__ = "sink_cursors"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cursor_seq: Mapped[int] = mapped_column(BigInteger)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
 class SessionCommand(Base):
     """A call that needs a session's live connection, made on a worker that does not run
     the session: the worker that does claims it, runs it and writes the answer here."""
