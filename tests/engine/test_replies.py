@@ -245,3 +245,29 @@ async def test_the_webhook_brain_gets_its_sealed_headers(
     await advance_until(server, lambda: _sent_count(server, sid, 1))
     assert brain.headers[0]["x-brain-token"] == "t0ken-for-n8n"
     assert brain.headers[0]["content-type"] == "application/json"
+
+
+async def test_the_brain_gets_media_as_a_signed_link_it_opens_without_a_key(
+    server: RunningServer, admin: httpx.AsyncClient, brain: BrainServer
+) -> None:
+    sid = await assistant_session(server, admin, **_webhook(brain))
+    brain.answer = {"reply": "nice picture"}
+    picture = bytes(range(256)) * 8
+    await say(
+        admin,
+        sid,
+        "",
+        type="image",
+        media={"base64": base64.b64encode(picture).decode(), "mime_type": "image/jpeg"},
+    )
+    await advance_until(server, lambda: _sent_count(server, sid, 1))
+    [request] = brain.requests
+    assert request["has_media"] is True
+    url = request["media_list"][0]["url"]
+    assert url.startswith("/v1/media/")
+    assert "sig=" in url
+    assert "expires=" in url
+    async with httpx.AsyncClient(base_url=server.base_url) as anyone:  # no key
+        opened = await anyone.get(url)
+    assert opened.status_code == 200
+    assert opened.content == picture
