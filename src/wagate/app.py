@@ -131,7 +131,7 @@ def rabbitmq_sink(
     horizon: LogHorizon,
     worker_id: str,
     metrics: Metrics,
-    media: OutgoingMedia,
+    links: MediaLinks,
 ) -> RabbitSink | None:
     """The RabbitMQ sink, when ``WAGATE_RABBITMQ_URL`` is set."""
     if settings.rabbitmq_url is None:
@@ -150,7 +150,7 @@ def rabbitmq_sink(
         ),
         worker_id=worker_id,
         metrics=SinkMetrics(metrics.registry),
-        media=media,
+        links=links,
     )
 
 
@@ -458,9 +458,7 @@ async def build_services(
             now=clock.now,
         )
         outgoing_media = OutgoingMedia(media_links, media)
-        rabbitmq = rabbitmq_sink(
-            settings, db, clock, bus, horizon, worker_id, metrics, outgoing_media
-        )
+        rabbitmq = rabbitmq_sink(settings, db, clock, bus, horizon, worker_id, metrics, media_links)
         if rabbitmq is not None:
             stack.push_async_callback(rabbitmq.shutdown)  # hands the sink over at once
         dispatcher = WebhookDispatcher(

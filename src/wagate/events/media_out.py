@@ -8,6 +8,7 @@ import base64
 import json
 from typing import Any
 
+from wagate.events.signing import event_body
 from wagate.store.media import MediaStore
 from wagate.store.media_links import KEYED_PATH, MediaLinks, media_of
 
@@ -35,8 +36,12 @@ class OutgoingMedia:
         if inline_max_bytes:
             for media in found:
                 await self._inline(media, payload.get("session_id"), inline_max_bytes)
-        payload["data"] = self.links.sign_data(data)
-        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        return event_body(
+            type=payload["type"],
+            timestamp=payload.get("timestamp"),
+            session_id=payload.get("session_id"),
+            data=self.links.sign_data(data),
+        )
 
     async def _inline(self, media: dict[str, Any], session_id: Any, limit: int) -> None:
         size = media.get("size")

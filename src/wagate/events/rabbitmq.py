@@ -28,9 +28,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from wagate.domain import Clock, wait_for
 from wagate.events.bus import EventBus
 from wagate.events.horizon import LogHorizon
-from wagate.events.media_out import OutgoingMedia
 from wagate.events.signing import event_body
 from wagate.store import Database
+from wagate.store.media_links import MediaLinks
 from wagate.store.models import Event
 from wagate.store.repositories import events, sinks
 from wagate.store.serialize import iso
@@ -84,7 +84,7 @@ class RabbitSink:
         settings: RabbitSettings,
         worker_id: str,
         metrics: SinkMetrics,
-        media: OutgoingMedia | None = None,
+        links: MediaLinks | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -93,7 +93,7 @@ class RabbitSink:
         self.settings = settings
         self.worker_id = worker_id
         self.metrics = metrics
-        self.media = media
+        self.links = links  # media paths become signed links, as in webhooks
         self._types = None if "*" in settings.events else list(settings.events)
         self._holding = False
 
@@ -189,7 +189,7 @@ class RabbitSink:
             )
 
     def _message(self, row: Event) -> aio_pika.Message:
-        data = row.data if self.media is None else self.media.links.sign_data(row.data)
+        data = row.data if self.links is None else self.links.sign_data(row.data)
         body = event_body(
             type=row.type, timestamp=iso(row.created_at), session_id=row.session_id, data=data
         )

@@ -97,7 +97,6 @@ class SessionManager:
         self.worker_id = worker_id
         self.lease_ttl_s = lease_ttl_s
         self._runtimes: dict[str, SessionRuntime] = {}
-        self._tokens: dict[str, int] = {}  # lease fencing tokens of the sessions run here
         self._locks: dict[str, asyncio.Lock] = {}
         self._writes = SessionWrites.build(clock, hooks, db.session_rows)  # shared by all sessions
 
@@ -249,7 +248,6 @@ class SessionManager:
     ) -> None:
         """Start the runtime of a session whose lease this worker just claimed (the
         session's lock held); on failure the lease is released again."""
-        self._tokens[session_id] = claimed.token
         runtime = SessionRuntime(
             SessionRef(session_id, claimed.tenant_id),
             db=self.db,
@@ -273,7 +271,6 @@ class SessionManager:
             raise
 
     async def _release(self, session_id: str) -> None:
-        self._tokens.pop(session_id, None)
         async with self._lease_transaction() as tx:
             await sessions.release_lease(tx, session_id, self.worker_id)
 
@@ -520,7 +517,11 @@ class SessionManager:
             await self._lease_pass()
 
     async def _lease_pass(self) -> None:
-        held = {sid: tok for sid, tok in self._tokens.items() if sid in self._runtimes}
+        held = {
+            sid: runtime.lease.token
+            for sid, runtime in self._runtimes.items()
+            if runtime.lease.token is not None
+        }
         began = self.clock.now()
         async with self._lease_transaction() as tx:
             kept = await sessions.renew_leases(tx, self.worker_id, held, began, self.lease_ttl_s)
@@ -671,8 +672,6 @@ class SessionManager:
                 )
             if record:
                 await self._release(session_id)
-            else:
-                self._tokens.pop(session_id, None)
 
     async def shutdown(self) -> None:
         """Close every session of this process and release its leases, so another worker
