@@ -42,6 +42,9 @@ class ServerProcess:
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.05)
+        # A server that never became ready is not left behind for the tests after this.
+        self.process.kill()
+        self.process.wait(timeout=30)
         raise AssertionError(f"server did not become ready:\n{self.log.read_text()}")
 
     def stop(self) -> None:

@@ -90,12 +90,21 @@ class ProcessFleet:
 
     async def __aenter__(self) -> ProcessFleet:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for worker in self.workers:
-            worker.process.start()
-            await worker.process.wait_ready()  # one at a time: the first one migrates
+        try:
+            for worker in self.workers:
+                worker.process.start()
+                await worker.process.wait_ready()  # one at a time: the first one migrates
+        except BaseException:
+            # __aexit__ does not run when __aenter__ fails: without this, the workers
+            # already started outlive the test and slow every test after it.
+            self._kill_all()
+            raise
         return self
 
     async def __aexit__(self, *_: object) -> None:
+        self._kill_all()
+
+    def _kill_all(self) -> None:
         for worker in self.workers:
             proc = worker.process.process
             if proc is not None and proc.poll() is None:
