@@ -443,6 +443,7 @@ async def build_services(
                 retry=RetryStrategy(
                     max_attempts=settings.send_max_attempts, base_delay_s=1.0, max_delay_s=300.0
                 ),
+                number_check_ttl_s=settings.number_check_ttl_s,
             ),
             metrics=metrics,
             events_committed=bus.notify,

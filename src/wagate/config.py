@@ -303,6 +303,12 @@ class Settings(BaseSettings):
         description="Default typing-simulation profile for sends (a message's `humanize: "
         "false` skips it).",
     )
+    number_check_ttl_s: PositiveSeconds = Field(
+        86400.0,
+        description="How long the JID a number check gave is used for sends to that number "
+        "(a number with no account: a tenth of it). The first send to a number checks it "
+        "where the transport can: Brazil's older 8-digit accounts, numbers not on WhatsApp.",
+    )
     idempotency_ttl_s: PositiveSeconds = Field(
         86400.0, description="How long an `Idempotency-Key` is remembered."
     )

@@ -164,6 +164,10 @@ async def test_the_whole_session_api_answers_the_same_through_another_worker(
         await through_b("POST", f"{sim}/faults/send", json={"count": 1, "transient": True})
         await through_b("POST", f"{sim}/faults/decrypt", json={"count": 1, "from": CONTACT})
         await through_b("POST", f"{sim}/faults/slow", json={"latency_ms": 0})
+        declared = await through_b(
+            "POST", f"{sim}/accounts", 201, json={"phone": "5511977776666", "on_whatsapp": False}
+        )
+        assert (declared["on_whatsapp"], declared["jid"]) == (False, None)
         await through_b("POST", f"{sim}/faults/unknown-event", json={"kind": "newsletter"})
         await same("GET", f"{sim}/sent")
         await same("GET", f"{sim}/activity")

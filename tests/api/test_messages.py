@@ -150,13 +150,14 @@ async def test_order_within_a_chat_is_kept(server: RunningServer, admin: httpx.A
     assert [r.message_id for r in server.network.sent(session["id"])] == ids
 
 
-async def test_invalid_recipient_fails_with_a_code(
+async def test_a_number_without_an_account_fails_with_a_code(
     server: RunningServer, admin: httpx.AsyncClient
 ) -> None:
     session = await connected_session(server, admin)
     queued = await send(admin, session["id"], to="09999999999", text="nobody")
     failed = await wait_message(admin, queued["id"], "failed")
-    assert failed["error"]["code"] == "invalid_recipient"
+    assert failed["error"]["code"] == "not_on_whatsapp"  # the check before the first send
+    assert server.network.sent(session["id"]) == []
 
 
 async def test_reply_and_reaction_point_at_whatsapp_ids(

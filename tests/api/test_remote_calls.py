@@ -83,7 +83,7 @@ async def test_the_other_worker_answers_as_the_owner_does(
         ).status_code == 202
         await wait_status(api_b, waiting["id"], "connected")
 
-        # what the transport cannot do is refused on the caller before crossing
+        # a number check asked on B is answered by A's connection, the same
         check = await _answer(
             api_b, "POST", f"/v1/sessions/{linked['id']}/contacts/check", [CONTACT]
         )
@@ -93,7 +93,7 @@ async def test_the_other_worker_answers_as_the_owner_does(
 
         async with b.services.db.read() as tx:
             rows = list(await tx.scalars(select(SessionCommand)))
-        assert {row.kind for row in rows} == {"presence", "read", "pairing_code"}
+        assert {row.kind for row in rows} == {"presence", "read", "pairing_code", "check_numbers"}
         assert {row.status for row in rows} <= {"done", "failed"}
 
 

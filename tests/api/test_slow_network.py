@@ -29,6 +29,8 @@ async def test_a_send_waits_for_the_slow_network(
     server: RunningServer, admin: httpx.AsyncClient
 ) -> None:
     sid = (await connected_session(server, admin))["id"]
+    first = await send(admin, sid, to=CONTACT, text="the number is checked once")
+    await advance_until(server, admin, first["id"], SENT_OR_LATER, step=0.1, limit=5)
     await _slow(admin, sid, 4000)
     message = await send(admin, sid, to=CONTACT, text="over a slow link")
 
@@ -40,7 +42,8 @@ async def test_a_send_waits_for_the_slow_network(
     await server.advance(3.9)
     await asyncio.sleep(0.05)
     assert (await admin.get(f"/v1/messages/{message['id']}")).json()["status"] == "sending"
-    assert (await admin.get(f"/v1/simulator/{sid}/sent")).json()["items"] == []
+    on_network = (await admin.get(f"/v1/simulator/{sid}/sent")).json()["items"]
+    assert [item["message_id"] for item in on_network] == [first["id"]]
     body = await advance_until(server, admin, message["id"], SENT_OR_LATER, step=0.1, limit=5)
     assert body["status"] in SENT_OR_LATER
     assert (await admin.get(f"/v1/sessions/{sid}")).json()["status"] == "connected"

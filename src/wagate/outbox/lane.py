@@ -34,6 +34,7 @@ from wagate.domain import (
     phone_jid,
     split_jid,
 )
+from wagate.domain.ids import PHONE_SERVER
 from wagate.outbox import pacing
 from wagate.outbox.guardrails import Hold, HoldReason
 from wagate.outbox.writer import Op, failure
@@ -266,6 +267,8 @@ class ChatLane:
                     "no phone number is known for this @lid and the transport cannot address it",
                     code="lid_without_mapping",
                 )
+        elif split_jid(destination)[1] == PHONE_SERVER:
+            destination = await self.resolve(destination)
         reaction = None
         if message.reaction:
             reaction = Reaction(
@@ -287,6 +290,20 @@ class ChatLane:
             reaction=reaction,
             reply_to=message.reply_to,
         )
+
+    async def resolve(self, destination: Jid) -> Jid:
+        """The JID the number's account really lives at (an older Brazilian account at its
+        8-digit number), by the transport's number check; ``not_on_whatsapp`` when it has
+        none. Transports that cannot check send as addressed."""
+        runtime = self.sender.runtime
+        capabilities = runtime.capabilities
+        if capabilities is None or not capabilities.check_numbers:
+            return destination
+        digits = split_jid(destination)[0]
+        jid = await self.sender.outbox.numbers.jid_for(runtime, digits)
+        if jid is None:
+            raise PermanentSendError(f"+{digits} is not on WhatsApp", code="not_on_whatsapp")
+        return Jid(jid)
 
     async def pace(self, message: Message, outgoing: OutgoingMessage) -> None:
         """Read the chat, think, show typing or recording, pause; as a person would."""

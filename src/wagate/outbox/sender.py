@@ -26,6 +26,7 @@ from wagate.observability import Metrics
 from wagate.outbox.guardrails import Guard
 from wagate.outbox.lane import ChatLane
 from wagate.outbox.media import MediaLoader
+from wagate.outbox.numbers import NumberBook
 from wagate.outbox.writer import Op, StatusWriter, failure
 from wagate.sessions import SessionManager, SessionRuntime
 from wagate.store import Database
@@ -43,6 +44,7 @@ PURGE_EVERY = timedelta(minutes=1)  # how often expired idempotency keys are del
 class SenderSettings:
     poll_s: float
     retry: RetryStrategy
+    number_check_ttl_s: float = 86400.0  # how long a number's JID is trusted (numbers.py)
 
 
 class Outbox:
@@ -68,6 +70,7 @@ class Outbox:
         self.metrics = metrics
         self.policy_defaults = policy_defaults
         self.writer = StatusWriter(db, clock, events_committed)
+        self.numbers = NumberBook(clock, settings.number_check_ttl_s)
         self._senders: dict[str, SessionSender] = {}
         self._stopping = False
         self._last_purge: datetime | None = None

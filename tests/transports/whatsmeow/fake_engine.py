@@ -114,7 +114,7 @@ class FakeEngine(SessionEngine):
         answers = []
         for query in phones:
             digits = query.lstrip("+")
-            on = int(digits[-1]) % 2 == 0  # even last digit: has an account
+            on = not digits.startswith(("0", "999"))  # as the simulator's rule
             answers.append(
                 neo.IsOnWhatsAppResponse(Query=query, JID=build_jid(digits if on else ""), IsIn=on)
             )

@@ -37,7 +37,7 @@ async def test_whatsmeow_session_end_to_end(
 
     check = await admin.post(
         f"/v1/sessions/{session['id']}/contacts/check",
-        json=["+55 11 98888-7778", CONTACT, "not a number"],
+        json=["+55 11 98888-7778", "+999 1234 5678", "not a number"],
     )
     assert check.status_code == 200, check.text
     assert check.json()["items"] == [
@@ -47,7 +47,7 @@ async def test_whatsmeow_session_end_to_end(
             "on_whatsapp": True,
             "jid": "5511988887778@s.whatsapp.net",
         },
-        {"input": CONTACT, "phone": CONTACT, "on_whatsapp": False, "jid": None},
+        {"input": "+999 1234 5678", "phone": "99912345678", "on_whatsapp": False, "jid": None},
         {
             "input": "not a number",
             "phone": None,
@@ -69,7 +69,13 @@ async def test_whatsmeow_session_end_to_end(
 async def test_contacts_check_needs_a_transport_that_can_ask(
     server: RunningServer, admin: httpx.AsyncClient
 ) -> None:
-    session = await create_session(admin, "sim")
+    session = await create_session(
+        admin,
+        "evo",
+        transport="evolution",
+        config={"base_url": "http://127.0.0.1:9", "api_key": "k"},
+        start=False,
+    )  # Evolution's API is not asked about numbers: refused before anything is sent
     response = await admin.post(f"/v1/sessions/{session['id']}/contacts/check", json=[CONTACT])
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "unsupported_by_transport"

@@ -262,10 +262,10 @@ async def test_presence_read_receipts_and_number_checks(harness: Harness) -> Non
         b"presence:recording",
         b"read:3A01,3A02",
     ]
-    checks = await transport.check_numbers(["+55 11 98888-7778", "5511988887777"])
+    checks = await transport.check_numbers(["+55 11 98888-7778", "99912345678"])
     assert checks == [
         NumberCheck("5511988887778", True, "5511988887778@s.whatsapp.net"),
-        NumberCheck("5511988887777", False, None),
+        NumberCheck("99912345678", False, None),
     ]
     await transport.close()
 

@@ -33,6 +33,7 @@ from wagate.transports.simulator import (
     SimulatorUnknownEvent,
 )
 from wagate.transports.simulator.controls import body_json, run_control
+from wagate.transports.simulator.models import SimulatorAccount
 
 router = APIRouter(prefix="/v1/simulator", tags=["simulator"])
 
@@ -273,6 +274,30 @@ async def stall(
 ) -> dict[str, Any]:
     """Fault injection: the connection stays open but stops answering (keepalives hang)."""
     return await control(services, remote, session_id, principal, "stall")
+
+
+class AccountOut(BaseModel):
+    session_id: str
+    phone: str
+    on_whatsapp: bool
+    jid: str | None
+
+
+@router.post(
+    "/{session_id}/accounts", status_code=status.HTTP_201_CREATED, response_model=AccountOut
+)
+async def declare_account(
+    session_id: str,
+    body: SimulatorAccount,
+    services: ServicesDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
+) -> dict[str, Any]:
+    """How the simulated network knows a number from now on, for this session's number
+    checks: on WhatsApp at another JID than the number's own (an older Brazilian account
+    at its 8-digit number), or not on WhatsApp at all. A send checks the number first and
+    goes to that JID, or fails with ``not_on_whatsapp``."""
+    return await control(services, remote, session_id, principal, "account", body)
 
 
 @router.post(

@@ -13,6 +13,7 @@ from pydantic_core import to_jsonable_python
 
 from wagate.domain import InvalidRequest, MessageStatus
 from wagate.transports.simulator.models import (
+    SimulatorAccount,
     SimulatorCall,
     SimulatorDecryptStorm,
     SimulatorDisconnect,
@@ -87,6 +88,11 @@ async def _slow(network: SimulatorNetwork, sid: str, body: SimulatorSlowNetwork)
     return {"session_id": sid, "latency_ms": body.latency_ms}
 
 
+async def _account(network: SimulatorNetwork, sid: str, body: SimulatorAccount) -> dict[str, Any]:
+    known = network.declare_account(sid, body)
+    return {"session_id": sid, **to_jsonable_python(known)}
+
+
 async def _unknown(
     network: SimulatorNetwork, sid: str, body: SimulatorUnknownEvent
 ) -> dict[str, Any]:
@@ -129,6 +135,7 @@ ACTIONS: dict[str, tuple[type[BaseModel] | None, Action]] = {
     "decrypt_storm": (SimulatorDecryptStorm, _decrypt),
     "stall": (None, _stall),
     "slow": (SimulatorSlowNetwork, _slow),
+    "account": (SimulatorAccount, _account),
     "unknown_event": (SimulatorUnknownEvent, _unknown),
     "receipt": (SimulatorReceipt, _receipt),
     "sent": (None, _sent),

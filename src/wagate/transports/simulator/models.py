@@ -291,6 +291,30 @@ class SimulatorDecryptStorm(BaseModel):
     from_: str = Field(default="5511900000000", alias="from", pattern=r"^\d{8,15}$")
 
 
+class SimulatorAccount(BaseModel):
+    """``POST /v1/simulator/{id}/accounts``: how the simulated network knows a number, for
+    this session's number checks (``contacts/check``, and the check before a first send)."""
+
+    model_config = _STRICT
+
+    phone: str = Field(min_length=1, max_length=32, description="the number as people write it")
+    jid: str | None = Field(
+        default=None,
+        pattern=r"^\d{6,20}@s\.whatsapp\.net$",
+        description="where the account lives, e.g. an older Brazilian one at its 8-digit "
+        "number (`551188887777@s.whatsapp.net`); default the number's own JID",
+    )
+    on_whatsapp: bool = True
+
+    @field_validator("phone")
+    @classmethod
+    def _digits(cls, value: str) -> str:
+        try:
+            return normalize_phone(value)
+        except InvalidDestination as exc:
+            raise ValueError(exc.message) from None
+
+
 class SimulatorSlowNetwork(BaseModel):
     """Fault injection: every round trip of the session's connection takes longer."""
 

@@ -43,9 +43,20 @@ from wagate.domain import (
 from wagate.transports.base import TransportContext
 from wagate.transports.simulator.ledger import SentLedger, ledger_path
 from wagate.transports.simulator.links import LinkBoard
-from wagate.transports.simulator.models import SimulatorCall, SimulatorInbound, SimulatorPresence
+from wagate.transports.simulator.models import (
+    SimulatorAccount,
+    SimulatorCall,
+    SimulatorInbound,
+    SimulatorPresence,
+)
 from wagate.transports.simulator.phone import SendFault, VirtualPhone
-from wagate.transports.simulator.records import PhoneInfo, PresenceRecord, ReadRecord, SentRecord
+from wagate.transports.simulator.records import (
+    Account,
+    PhoneInfo,
+    PresenceRecord,
+    ReadRecord,
+    SentRecord,
+)
 from wagate.transports.simulator.settings import SimulatorSettings, parse_simulator_config
 from wagate.transports.simulator.transport import SimulatorTransport
 from wagate.transports.simulator.wire import build_wire_payload
@@ -339,6 +350,14 @@ class SimulatorNetwork:
         return await self._transport(session_id).on_event(
             UnknownEventType(source="simulator", kind=kind)
         )
+
+    def declare_account(self, session_id: str, account: SimulatorAccount) -> Account:
+        """How the network knows a number from now on, for this session's number checks:
+        on WhatsApp at ``jid`` (default its own), or not on WhatsApp at all."""
+        jid = (account.jid or phone_jid(account.phone)) if account.on_whatsapp else None
+        known = Account(phone=account.phone, on_whatsapp=account.on_whatsapp, jid=jid)
+        self._phone(session_id).accounts[account.phone] = known
+        return known
 
     def stall(self, session_id: str) -> None:
         """Fault injection: the session's connection stays up but stops answering."""

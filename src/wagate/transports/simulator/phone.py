@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from wagate.domain import MessageStatus, OutgoingMessage, lid_jid
 from wagate.transports.simulator.ledger import SentLedger, fold_transmission
 from wagate.transports.simulator.records import (
+    Account,
     PendingReceipt,
     PresenceRecord,
     ReadRecord,
@@ -141,6 +142,7 @@ class VirtualPhone:
         self.ledger: SentLedger | None = None  # where ``sent`` is kept across gateway crashes
         self.send_faults: deque[SendFault] = deque()  # injected failures for the next sends
         self.stalled = False  # the connection is up but nothing answers (keepalives hang)
+        self.accounts: dict[str, Account] = {}  # numbers declared to the network, by digits
         self.latency_s = 0.0  # a slow network: every round trip to the server takes this long
         self.presence_log: list[PresenceRecord] = []
         self.subscriptions: list[tuple[str, datetime]] = []  # presence subscriptions asked for

@@ -18,6 +18,16 @@ class VirtualContact:
 
 
 @dataclass(frozen=True, slots=True)
+class Account:
+    """How the network knows a phone number (declared by a test or a demo): on WhatsApp or
+    not, and at which JID (an older Brazilian account lives at its 8-digit number)."""
+
+    phone: str  # the digits as people write them
+    on_whatsapp: bool
+    jid: str | None  # None: not on WhatsApp
+
+
+@dataclass(frozen=True, slots=True)
 class SentRecord:
     """One distinct message that reached the network (``GET /v1/simulator/{id}/sent``).
 

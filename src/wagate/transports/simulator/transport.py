@@ -49,8 +49,9 @@ from wagate.domain import (
     TransportEvent,
     Unparseable,
     normalize_phone,
+    phone_jid,
 )
-from wagate.transports.base import Capabilities, Transport, TransportContext
+from wagate.transports.base import Capabilities, NumberCheck, Transport, TransportContext
 from wagate.transports.simulator.normalize import (
     learned_identity,
     media_of,
@@ -92,6 +93,7 @@ class SimulatorTransport(Transport):
         choose_message_id=True,
         lid_destinations=True,
         keepalive=True,
+        check_numbers=True,
         message_types=OUTBOUND_TYPES,
     )
 
@@ -403,6 +405,22 @@ class SimulatorTransport(Transport):
         await self._round_trip("keepalive")
         while self.phone.stalled:
             await self._clock.sleep(3600)
+
+    async def check_numbers(self, phones: list[str]) -> list[NumberCheck]:
+        """The network's answer for each number: a declared account (``accounts``), else
+        the rule (on WhatsApp unless it starts with 0 or 999) at the number's own JID."""
+        await self._round_trip("check_numbers")
+        answers = []
+        for phone in phones:
+            digits = normalize_phone(phone)
+            known = self.phone.accounts.get(digits)
+            if known is not None:
+                answers.append(NumberCheck(digits, known.on_whatsapp, known.jid))
+            elif on_whatsapp(digits):
+                answers.append(NumberCheck(digits, True, phone_jid(digits)))
+            else:
+                answers.append(NumberCheck(digits, False, None))
+        return answers
 
     async def subscribe_presence(self, chat_id: Jid) -> None:
         await self._round_trip("subscribe_presence")
