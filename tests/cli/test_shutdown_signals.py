@@ -48,6 +48,15 @@ async def _server_with_a_send_in_flight(
             return (await api.get(f"/v1/sessions/{sid}")).json()["status"] == "connected"
 
         await until(connected)
+        first = await api.post(  # the number is checked before its first send: not slowed
+            f"/v1/sessions/{sid}/messages", json={"to": "5511988887777", "text": "first"}
+        )
+
+        async def first_sent() -> bool:
+            body = (await api.get(f"/v1/messages/{first.json()['id']}")).json()
+            return body["status"] in ("sent", "delivered", "read")
+
+        await until(first_sent)
         await api.post(f"/v1/simulator/{sid}/faults/slow", json={"latency_ms": 60_000})
         sent = await api.post(
             f"/v1/sessions/{sid}/messages", json={"to": "5511988887777", "text": "slow"}

@@ -80,7 +80,7 @@ async def test_the_wheel_installs_as_a_tool_and_serves(
     env |= {"UV_TOOL_DIR": str(tools), "UV_TOOL_BIN_DIR": str(bin_dir)}
     installed = await asyncio.to_thread(
         subprocess.run,
-        [_uv(), "tool", "install", "--python", python, str(wheel)],
+        [_uv(), "tool", "install", "--compile-bytecode", "--python", python, str(wheel)],
         env=env,
         capture_output=True,
         text=True,
@@ -108,7 +108,7 @@ async def test_the_wheel_installs_as_a_tool_and_serves(
     )
     server.start()
     try:
-        await server.wait_ready()
+        await server.wait_ready(timeout_s=60)  # a first start on a busy machine
         headers = {"authorization": f"Bearer {ADMIN}"}
         async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10) as api:
             health = (await api.get("/health")).json()

@@ -31,9 +31,9 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
             )
 
-    async def wait_ready(self) -> None:
+    async def wait_ready(self, timeout_s: float = 15.0) -> None:
         async with httpx.AsyncClient() as client:
-            for _ in range(300):
+            for _ in range(int(timeout_s / 0.05)):
                 assert self.process is not None
                 assert self.process.poll() is None, self.log.read_text()
                 try:
