@@ -43,6 +43,7 @@ class ServerProcess:
                     pass
                 await asyncio.sleep(0.05)
         # A server that never became ready is not left behind for the tests after this.
+        assert self.process is not None
         self.process.kill()
         self.process.wait(timeout=30)
         raise AssertionError(f"server did not become ready:\n{self.log.read_text()}")
