@@ -371,3 +371,77 @@ async def test_the_session_shows_the_callback_url_to_register(
     session: dict[str, Any], cloud_server: RunningServer
 ) -> None:
     assert session["ingest_url"] == f"{cloud_server.base_url}/v1/ingest/cloud"
+
+
+async def test_buttons_and_lists_go_out_as_interactive_messages(
+    client: httpx.AsyncClient, session: dict[str, Any], graph: FakeGraph
+) -> None:
+    buttons = {
+        "text": "Confirm your order?",
+        "header": "Order 1042",
+        "footer": "Reply within 24 h",
+        "buttons": [{"id": "yes", "title": "Confirm"}, {"id": "no", "title": "Cancel"}],
+    }
+    menu = {
+        "text": "What can we do for you?",
+        "button": "Options",
+        "sections": [
+            {"title": "Orders", "rows": [{"id": "track", "title": "Track an order"}]},
+            {
+                "title": "Help",
+                "rows": [{"id": "agent", "title": "Talk to us", "description": "a person"}],
+            },
+        ],
+    }
+    first = await send(client, session["id"], to=CUSTOMER, type="buttons", buttons=buttons)
+    assert first["text"] == "Confirm your order?"
+    await wait_sent(client, first["id"])
+    second = await send(client, session["id"], to=CUSTOMER, type="list", list=menu)
+    await wait_sent(client, second["id"])
+
+    with_buttons, with_list = graph.sent()
+    assert with_buttons["type"] == "interactive"
+    interactive = with_buttons["interactive"]
+    assert interactive["type"] == "button"
+    assert interactive["body"] == {"text": "Confirm your order?"}
+    assert interactive["header"] == {"type": "text", "text": "Order 1042"}
+    assert interactive["footer"] == {"text": "Reply within 24 h"}
+    assert [b["reply"] for b in interactive["action"]["buttons"]] == [
+        {"id": "yes", "title": "Confirm"},
+        {"id": "no", "title": "Cancel"},
+    ]
+    listed = with_list["interactive"]
+    assert listed["type"] == "list"
+    assert listed["action"]["button"] == "Options"
+    assert [s["title"] for s in listed["action"]["sections"]] == ["Orders", "Help"]
+    assert listed["action"]["sections"][1]["rows"] == [
+        {"id": "agent", "title": "Talk to us", "description": "a person"}
+    ]
+
+
+async def test_buttons_beyond_metas_limits_are_refused(
+    client: httpx.AsyncClient, session: dict[str, Any]
+) -> None:
+    four = [{"id": str(n), "title": f"Option {n}"} for n in range(4)]
+    for body in (
+        {"type": "buttons", "buttons": {"text": "pick", "buttons": four}},
+        {
+            "type": "buttons",
+            "buttons": {"text": "pick", "buttons": [{"id": "a", "title": "x" * 21}]},
+        },
+        {
+            "type": "list",
+            "list": {
+                "text": "pick",
+                "button": "Open",
+                "sections": [
+                    {"title": "All", "rows": [{"id": str(n), "title": "r"} for n in range(11)]}
+                ],
+            },
+        },
+    ):
+        answer = await client.post(
+            f"/v1/sessions/{session['id']}/messages", json={"to": CUSTOMER, **body}
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["code"] == "validation_error"

@@ -37,6 +37,8 @@ from wagate.domain import FakeClock
 
 CONTACT = "5511988887777"
 
+Change = tuple[str, str, str | None]
+
 
 class Driver(ABC):
     transport: str
@@ -73,6 +75,19 @@ class Driver(ABC):
     @abstractmethod
     def transmitted_texts(self, server: RunningServer, session: dict[str, Any]) -> list[str]:
         """The texts that reached the engine, once per transmission."""
+
+    async def transmitted_changes(
+        self, server: RunningServer, session: dict[str, Any]
+    ) -> list[Change]:
+        """The edits and revokes that reached the engine: (kind, target's WhatsApp id, text)."""
+        return []
+
+    async def vote(
+        self, server: RunningServer, session: dict[str, Any], poll_wa_id: str, options: list[str]
+    ) -> bool:
+        """``CONTACT`` votes ``options`` in our poll, as the engine reports it; False where
+        the engine reports no votes."""
+        return False
 
 
 # --------------------------------------------------------------------------- simulator
@@ -116,6 +131,26 @@ class SimulatorDriver(Driver):
             record.text or ""
             for record in server.network.sent(session["id"])
             for _ in range(record.transmissions)
+        ]
+
+    async def vote(
+        self, server: RunningServer, session: dict[str, Any], poll_wa_id: str, options: list[str]
+    ) -> bool:
+        async with server.client() as client:
+            body = {"type": "poll_vote", "from": CONTACT, "message_id": poll_wa_id}
+            answer = await client.post(
+                f"/v1/simulator/{session['id']}/inbound", json={**body, "options": options}
+            )
+            assert answer.status_code == 202, answer.text
+        return True
+
+    async def transmitted_changes(
+        self, server: RunningServer, session: dict[str, Any]
+    ) -> list[Change]:
+        return [
+            (r.type, r.target or "", r.text if r.type == "edit" else None)
+            for r in server.network.sent(session["id"])
+            if r.type in ("edit", "revoke")
         ]
 
 
@@ -281,6 +316,21 @@ class EvolutionDriver(Driver):
     def transmitted_texts(self, server: RunningServer, session: dict[str, Any]) -> list[str]:
         assert self.fake is not None
         return [str(r.body.get("text")) for r in self.fake.calls("message", "sendText")]
+
+    async def transmitted_changes(
+        self, server: RunningServer, session: dict[str, Any]
+    ) -> list[Change]:
+        assert self.fake is not None
+        changes: list[Change] = []
+        for r in self.fake.requests:
+            if r.path.startswith("/chat/updateMessage/"):
+                assert r.body["key"]["fromMe"] is True
+                changes.append(("edit", r.body["key"]["id"], r.body["text"]))
+            elif r.path.startswith("/chat/deleteMessageForEveryone/"):
+                assert r.method == "DELETE"
+                assert r.body["fromMe"] is True
+                changes.append(("revoke", r.body["id"], None))
+        return changes
 
 
 def _now(server: RunningServer) -> datetime:

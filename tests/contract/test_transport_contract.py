@@ -160,7 +160,15 @@ async def test_what_a_transport_cannot_do_is_a_clear_422(contract: Contract) -> 
         else:
             assert answer.status_code == 422, (path, answer.text)
             assert answer.json()["error"]["code"] == "unsupported_by_transport"
-    for kind in (MessageType.VOICE, MessageType.LOCATION, MessageType.CONTACT):
+    kinds = (
+        MessageType.VOICE,
+        MessageType.LOCATION,
+        MessageType.CONTACT,
+        MessageType.POLL,
+        MessageType.BUTTONS,
+        MessageType.LIST,
+    )
+    for kind in kinds:
         if kind in capabilities.message_types:
             continue
         answer = await contract.client.post(f"/v1/sessions/{sid}/messages", json=_request_of(kind))
@@ -173,5 +181,76 @@ def _request_of(kind: MessageType) -> dict[str, Any]:
         MessageType.VOICE: {"media": {"base64": "T2dnUw==", "mime_type": "audio/ogg"}},
         MessageType.LOCATION: {"location": {"latitude": 1.0, "longitude": 2.0}},
         MessageType.CONTACT: {"contact": {"name": "Bia", "phone": "5511977776666"}},
+        MessageType.POLL: {"poll": {"name": "Lunch?", "options": ["Pizza", "Sushi"]}},
+        MessageType.BUTTONS: {"buttons": {"text": "ok?", "buttons": [{"id": "y", "title": "Yes"}]}},
+        MessageType.LIST: {
+            "list": {
+                "text": "menu",
+                "button": "Open",
+                "sections": [{"title": "All", "rows": [{"id": "a", "title": "A"}]}],
+            }
+        },
     }
     return {"to": CONTACT, "type": kind.value, **parts[kind]}
+
+
+async def test_a_sent_text_can_be_edited_then_deleted_for_everyone(contract: Contract) -> None:
+    client, sid = contract.client, contract.sid
+    original = await send(client, sid, to=CONTACT, text="see you at 10")
+    wa_id = (await wait_sent(client, original["id"]))["wa_message_id"]
+    kinds = contract.capabilities.message_types
+    if MessageType.EDIT not in kinds or MessageType.REVOKE not in kinds:
+        for answer in (
+            await client.patch(f"/v1/messages/{original['id']}", json={"text": "at 11"}),
+            await client.delete(f"/v1/messages/{original['id']}"),
+        ):
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["error"]["code"] == "unsupported_by_transport"
+        return
+
+    edit = await client.patch(f"/v1/messages/{original['id']}", json={"text": "see you at 11"})
+    assert edit.status_code == 202, edit.text
+    assert (edit.json()["type"], edit.json()["target_id"]) == ("edit", original["id"])
+    await wait_sent(client, edit.json()["id"])
+    edited = (await client.get(f"/v1/messages/{original['id']}")).json()
+    assert (edited["text"], edited["edited"], edited["wa_message_id"]) == (
+        "see you at 11",
+        True,
+        wa_id,
+    )
+
+    revoke = await client.delete(f"/v1/messages/{original['id']}")
+    assert revoke.status_code == 202, revoke.text
+    await wait_sent(client, revoke.json()["id"])
+    assert (await client.get(f"/v1/messages/{original['id']}")).json()["revoked"] is True
+
+    assert await contract.driver.transmitted_changes(contract.server, contract.session) == [
+        ("edit", wa_id, "see you at 11"),
+        ("revoke", wa_id, None),
+    ]
+    updates = await contract.events("message.updated")
+    assert [(u["change"], u["id"]) for u in updates] == [
+        ("edited", original["id"]),
+        ("revoked", original["id"]),
+    ]
+
+
+async def test_a_poll_goes_out_and_votes_come_back_with_tallies(contract: Contract) -> None:
+    client, sid = contract.client, contract.sid
+    poll = {"name": "Lunch?", "options": ["Pizza", "Sushi"], "selectable_count": 1}
+    if MessageType.POLL not in contract.capabilities.message_types:
+        return  # the 422 is checked above
+    accepted = await send(client, sid, to=CONTACT, type="poll", poll=poll)
+    wa_id = (await wait_sent(client, accepted["id"]))["wa_message_id"]
+    if not await contract.driver.vote(contract.server, contract.session, wa_id, ["Sushi"]):
+        return  # the engine sends polls but reports no votes (docs/api.md, Polls)
+
+    async def counted() -> dict[str, Any]:
+        votes = await contract.events("poll.vote")
+        assert len(votes) == 1, votes
+        return votes[0]
+
+    vote = await eventually(counted)
+    assert vote["voter"] == f"{CONTACT}@s.whatsapp.net"
+    assert vote["selected"] == ["Sushi"]
+    assert vote["tallies"] == [{"option": "Pizza", "votes": 0}, {"option": "Sushi", "votes": 1}]

@@ -109,6 +109,11 @@ class MessageOut(BaseModel):
     location: dict[str, Any] | None
     contacts: list[dict[str, Any]] | None
     reaction: dict[str, Any] | None
+    poll: dict[str, Any] | None = Field(
+        default=None,
+        description="a poll: name, options, selectable_count, and tallies "
+        "([{option, votes}], counted from everyone's current vote)",
+    )
     reply_to: str | None
     timestamp: str | None
     status: MessageStatus
@@ -118,8 +123,13 @@ class MessageOut(BaseModel):
         default=None, description="why a queued message waits: {reason, until}"
     )
     next_attempt_at: str | None
+    edited: bool = Field(description="the sender changed the text (edited_at says when)")
     edited_at: str | None
+    revoked: bool = Field(description="the sender deleted it for everyone")
     revoked_at: str | None
+    target_id: str | None = Field(
+        default=None, description="for an edit or revoke: the id of the message it changes"
+    )
     sent_at: str | None
     delivered_at: str | None
     read_at: str | None

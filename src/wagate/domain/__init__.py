@@ -3,8 +3,15 @@
 Imports nothing else of wagate; every other layer may import it.
 """
 
+from wagate.domain.changes import (
+    EDIT_WINDOW,
+    REVOKE_WINDOW,
+    MessageNotChangeable,
+    check_change,
+)
 from wagate.domain.clock import Clock, FakeClock, SystemClock, wait_for
 from wagate.domain.enums import (
+    CHANGE_TYPES,
     MEDIA_TYPES,
     SENDABLE_TYPES,
     ChatType,
@@ -59,6 +66,7 @@ from wagate.domain.events import (
     MessageReceived,
     MessageRevoked,
     PairingCodeIssued,
+    PollVoted,
     PresenceChanged,
     QrUpdated,
     ReceiptReceived,
@@ -80,27 +88,35 @@ from wagate.domain.ids import (
     split_jid,
 )
 from wagate.domain.messages import (
+    Buttons,
     ContactCard,
     InboundMedia,
     InboundMessage,
+    ListMenu,
     Location,
     MediaInfo,
     MessageEdit,
+    MessageEditRequest,
     MessageRevoke,
     OutboundMedia,
     OutboundMessageRequest,
     OutboundReaction,
     OutgoingMedia,
     OutgoingMessage,
+    Poll,
     Reaction,
     SendResult,
 )
 from wagate.domain.retry import RetryDecision, RetryStrategy
 
 __all__ = [
+    "CHANGE_TYPES",
+    "EDIT_WINDOW",
     "MEDIA_TYPES",
+    "REVOKE_WINDOW",
     "SENDABLE_TYPES",
     "AuthError",
+    "Buttons",
     "CallReceived",
     "ChatType",
     "Clock",
@@ -126,10 +142,13 @@ __all__ = [
     "InvalidDestination",
     "InvalidRequest",
     "Jid",
+    "ListMenu",
     "Location",
     "MediaInfo",
     "MessageEdit",
+    "MessageEditRequest",
     "MessageEdited",
+    "MessageNotChangeable",
     "MessageReceived",
     "MessageRevoke",
     "MessageRevoked",
@@ -147,6 +166,8 @@ __all__ = [
     "OwnerTimeout",
     "PairingCodeIssued",
     "PermanentSendError",
+    "Poll",
+    "PollVoted",
     "PresenceChanged",
     "PresenceState",
     "QrUpdated",
@@ -173,6 +194,7 @@ __all__ = [
     "UnsupportedByTransport",
     "WagateError",
     "advances",
+    "check_change",
     "group_jid",
     "is_group",
     "is_lid",

@@ -57,6 +57,11 @@ class MessageType(StrEnum):
     CONTACTS = "contacts"  # one or more contact cards (inbound)
     REACTION = "reaction"
     INTERACTIVE = "interactive"  # a button or list reply
+    POLL = "poll"  # a question with options that people vote on
+    BUTTONS = "buttons"  # outbound: a text with up to 3 reply buttons (Cloud API)
+    LIST = "list"  # outbound: a text with a menu of up to 10 rows (Cloud API)
+    EDIT = "edit"  # outbound: new text for a message the session sent
+    REVOKE = "revoke"  # outbound: deletes a message the session sent, for everyone
     UNSUPPORTED = "unsupported"  # a shape we could not normalize; kept, never dropped
 
 
@@ -70,6 +75,12 @@ MEDIA_TYPES = frozenset(
         MessageType.STICKER,
     }
 )
+
+
+# Changes to a message the session sent (``PATCH``/``DELETE /v1/messages/{id}``): queued
+# in the chat's lane after the message they change; a transport lists them among its
+# ``message_types`` when its engine can edit and revoke.
+CHANGE_TYPES = frozenset({MessageType.EDIT, MessageType.REVOKE})
 
 
 # What ``POST /v1/sessions/{id}/messages`` takes; a transport declares which of

@@ -101,6 +101,21 @@ class IdentityLearned:
 
 
 @dataclass(frozen=True, slots=True)
+class PollVoted:
+    """A person's whole current choice in a poll this session sent: a new vote replaces
+    their earlier one, and an empty choice withdraws it. WhatsApp encrypts votes so that
+    an engine may only see the SHA-256 of each chosen option's name; it then reports
+    ``option_hashes`` and wagate matches them against the poll's options."""
+
+    poll_wa_message_id: str
+    chat_id: str
+    voter: str
+    timestamp: datetime
+    options: tuple[str, ...] | None = None
+    option_hashes: tuple[bytes, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DecryptFailed:
     """A message could not be decrypted ("Bad MAC"): the Signal session may be corrupt."""
 
@@ -135,6 +150,7 @@ TransportEvent = (
     | MessageReceived
     | MessageEdited
     | MessageRevoked
+    | PollVoted
     | ReceiptReceived
     | PresenceChanged
     | CallReceived

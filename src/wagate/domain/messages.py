@@ -49,6 +49,91 @@ class Reaction(BaseModel):
     emoji: str | None = None
 
 
+MAX_POLL_OPTIONS = 12
+
+
+class Poll(BaseModel):
+    """A poll: a question and 2 to 12 distinct options; ``selectable_count`` is how many
+    options one person may choose (0: any number of them), as WhatsApp defines it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    options: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        min_length=2, max_length=MAX_POLL_OPTIONS
+    )
+    selectable_count: Annotated[int, Field(ge=0, le=MAX_POLL_OPTIONS)] = 1
+
+    @model_validator(mode="after")
+    def _distinct_options(self) -> Poll:
+        if len(set(self.options)) != len(self.options):
+            raise ValueError("poll options must be distinct")
+        if self.selectable_count > len(self.options):
+            raise ValueError("selectable_count is more than the number of options")
+        return self
+
+
+class ReplyButton(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=256, description="comes back with the reply")
+    title: str = Field(min_length=1, max_length=20)
+
+
+class Buttons(BaseModel):
+    """A text with 1 to 3 reply buttons; the person's tap comes back as an ``interactive``
+    message whose text is the button's title. Meta's limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=1024)
+    buttons: list[ReplyButton] = Field(min_length=1, max_length=3)
+    header: str | None = Field(default=None, max_length=60)
+    footer: str | None = Field(default=None, max_length=60)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Buttons:
+        if len({b.id for b in self.buttons}) != len(self.buttons):
+            raise ValueError("button ids must be distinct")
+        return self
+
+
+class ListRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200, description="comes back with the reply")
+    title: str = Field(min_length=1, max_length=24)
+    description: str | None = Field(default=None, max_length=72)
+
+
+class ListSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=24)
+    rows: list[ListRow] = Field(min_length=1, max_length=10)
+
+
+class ListMenu(BaseModel):
+    """A text with a button that opens a menu: sections of rows, 10 rows in all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=4096)
+    button: str = Field(min_length=1, max_length=20, description="the button's label")
+    sections: list[ListSection] = Field(min_length=1, max_length=10)
+    header: str | None = Field(default=None, max_length=60)
+    footer: str | None = Field(default=None, max_length=60)
+
+    @model_validator(mode="after")
+    def _rows(self) -> ListMenu:
+        ids = [row.id for section in self.sections for row in section.rows]
+        if len(ids) > 10:
+            raise ValueError(f"a list holds at most 10 rows in all; this one has {len(ids)}")
+        if len(set(ids)) != len(ids):
+            raise ValueError("row ids must be distinct")
+        return self
+
+
 # --------------------------------------------------------------------------- outbound request
 
 MAX_TEXT = 65536
@@ -89,6 +174,9 @@ class OutboundMessageRequest(BaseModel):
     location: Location | None = None
     contact: ContactCard | None = None
     reaction: OutboundReaction | None = None
+    poll: Poll | None = None
+    buttons: Buttons | None = None
+    list: ListMenu | None = None
     reply_to: str | None = Field(
         default=None, max_length=256, description="wagate or WhatsApp message id"
     )
@@ -111,6 +199,11 @@ class OutboundMessageRequest(BaseModel):
         t = self.type
         if t in (MessageType.CONTACTS, MessageType.INTERACTIVE, MessageType.UNSUPPORTED):
             raise ValueError(f"type {t.value!r} cannot be sent")
+        if t in (MessageType.EDIT, MessageType.REVOKE):
+            raise ValueError(
+                f"a message is changed with {'PATCH' if t is MessageType.EDIT else 'DELETE'} "
+                f"/v1/messages/{{id}}, not sent as type {t.value!r}"
+            )
         if t is MessageType.TEXT and not (self.text and self.text.strip()):
             raise ValueError("a text message needs a non-empty 'text'")
         if t in MEDIA_TYPES and self.media is None:
@@ -121,6 +214,26 @@ class OutboundMessageRequest(BaseModel):
             raise ValueError("a contact message needs 'contact'")
         if t is MessageType.REACTION and self.reaction is None:
             raise ValueError("a reaction message needs 'reaction'")
+        if t is MessageType.POLL and self.poll is None:
+            raise ValueError("a poll message needs 'poll'")
+        if t is MessageType.BUTTONS and self.buttons is None:
+            raise ValueError("a buttons message needs 'buttons'")
+        if t is MessageType.LIST and self.list is None:
+            raise ValueError("a list message needs 'list'")
+        return self
+
+
+class MessageEditRequest(BaseModel):
+    """What a caller sends to ``PATCH /v1/messages/{id}``: the message's new text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> MessageEditRequest:
+        if not self.text.strip():
+            raise ValueError("'text' must not be blank")
         return self
 
 
@@ -147,7 +260,11 @@ class OutgoingMessage:
     location: Location | None = None
     contact: ContactCard | None = None
     reaction: Reaction | None = None  # message_id is the target's WhatsApp id
+    poll: Poll | None = None
+    buttons: Buttons | None = None
+    list_menu: ListMenu | None = None
     reply_to: str | None = None  # WhatsApp id of the quoted message
+    target: str | None = None  # an edit's or revoke's target: WhatsApp id of our message
 
 
 # --------------------------------------------------------------------------- inbound, normalized

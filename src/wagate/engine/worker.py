@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import structlog
 
-from wagate.domain import Clock, WagateError, phone_of
+from wagate.domain import Clock, MessageType, WagateError, phone_of
 from wagate.domain.urls import ensure_public_url
 from wagate.engine import journal, replies, voice
 from wagate.engine.assistants import open_brain, settings_of
@@ -318,6 +318,9 @@ class BatchWorker:
             log.exception("could not record an engine failure", batch_id=batch.id)
 
 
+_NOT_TURNS = {MessageType.EDIT.value, MessageType.REVOKE.value}
+
+
 async def _history(tx: Any, batch: EngineBatch, rows: list[Message], window: int) -> list[Turn]:
     """The chat's last ``window`` messages before the batch, oldest first, as turns."""
     if window <= 0 or not rows:
@@ -325,6 +328,8 @@ async def _history(tx: Any, batch: EngineBatch, rows: list[Message], window: int
     earlier = await messages.chat_before(tx, batch.session_id, batch.chat_id, rows[0].seq, window)
     history: list[Turn] = []
     for row in reversed(list(earlier)):
+        if row.type in _NOT_TURNS or row.revoked_at is not None:
+            continue  # an edit is already in its message's text; a deleted message is gone
         text = row.text or (f"[{row.type}]" if row.type != "reaction" else "")
         if text:
             contact = row.direction == "in" and not row.from_me

@@ -44,6 +44,7 @@ EVENT_TYPES = frozenset(
         "message.sent",
         "message.status",
         "message.updated",
+        "poll.vote",
         "session.status",
         "session.qr",
         "session.pairing_code",

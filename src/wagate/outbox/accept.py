@@ -31,6 +31,7 @@ from wagate.domain import (
     MessageStatus,
     MessageType,
     OutboundMessageRequest,
+    check_change,
     is_group,
     new_id,
     new_wa_message_id,
@@ -219,36 +220,24 @@ class OutboundAcceptor:
         destination = normalize_destination(request.to)
         message_id = new_id("msg")
         media_json = await self._media(session.id, message_id, request)
-        now = self.clock.now()
         ttl_s = request.ttl_s if request.ttl_s is not None else policy.message_ttl_s
         dumped = request.model_dump(mode="json", exclude_none=True)  # hashed, and stored
-        row = messages.message_row(
-            id=message_id,
-            tenant_id=session.tenant_id,
-            session_id=session.id,
-            direction=Direction.OUT.value,
-            wa_message_id=new_wa_message_id() if capabilities.choose_message_id else None,
+        row = self._row(
+            session,
+            message_id,
+            ttl_s,
             chat_id=destination,
             chat_type=(ChatType.GROUP if is_group(destination) else ChatType.DIRECT).value,
-            sender=phone_jid(session.phone) if session.phone else None,
-            sender_phone=session.phone,
-            from_me=True,
             type=request.type.value,
-            text=request.text
-            if request.type is MessageType.TEXT
-            else (request.media.caption if request.media else request.text),
+            text=_text_of(request),
             media=media_json,
             location=request.location.model_dump() if request.location else None,
             contacts=[request.contact.model_dump()] if request.contact else None,
-            timestamp=now,
-            status=MessageStatus.QUEUED.value,
+            poll=_poll_record(request),
             request=_request_record(dumped),
             humanize=request.humanize,
-            expires_at=now + timedelta(seconds=ttl_s),
             idempotency_key=key,
             request_hash=_hash_of(dumped),
-            created_at=now,
-            updated_at=now,
         )
         return Admission(
             row=row,
@@ -263,6 +252,89 @@ class OutboundAcceptor:
             key_ttl_s=self.settings.idempotency_ttl_s,
             key_stale_after_s=self.settings.idempotency_stale_after_s,
         )
+
+    def _row(
+        self, session: Session, message_id: str, ttl_s: float, **fields: Any
+    ) -> dict[str, Any]:
+        """A queued outbound row of ``session``: the columns every outbound message shares,
+        then ``fields``."""
+        capabilities = self.registry.capabilities(session.transport)
+        now = self.clock.now()
+        return messages.message_row(
+            id=message_id,
+            tenant_id=session.tenant_id,
+            session_id=session.id,
+            direction=Direction.OUT.value,
+            wa_message_id=new_wa_message_id() if capabilities.choose_message_id else None,
+            sender=phone_jid(session.phone) if session.phone else None,
+            sender_phone=session.phone,
+            from_me=True,
+            timestamp=now,
+            status=MessageStatus.QUEUED.value,
+            expires_at=now + timedelta(seconds=ttl_s),
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
+
+    # ------------------------------------------------------------------ changes
+
+    async def accept_change(
+        self,
+        session: Session,
+        target: Message,
+        kind: MessageType,
+        text: str | None,
+        key: str | None,
+    ) -> Accepted:
+        """Queue an edit (``text``) or a revoke of ``target``, a message ``session`` sent.
+
+        The change is a row of its own in the target's chat lane, after the target, so
+        it goes out once the target has (and is refused there if WhatsApp's window
+        closed while it waited). Refused now with :class:`MessageNotChangeable` when
+        WhatsApp would refuse it, and 422 ``unsupported_by_transport`` when the
+        transport cannot change messages."""
+        capabilities = self.registry.capabilities(session.transport)
+        if kind not in capabilities.message_types:
+            what = "editing messages" if kind is MessageType.EDIT else "deleting messages"
+            capabilities.require(what, False)
+        check_change(
+            kind,
+            direction=target.direction,
+            type=target.type,
+            status=target.status,
+            sent_at=target.sent_at,
+            revoked_at=target.revoked_at,
+            now=self.clock.now(),
+        )
+        body: dict[str, Any] = {"type": kind.value, "target": target.id}
+        if text is not None:
+            body["text"] = text
+        row = self._row(
+            session,
+            new_id("msg"),
+            self.policy_for(session).message_ttl_s,
+            chat_id=target.chat_id,
+            chat_type=target.chat_type,
+            type=kind.value,
+            text=text,
+            request=body,
+            humanize=False,
+            idempotency_key=key,
+            request_hash=_hash_of(body),
+        )
+        admission = Admission(
+            row=row,
+            destination=target.chat_id,
+            text_window_s=0.0,
+            reply_ref=None,
+            reaction_ref=None,
+            reaction_emoji=None,
+            key=key,
+            key_ttl_s=self.settings.idempotency_ttl_s,
+            key_stale_after_s=self.settings.idempotency_stale_after_s,
+        )
+        return await self._settle(admission, self.db.batches.enqueue(self.admissions, admission))
 
     def discard(self, admission: Admission) -> None:
         """Remove the file saved for a message that was not stored (or is a replay). In the
@@ -324,6 +396,28 @@ def _default_mime(kind: MessageType) -> str:
         MessageType.DOCUMENT: "application/octet-stream",
         MessageType.STICKER: "image/webp",
     }[kind]
+
+
+def _text_of(request: OutboundMessageRequest) -> str | None:
+    """What the message says, as it is stored and searched: the text, a caption, the
+    question of a poll, the body of buttons or a list."""
+    if request.media is not None and request.type is not MessageType.TEXT:
+        return request.media.caption
+    if request.poll is not None:
+        return request.poll.name
+    if request.buttons is not None:
+        return request.buttons.text
+    if request.list is not None:
+        return request.list.text
+    return request.text
+
+
+def _poll_record(request: OutboundMessageRequest) -> dict[str, Any] | None:
+    """A poll as its message stores it: the question, with no votes yet."""
+    if request.poll is None:
+        return None
+    tallies = [{"option": option, "votes": 0} for option in request.poll.options]
+    return {**request.poll.model_dump(), "tallies": tallies}
 
 
 def _request_record(body: dict[str, Any]) -> dict[str, Any]:

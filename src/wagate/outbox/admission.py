@@ -12,7 +12,8 @@ a whole batch is decided together, with a handful of set-based statements:
    not completed.
 2. **Addressing**: a ``@lid`` destination becomes the contact's phone number
    when the session knows it.
-3. **Refusals**: an opted-out recipient (422 ``recipient_opted_out``), the
+3. **Refusals**: an opted-out recipient (422 ``recipient_opted_out``; a revoke is
+   still let through), the
    same text to the same chat within the duplicate window (409
    ``duplicate_message``, counting earlier messages of the same batch), an
    unknown ``msg_`` reference in ``reply_to`` or a reaction (422
@@ -34,6 +35,7 @@ from wagate.domain import (
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     InvalidRequest,
+    MessageType,
     is_lid,
     phone_jid,
     phone_of,
@@ -153,6 +155,8 @@ class AdmissionKind(BatchKind[Admission]):
                 op.row["chat_id"] = phone_jid(phone)
 
     def _opt_outs(self, conn: Connection, ops: list[Admission]) -> None:
+        # Deleting what was sent is always allowed: it takes nothing more to the recipient.
+        ops = [op for op in ops if op.row["type"] != MessageType.REVOKE.value]
         phones = {(op.session_id, p) for op in ops if (p := phone_of(op.chat_id))}
         lids = {(op.session_id, op.lid) for op in ops if op.lid}
         refused = outbound.opted_out(conn, phones, lids)

@@ -17,19 +17,27 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from wagate.domain import (
+    CHANGE_TYPES,
+    Buttons,
     ConnectionGone,
     ContactCard,
     Direction,
     Jid,
+    ListMenu,
     Location,
+    MessageNotChangeable,
     MessageStatus,
     MessageType,
     NotConnected,
+    NotFound,
     OutgoingMessage,
     PermanentSendError,
+    Poll,
     PresenceState,
     Reaction,
+    TransientSendError,
     TransportError,
+    check_change,
     is_lid,
     phone_jid,
     split_jid,
@@ -39,11 +47,26 @@ from wagate.outbox import pacing
 from wagate.outbox.guardrails import Hold, HoldReason
 from wagate.outbox.writer import Op, failure
 from wagate.store.models import Message
-from wagate.store.repositories import contacts
+from wagate.store.repositories import contacts, messages
 from wagate.store.serialize import message_json
 
 if TYPE_CHECKING:
     from wagate.outbox.sender import SessionSender
+
+
+_CHANGES = {kind.value for kind in CHANGE_TYPES}
+
+
+def _target_of(change: Message) -> str:
+    """The id of the message an edit or revoke changes (kept in its request)."""
+    return str((change.request or {})["target"])
+
+
+def _poll_of(message: Message) -> Poll | None:
+    if message.poll is None:
+        return None
+    fields = ("name", "options", "selectable_count")
+    return Poll.model_validate({name: message.poll[name] for name in fields})
 
 
 class Outcome(Enum):
@@ -58,6 +81,7 @@ class ChatLane:
         self.queue: deque[Message] = deque()
         self.task: asyncio.Task[None] | None = None
         self.log = sender.log.bind(chat_id=chat_id)
+        self.targets: dict[int, Message] = {}  # seq of an edit or revoke -> the message it changes
 
     def add(self, message: Message) -> None:
         self.queue.append(message)
@@ -114,9 +138,11 @@ class ChatLane:
                     ),
                 )
                 return Outcome.DONE
-            proactive = sender.guard.is_proactive(self.chat_id, now)
-            hold = self._retry_hold(message, now) or sender.guard.check(
-                self.chat_id, now, proactive=proactive
+            # An edit or revoke corrects a message the guardrails already let through.
+            change = message.type in _CHANGES
+            proactive = not change and sender.guard.is_proactive(self.chat_id, now)
+            hold = self._retry_hold(message, now) or (
+                None if change else sender.guard.check(self.chat_id, now, proactive=proactive)
             )
             if hold is not None:
                 await self.wait(message, hold)
@@ -195,7 +221,8 @@ class ChatLane:
             self.log.exception("transport raised an unexpected error", message_id=message.id)
             retry = await self.schedule_retry(message, TransportError(repr(exc)))
             return None if retry else Outcome.DONE
-        sender.guard.record_send(self.chat_id, result.timestamp, proactive=proactive)
+        if message.type not in _CHANGES:
+            sender.guard.record_send(self.chat_id, result.timestamp, proactive=proactive)
         await self.settle(message, result.wa_message_id, result.timestamp, proactive)
         return Outcome.DONE
 
@@ -252,6 +279,8 @@ class ChatLane:
     # ------------------------------------------------------------------ building and pacing
 
     async def outgoing(self, message: Message) -> OutgoingMessage:
+        if message.type in _CHANGES:
+            return await self.change(message)
         sender = self.sender
         destination = Jid(message.chat_id)
         if is_lid(destination):
@@ -275,6 +304,7 @@ class ChatLane:
                 message_id=str(message.reaction["message_id"]),
                 emoji=message.reaction.get("emoji") or None,
             )
+        request = message.request or {}
         contact = None
         if message.type == MessageType.CONTACT.value and message.contacts:
             contact = ContactCard.model_validate(message.contacts[0])
@@ -288,7 +318,48 @@ class ChatLane:
             location=Location.model_validate(message.location) if message.location else None,
             contact=contact,
             reaction=reaction,
+            poll=_poll_of(message),
+            buttons=Buttons.model_validate(request["buttons"]) if "buttons" in request else None,
+            list_menu=ListMenu.model_validate(request["list"]) if "list" in request else None,
             reply_to=message.reply_to,
+        )
+
+    async def change(self, message: Message) -> OutgoingMessage:
+        """An edit or revoke, addressed where its target went. Checked again now: WhatsApp's
+        window may have closed while it waited (the session was offline)."""
+        sender = self.sender
+        try:
+            async with sender.outbox.db.read() as tx:
+                target = await messages.get_message(tx, _target_of(message), message.tenant_id)
+        except NotFound:
+            raise PermanentSendError(
+                "the message to change is gone", code="unknown_message"
+            ) from None
+        kind = MessageType(message.type)
+        try:
+            check_change(
+                kind,
+                direction=target.direction,
+                type=target.type,
+                status=target.status,
+                sent_at=target.sent_at,
+                revoked_at=target.revoked_at,
+                now=sender.clock.now(),
+            )
+        except MessageNotChangeable as exc:
+            raise PermanentSendError(exc.message, code=exc.code) from None
+        if target.status in (MessageStatus.QUEUED.value, MessageStatus.SENDING.value):
+            raise TransientSendError(
+                "the message to change has not been sent yet", code="target_not_sent"
+            )
+        self.targets[message.seq] = target
+        return OutgoingMessage(
+            message_id=message.id,
+            wa_message_id=message.wa_message_id or "",
+            to=Jid(target.chat_id),
+            type=kind,
+            text=message.text,
+            target=target.wa_message_id,
         )
 
     async def resolve(self, destination: Jid) -> Jid:
@@ -383,6 +454,7 @@ class ChatLane:
         }
         for name, value in fields.items():
             setattr(message, name, value)
+        target = self.targets.pop(message.seq, None)
         await sender.write(
             Op(
                 message.seq,
@@ -393,12 +465,36 @@ class ChatLane:
                     "message.sent",
                     message_json(message),
                 ),
+                also=[] if target is None else [self.changed(message, target, at, now)],
             )
         )
         metrics = sender.outbox.metrics
         metrics.messages_out.labels(message.type, MessageStatus.SENT.value).inc()
         metrics.send_latency.observe(max(0.0, (now - message.created_at).total_seconds()))
         self.log.debug("message sent", message_id=message.id, wa_message_id=wa_message_id)
+
+    def changed(self, change: Message, target: Message, at: datetime, now: datetime) -> Op:
+        """The target of a sent edit or revoke, changed in the same commit, announced as
+        ``message.updated`` as an edit or revoke made on the phone is."""
+        values: dict[str, Any] = {"updated_at": now}
+        if change.type == MessageType.EDIT.value:
+            values |= {"text": change.text, "edited_at": at}
+        else:
+            values["revoked_at"] = at
+        for name, value in values.items():
+            setattr(target, name, value)
+        kind = "edited" if change.type == MessageType.EDIT.value else "revoked"
+        return Op(
+            target.seq,
+            values,
+            only_if_open=False,
+            event=(
+                target.tenant_id,
+                target.session_id,
+                "message.updated",
+                {"change": kind, **message_json(target)},
+            ),
+        )
 
     async def fail(self, message: Message, code: str, text: str) -> None:
         sender = self.sender

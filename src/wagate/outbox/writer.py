@@ -47,6 +47,9 @@ class Op:
     add_attempt: bool = False  # attempts = attempts + 1
     event: tuple[str, str, str, dict[str, Any]] | None = None  # tenant, session, type, data
     lease: tuple[str, int] | None = None  # (session, fencing token) of the writing runtime
+    also: list[Op] = field(default_factory=list)
+    """Changes of other rows that belong with this one (the message an edit changes):
+    applied in the same transaction, and only when this one is."""
 
 
 @dataclass(slots=True)
@@ -69,25 +72,31 @@ class StatusChanges(BatchKind[Op]):
         )
         changes: dict[int, _Change] = {}
         applied: list[bool] = []
+        events: list[tuple[str, str, str, dict[str, Any]]] = []
         for op in ops:
             if id(op) in stale or (op.only_if_open and op.seq not in open_now):
                 applied.append(False)
                 continue
-            change = changes.setdefault(op.seq, _Change())
-            change.values.update(op.values)
-            change.attempts += op.add_attempt
+            for each in (op, *op.also):
+                change = changes.setdefault(each.seq, _Change())
+                change.values.update(each.values)
+                change.attempts += each.add_attempt
+                if each.event is not None:
+                    events.append(each.event)
             if op.values.get("status", OPEN[0]) not in OPEN:
                 open_now.discard(op.seq)  # settled: later ops that need it open do nothing
             applied.append(True)
         messages.update_many(
             conn, [(seq, change.values, change.attempts) for seq, change in changes.items()]
         )
-        events = [op.event for op, ok in zip(ops, applied, strict=True) if ok and op.event]
-        append_events(conn, [e for e in events if e is not None], self.now())
+        append_events(conn, events, self.now())
         return list(applied)
 
     def committed(self, ops: list[Op], outcomes: list[Any]) -> None:
-        if any(ok is True and op.event for op, ok in zip(ops, outcomes, strict=True)):
+        if any(
+            ok is True and any(each.event for each in (op, *op.also))
+            for op, ok in zip(ops, outcomes, strict=True)
+        ):
             self.on_events()
 
 

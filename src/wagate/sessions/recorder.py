@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from wagate.domain import (
     MessageEdited,
     MessageReceived,
     MessageRevoked,
+    PollVoted,
     PresenceChanged,
     ReceiptReceived,
     TransportEvent,
@@ -36,7 +38,7 @@ from wagate.sessions.status import SessionWrites
 from wagate.store import AsyncSession, Database
 from wagate.store.media import MediaStore
 from wagate.store.models import Session
-from wagate.store.repositories import contacts, events, messages
+from wagate.store.repositories import contacts, events, messages, polls
 from wagate.store.serialize import iso, message_json
 from wagate.store.session_rows import session_row
 
@@ -100,6 +102,8 @@ class EventRecorder:
                 await self.edit(event)
             case MessageRevoked():
                 await self.revoke(event)
+            case PollVoted():
+                await self.poll_vote(event)
             case PresenceChanged():
                 await self.presence(event)
             case CallReceived():
@@ -221,6 +225,34 @@ class EventRecorder:
             await self._event(tx, "message.updated", {"change": "revoked", **message_json(row)})
         self.hooks.events_committed()
 
+    async def poll_vote(self, event: PollVoted) -> None:
+        """Store a person's vote in one of the session's polls, recount it, and announce
+        ``poll.vote`` with the tallies, in one transaction."""
+        async with self.db.transaction() as tx:
+            poll = await polls.poll_for_update(tx, self.ref.session_id, event.poll_wa_message_id)
+            if poll is None:
+                log.info("vote in an unknown poll", wa_message_id=event.poll_wa_message_id)
+                return
+            chosen = _chosen(poll.poll or {}, event)
+            if not await polls.record_vote(tx, poll, event.voter, chosen, event.timestamp):
+                return
+            poll.updated_at = self.clock.now()
+            await self._event(
+                tx,
+                "poll.vote",
+                {
+                    "message_id": poll.id,
+                    "wa_message_id": poll.wa_message_id,
+                    "chat_id": poll.chat_id,
+                    "voter": event.voter,
+                    "voter_phone": phone_of(event.voter),
+                    "selected": chosen,
+                    "tallies": (poll.poll or {}).get("tallies", []),
+                    "timestamp": iso(event.timestamp),
+                },
+            )
+        self.hooks.events_committed()
+
     async def receipt(self, event: ReceiptReceived, *, park_unknown: bool = True) -> int:
         """Move the messages forward, with their batch; returns how many moved.
 
@@ -313,3 +345,14 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+def _chosen(poll: dict[str, Any], vote: PollVoted) -> list[str]:
+    """The poll's options the vote chose, in the poll's order: by name, or by the SHA-256
+    of the name (all an engine may see of an encrypted vote). Anything else is ignored."""
+    options: list[str] = list(poll.get("options", []))
+    if vote.options is not None:
+        named = set(vote.options)
+        return [o for o in options if o in named]
+    hashes = set(vote.option_hashes or ())
+    return [o for o in options if hashlib.sha256(o.encode()).digest() in hashes]

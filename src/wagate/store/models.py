@@ -239,6 +239,7 @@ class Message(Base):
     location: Mapped[dict[str, Any] | None]
     contacts: Mapped[list[dict[str, Any]] | None]
     reaction: Mapped[dict[str, Any] | None]
+    poll: Mapped[dict[str, Any] | None]  # name, options, selectable_count, votes per option
     reply_to: Mapped[str | None] = mapped_column(String(128))
     timestamp: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(20))
@@ -285,6 +286,19 @@ Index(
     Message.idempotency_key,
     unique=True,
 )
+
+
+class PollVote(Base):
+    """One person's current choice in a poll a session sent (a new vote replaces it)."""
+
+    __tablename__ = "poll_votes"
+
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    voter: Mapped[str] = mapped_column(String(128), primary_key=True)
+    options: Mapped[list[str]]
+    voted_at: Mapped[datetime]
 
 
 class IdempotencyKey(Base):

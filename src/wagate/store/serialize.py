@@ -10,6 +10,8 @@ from typing import Any
 from wagate.domain.urls import redact_credentials
 from wagate.store.models import Message, Session
 
+_CHANGES = {"edit", "revoke"}  # the types whose request names the message they change
+
 
 def iso(value: datetime | None) -> str | None:
     if value is None:
@@ -48,6 +50,7 @@ def message_json(message: Message | Mapping[str, Any]) -> dict[str, Any]:
         "location": get("location"),
         "contacts": get("contacts"),
         "reaction": get("reaction"),
+        "poll": _poll_of(message),
         "reply_to": get("reply_to"),
         "timestamp": iso(get("timestamp")),
         "status": status,
@@ -55,13 +58,25 @@ def message_json(message: Message | Mapping[str, Any]) -> dict[str, Any]:
         "attempts": get("attempts"),
         "waiting": waiting,
         "next_attempt_at": iso(get("next_attempt_at")),
+        "edited": get("edited_at") is not None,
         "edited_at": iso(get("edited_at")),
+        "revoked": get("revoked_at") is not None,
         "revoked_at": iso(get("revoked_at")),
+        "target_id": _target_of(message) if get("type") in _CHANGES else None,
         "sent_at": iso(get("sent_at")),
         "delivered_at": iso(get("delivered_at")),
         "read_at": iso(get("read_at")),
         "created_at": iso(get("created_at")),
     }
+
+
+def _poll_of(message: Message | Mapping[str, Any]) -> dict[str, Any] | None:
+    return message.get("poll") if isinstance(message, Mapping) else message.poll
+
+
+def _target_of(message: Message | Mapping[str, Any]) -> str | None:
+    request = message.get("request") if isinstance(message, Mapping) else message.request
+    return (request or {}).get("target")
 
 
 def session_json(session: Session, *, ingest_base: str = "") -> dict[str, Any]:

@@ -66,6 +66,9 @@ class FakeEvolution:
         app.router.add_get("/instance/fetchInstances", self._fetch)
         app.router.add_delete("/instance/logout/{instance}", self._logout)
         app.router.add_post("/message/{action}/{instance}", self._send)
+        # edits and deletes are sent as messages too: Evolution answers with the sent one
+        app.router.add_post("/chat/updateMessage/{instance}", self._send)
+        app.router.add_delete("/chat/deleteMessageForEveryone/{instance}", self._send)
         app.router.add_post("/chat/{action}/{instance}", self._chat)
         return app
 
@@ -144,7 +147,9 @@ class FakeEvolution:
             return _error(status, "Error", message)
         self.sent += 1
         body = request_body(self.requests[-1])
-        remote = str(body.get("number") or body.get("key", {}).get("remoteJid", ""))
+        remote = str(
+            body.get("number") or body.get("remoteJid") or body.get("key", {}).get("remoteJid", "")
+        )
         jid = remote if "@" in remote else f"{remote}@s.whatsapp.net"
         return web.json_response(
             {
@@ -152,7 +157,7 @@ class FakeEvolution:
                 "pushName": "",
                 "status": "PENDING",
                 "message": {},
-                "messageType": request.match_info["action"],
+                "messageType": request.match_info.get("action", "protocolMessage"),
                 "messageTimestamp": 1767614340,
                 "instanceId": "0f4b1c0e-6a53-4f0e-9b7d-3c0a1f2e4d5c",
                 "source": "unknown",

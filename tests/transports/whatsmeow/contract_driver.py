@@ -3,15 +3,18 @@ engine (WhatsApp's servers replaced), events injected as neonize protobufs."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from typing import Any
 
 import httpx
 from neonize.proto import Neonize_pb2 as neo
+from neonize.proto.waCommon.WACommon_pb2 import MessageKey
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
 
 from tests.api.helpers import create_session, wait_status
-from tests.contract.drivers import CONTACT, Driver
+from tests.contract.drivers import CONTACT, Change, Driver
 from tests.support.server import RunningServer
 from tests.transports.whatsmeow.app_support import inject, transport_of, use_fake_engine
 from tests.transports.whatsmeow.fake_engine import SENT_TEXTS
@@ -50,6 +53,42 @@ class WhatsmeowDriver(Driver):
             Type=RECEIPTS[status],
         )
         await inject(await transport_of(server, session["id"]), event)
+
+    async def vote(
+        self, server: RunningServer, session: dict[str, Any], poll_wa_id: str, options: list[str]
+    ) -> bool:
+        """A pollUpdateMessage; the fake engine's "decryption" reads the vote as plain."""
+        chosen = e2e.PollVoteMessage(
+            selectedOptions=[hashlib.sha256(o.encode()).digest() for o in options]
+        )
+        update = e2e.PollUpdateMessage(
+            pollCreationMessageKey=MessageKey(
+                remoteJID=f"{CONTACT}@s.whatsapp.net", fromMe=True, ID=poll_wa_id
+            ),
+            vote=e2e.PollEncValue(encPayload=chosen.SerializeToString(), encIV=b"\0" * 12),
+        )
+        transport = await transport_of(server, session["id"])
+        await inject(transport, direct(e2e.Message(pollUpdateMessage=update)))
+        return True
+
+    async def transmitted_changes(
+        self, server: RunningServer, session: dict[str, Any]
+    ) -> list[Change]:
+        """Edits and revokes among the protobufs the fake engine "transmitted"."""
+        transport = await transport_of(server, session["id"])
+        changes: list[Change] = []
+        for _, body in await transport.test_command("sent"):
+            message = e2e.Message.FromString(base64.b64decode(body))
+            edited = message.editedMessage.message.protocolMessage
+            if edited.type == e2e.ProtocolMessage.MESSAGE_EDIT:
+                assert edited.key.fromMe
+                changes.append(("edit", edited.key.ID, edited.editedMessage.conversation))
+            elif message.protocolMessage.type == e2e.ProtocolMessage.REVOKE and (
+                message.HasField("protocolMessage")
+            ):
+                assert message.protocolMessage.key.fromMe
+                changes.append(("revoke", message.protocolMessage.key.ID, None))
+        return changes
 
     def transmitted_texts(self, server: RunningServer, session: dict[str, Any]) -> list[str]:
         supervisor = server.services.whatsmeow

@@ -30,7 +30,7 @@ from typing import Any
 import neonize.aioze.events as aio_events
 from neonize._binder import func_callback_bytes, func_string, gocode
 from neonize.proto import Neonize_pb2 as neo
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message, PollVoteMessage
 from neonize.utils.jid import build_jid
 
 from wagate.transports.whatsmeow.build import Uploaded
@@ -94,6 +94,11 @@ class FakeEngine(SessionEngine):
             with (self.store_dir / SENT_TEXTS).open("a") as log:
                 log.write(json.dumps(text) + "\n")
         return f"3EB0FAKE{next(_ids):08d}", int(time.time())
+
+    async def _net_decrypt_poll_vote(self, event: neo.Message) -> list[bytes]:
+        """Votes in tests are not encrypted: the payload is the PollVoteMessage itself."""
+        payload = event.Message.pollUpdateMessage.vote.encPayload
+        return list(PollVoteMessage.FromString(payload).selectedOptions)
 
     async def _net_download(self, message: Message) -> bytes:
         return b"media-bytes-of-" + message.SerializeToString()[:8]

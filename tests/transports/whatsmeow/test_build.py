@@ -12,6 +12,7 @@ from wagate.domain import (
     MessageType,
     OutgoingMedia,
     OutgoingMessage,
+    Poll,
     Reaction,
 )
 from wagate.transports.whatsmeow.build import (
@@ -23,6 +24,7 @@ from wagate.transports.whatsmeow.build import (
     parse_jid,
     vcard,
 )
+from wagate.transports.whatsmeow.normalize import text_of
 
 TO = Jid("5511988887777@s.whatsapp.net")
 GROUP = Jid("120363000000000001@g.us")
@@ -173,3 +175,44 @@ def test_parse_jid_fills_neonizes_required_fields() -> None:
     assert jid.SerializeToString()  # all required fields are set
     with pytest.raises(BuildError):
         parse_jid("not-a-jid")
+
+
+def test_an_edit_is_whatsmeows_message_edit_protocol_message() -> None:
+    message = build_non_media(
+        outgoing(MessageType.EDIT, text="new text", target="3EB0ABC"), now_ms=1_700_000_000_000
+    )
+    protocol = message.editedMessage.message.protocolMessage
+    assert protocol.type == e2e.ProtocolMessage.MESSAGE_EDIT
+    assert (protocol.key.remoteJID, protocol.key.fromMe, protocol.key.ID) == (TO, True, "3EB0ABC")
+    assert protocol.editedMessage.conversation == "new text"
+    assert protocol.timestampMS == 1_700_000_000_000
+    # and it reads back as the edit the inbound side understands
+    assert text_of(protocol.editedMessage) == "new text"
+
+
+def test_a_revoke_deletes_our_message_for_everyone() -> None:
+    message = build_non_media(outgoing(MessageType.REVOKE, to=GROUP, target="3EB0ABC"))
+    protocol = message.protocolMessage
+    assert message.HasField("protocolMessage")
+    assert protocol.type == e2e.ProtocolMessage.REVOKE
+    assert (protocol.key.remoteJID, protocol.key.fromMe, protocol.key.ID) == (
+        GROUP,
+        True,
+        "3EB0ABC",
+    )
+
+
+def test_a_change_without_its_target_is_refused() -> None:
+    with pytest.raises(BuildError):
+        build_non_media(outgoing(MessageType.EDIT, text="x"))
+    with pytest.raises(BuildError):
+        build_non_media(outgoing(MessageType.REVOKE))
+
+
+def test_a_poll_carries_its_options_and_the_secret_its_votes_are_encrypted_with() -> None:
+    poll = Poll(name="Lunch?", options=["Pizza", "Sushi"], selectable_count=1)
+    message = build_non_media(outgoing(MessageType.POLL, to=GROUP, poll=poll), secret=b"s" * 32)
+    assert message.pollCreationMessage.name == "Lunch?"
+    assert [o.optionName for o in message.pollCreationMessage.options] == ["Pizza", "Sushi"]
+    assert message.pollCreationMessage.selectableOptionsCount == 1
+    assert message.messageContextInfo.messageSecret == b"s" * 32

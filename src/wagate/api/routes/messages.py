@@ -19,7 +19,8 @@ from wagate.api.deps import (
 from wagate.api.routes.media import FILE_RESPONSE, media_file
 from wagate.api.routes.sessions import load_session, load_session_row
 from wagate.api.schemas import ErrorResponse, MessageOut, MessagePage
-from wagate.domain import Direction, OutboundMessageRequest
+from wagate.domain import Direction, MessageEditRequest, MessageType, OutboundMessageRequest
+from wagate.outbox.accept import Accepted
 from wagate.store.repositories import messages
 from wagate.store.serialize import message_json
 
@@ -64,12 +65,100 @@ async def send_message(
     accepted = await acceptor.accept(session, body, idempotency_key)
     if accepted.created:
         outbox.wake(session.id)
+    return _accepted(accepted)
+
+
+def _accepted(accepted: Accepted) -> Any:
+    """202 with the queued message; a replay of an ``Idempotency-Key`` says so in a header."""
+    if accepted.created:
         return accepted.json
     return JSONResponse(
         accepted.json,
         status_code=status.HTTP_202_ACCEPTED,
         headers={"Idempotent-Replayed": "true"},
     )
+
+
+CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "no such message"},
+    422: {
+        "model": ErrorResponse,
+        "description": "`not_editable` / `not_revocable` (not a message this session sent, "
+        "or not a text), `message_revoked`, `message_not_sent` (it failed), "
+        "`edit_window_passed` (15 minutes) / `revoke_window_passed` (2 days), "
+        "`unsupported_by_transport`",
+    },
+}
+
+
+@router.patch(
+    "/v1/messages/{message_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageOut,
+    responses=CHANGE_RESPONSES,
+)
+async def edit_message(
+    message_id: str,
+    body: MessageEditRequest,
+    db: DatabaseDep,
+    acceptor: AcceptorDep,
+    outbox: OutboxDep,
+    principal: PrincipalDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Any:
+    """Edit the text of a message this session sent (WhatsApp allows 15 minutes).
+
+    The edit is queued in the message's chat, after the message, and answered with
+    202 and the edit's own record (``type: "edit"``); follow it by its ``id``. Once
+    it is sent, the message shows the new ``text`` and ``edited: true``, and a
+    ``message.updated`` event (``change: "edited"``) announces it.
+    """
+    return await _change(
+        message_id, MessageType.EDIT, body.text, db, acceptor, outbox, principal, idempotency_key
+    )
+
+
+@router.delete(
+    "/v1/messages/{message_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageOut,
+    responses=CHANGE_RESPONSES,
+)
+async def revoke_message(
+    message_id: str,
+    db: DatabaseDep,
+    acceptor: AcceptorDep,
+    outbox: OutboxDep,
+    principal: PrincipalDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Any:
+    """Delete a message this session sent, for everyone (WhatsApp allows about 2 days).
+
+    Queued like an edit (``type: "revoke"``); once sent, the message shows
+    ``revoked: true`` and ``message.updated`` (``change: "revoked"``) announces it.
+    """
+    return await _change(
+        message_id, MessageType.REVOKE, None, db, acceptor, outbox, principal, idempotency_key
+    )
+
+
+async def _change(
+    message_id: str,
+    kind: MessageType,
+    text: str | None,
+    db: DatabaseDep,
+    acceptor: AcceptorDep,
+    outbox: OutboxDep,
+    principal: PrincipalDep,
+    idempotency_key: str | None,
+) -> Any:
+    async with db.read() as tx:
+        target = await messages.get_message(tx, message_id, principal.tenant_id)
+    session = await load_session_row(db, target.session_id, principal)
+    accepted = await acceptor.accept_change(session, target, kind, text, idempotency_key or None)
+    if accepted.created:
+        outbox.wake(session.id)
+    return _accepted(accepted)
 
 
 @router.get("/v1/sessions/{session_id}/messages", response_model=MessagePage)
@@ -101,8 +190,8 @@ async def list_messages(
 
 
 @router.get("/v1/messages/{message_id}", response_model=MessageOut)
-async def get_message(message_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
-    async with services.db.read() as tx:
+async def get_message(message_id: str, db: DatabaseDep, principal: PrincipalDep) -> Any:
+    async with db.read() as tx:
         row = await messages.get_message(tx, message_id, principal.tenant_id)
     return message_json(row)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import structlog
+from pywa.types.callback import Button, Section, SectionList, SectionRow
 from pywa.types.others import Contact
 from pywa_async.client import WhatsApp
 from pywa_async.errors import WhatsAppError
@@ -30,6 +31,7 @@ from wagate.domain import (
     ConnectionGone,
     Disconnected,
     Jid,
+    ListMenu,
     MessageType,
     OutgoingMessage,
     PermanentSendError,
@@ -49,7 +51,7 @@ from wagate.transports.cloud.graph import GraphSettings, graph_client
 
 log = structlog.get_logger("wagate.transports.cloud")
 
-OUTBOUND_TYPES = SENDABLE_TYPES | {MessageType.STICKER}
+OUTBOUND_TYPES = SENDABLE_TYPES | {MessageType.STICKER, MessageType.BUTTONS, MessageType.LIST}
 TYPING_STATES = (PresenceState.COMPOSING, PresenceState.RECORDING)
 RECHECK_S = 600.0  # how often a keepalive really asks Graph whether the token still works
 
@@ -186,6 +188,25 @@ class CloudTransport(Transport):
                 contact_of(message.contact.name, message.contact.phone),
                 reply_to_message_id=reply,
             )
+        if kind is MessageType.BUTTONS and message.buttons is not None:
+            menu = message.buttons
+            return await wa.send_message(
+                to,
+                menu.text,
+                header=menu.header,
+                footer=menu.footer,
+                buttons=[Button(title=b.title, callback_data=b.id) for b in menu.buttons],
+                reply_to_message_id=reply,
+            )
+        if kind is MessageType.LIST and message.list_menu is not None:
+            return await wa.send_message(
+                to,
+                message.list_menu.text,
+                header=message.list_menu.header,
+                footer=message.list_menu.footer,
+                buttons=section_list(message.list_menu),
+                reply_to_message_id=reply,
+            )
         if kind is MessageType.REACTION and message.reaction is not None:
             target = message.reaction.message_id
             if message.reaction.emoji:
@@ -290,6 +311,23 @@ def recipient_of(jid: Jid) -> str:
             code="unsupported_by_transport",
         )
     raise PermanentSendError(f"{jid!r} is not a phone number", code="invalid_destination")
+
+
+def section_list(menu: ListMenu) -> SectionList:
+    """A list message's menu as pywa builds it."""
+    return SectionList(
+        button_title=menu.button,
+        sections=[
+            Section(
+                title=section.title,
+                rows=[
+                    SectionRow(title=row.title, callback_data=row.id, description=row.description)
+                    for row in section.rows
+                ],
+            )
+            for section in menu.sections
+        ],
+    )
 
 
 def contact_of(name: str, phone: str) -> Contact:

@@ -129,9 +129,6 @@ class EvolutionClient:
     async def logout(self) -> None:
         await self.call("DELETE", "instance", "logout")
 
-    async def send(self, action: str, body: dict[str, Any]) -> Any:
-        return await self.call("POST", "message", action, json=body)
-
     async def chat(self, action: str, body: dict[str, Any]) -> Any:
         return await self.call("POST", "chat", action, json=body)
 

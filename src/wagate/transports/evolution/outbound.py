@@ -10,6 +10,11 @@ voice      ``/message/sendWhatsAppAudio`` ``audio`` (base64; Evolution makes it 
 location   ``/message/sendLocation``     ``latitude``, ``longitude``, ``name``, ``address``
 contact    ``/message/sendContact``      ``contact``: ``[{fullName, wuid, phoneNumber}]``
 reaction   ``/message/sendReaction``     ``key`` of the target, ``reaction`` ("" removes)
+poll       ``/message/sendPoll``         ``number``, ``name``, ``selectableCount``, ``values``
+edit       ``/chat/updateMessage``       ``number``, ``key`` of our message, ``text``
+revoke     ``DELETE``                    ``id``, ``remoteJid``, ``fromMe``
+           ``/chat/deleteMessage``
+           ``ForEveryone``
 =========  ============================  ==========================================
 
 A reply adds ``quoted: {"key": {"id": ...}}``; Evolution looks the quoted
@@ -19,9 +24,11 @@ message up in its own store by that id.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 from wagate.domain import (
+    CHANGE_TYPES,
     SENDABLE_TYPES,
     MessageType,
     OutgoingMessage,
@@ -35,7 +42,17 @@ _MEDIA_TYPES = {
     MessageType.AUDIO: "audio",
     MessageType.DOCUMENT: "document",
 }
-OUTBOUND_TYPES = SENDABLE_TYPES
+OUTBOUND_TYPES = SENDABLE_TYPES | CHANGE_TYPES | {MessageType.POLL}
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One Evolution request: ``method /group/action/{instance}`` with a JSON body."""
+
+    group: str
+    action: str
+    body: dict[str, Any]
+    method: str = "POST"
 
 
 def number_of(jid: str) -> str:
@@ -43,7 +60,27 @@ def number_of(jid: str) -> str:
     return phone_of(jid) or jid
 
 
-def request_for(message: OutgoingMessage) -> tuple[str, dict[str, Any]]:
+def request_for(message: OutgoingMessage) -> Call:
+    """The request that sends ``message``."""
+    if message.type in CHANGE_TYPES:
+        return _change(message)
+    action, body = _message_request(message)
+    return Call("message", action, body)
+
+
+def _change(message: OutgoingMessage) -> Call:
+    if not message.target:
+        raise PermanentSendError(
+            f"a {message.type.value} without the id of its message", code="invalid_message"
+        )
+    key = {"remoteJid": message.to, "fromMe": True, "id": message.target}
+    if message.type is MessageType.EDIT:
+        body = {"number": number_of(message.to), "key": key, "text": message.text or ""}
+        return Call("chat", "updateMessage", body)
+    return Call("chat", "deleteMessageForEveryone", key, method="DELETE")
+
+
+def _message_request(message: OutgoingMessage) -> tuple[str, dict[str, Any]]:
     """The endpoint (after ``/message/``) and JSON body that send ``message``."""
     to = message.to
     body: dict[str, Any] = {"number": number_of(to)}
@@ -84,6 +121,13 @@ def request_for(message: OutgoingMessage) -> tuple[str, dict[str, Any]]:
         digits = "".join(ch for ch in card.phone if ch.isdigit())
         return "sendContact", body | {
             "contact": [{"fullName": card.name, "wuid": digits, "phoneNumber": f"+{digits}"}]
+        }
+    if kind is MessageType.POLL and message.poll is not None:
+        poll = message.poll
+        return "sendPoll", body | {
+            "name": poll.name,
+            "selectableCount": poll.selectable_count,
+            "values": list(poll.options),
         }
     if kind is MessageType.REACTION and message.reaction is not None:
         key: dict[str, Any] = {

@@ -288,8 +288,8 @@ class EvolutionTransport(Transport):
     # ------------------------------------------------------------------ outbound
 
     async def send(self, message: OutgoingMessage) -> SendResult:
-        action, body = request_for(message)
-        answer = await self.client.send(action, body)
+        call = request_for(message)
+        answer = await self.client.call(call.method, call.group, call.action, json=call.body)
         wa_id = sent_id(answer)
         if wa_id is None:
             raise PermanentSendError(
@@ -297,7 +297,7 @@ class EvolutionTransport(Transport):
                 code="evolution_no_message_id",
             )
         sent_at = to_datetime((answer or {}).get("messageTimestamp")) or self.context.clock.now()
-        return SendResult(wa_message_id=wa_id, timestamp=sent_at, extra={"evolution": action})
+        return SendResult(wa_message_id=wa_id, timestamp=sent_at, extra={"evolution": call.action})
 
     async def subscribe_presence(self, chat_id: Jid) -> None:
         """Nothing to do: Evolution subscribes to a chat's presence when it shows its own."""

@@ -73,6 +73,8 @@ def encode_line(record: SentRecord) -> bytes:
         "type": record.type,
         "text": record.text,
     }
+    if record.target is not None:
+        fields["target"] = record.target
     return _ENCODER.encode(fields).encode("ascii") + b"\n"
 
 
@@ -86,8 +88,10 @@ def decode_line(line: bytes) -> SentRecord | None:
         return None
     keys = ("wa_message_id", "message_id", "to", "type")
     values = [fields.get(key) for key in keys]
-    text = fields.get("text")
-    if not all(isinstance(v, str) for v in values) or not (text is None or isinstance(text, str)):
+    text, target = fields.get("text"), fields.get("target")
+    if not all(isinstance(v, str) for v in values) or not all(
+        v is None or isinstance(v, str) for v in (text, target)
+    ):
         return None
     return SentRecord(
         wa_message_id=fields["wa_message_id"],
@@ -95,6 +99,7 @@ def decode_line(line: bytes) -> SentRecord | None:
         to=fields["to"],
         type=fields["type"],
         text=text,
+        target=target,
     )
 
 

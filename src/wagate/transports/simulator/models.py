@@ -40,6 +40,7 @@ InboundType = Literal[
     "interactive",
     "edit",
     "revoke",
+    "poll_vote",
     "unsupported",
 ]
 MEDIA_KINDS: frozenset[str] = frozenset({"image", "video", "audio", "voice", "document", "sticker"})
@@ -150,6 +151,11 @@ class SimulatorInbound(BaseModel):
     reaction: SimulatorReaction | None = None
     reply_to: str | None = Field(default=None, min_length=1, max_length=256)
     message_id: str | None = Field(default=None, min_length=1, max_length=256)
+    options: list[Annotated[str, Field(max_length=100)]] | None = Field(
+        default=None,
+        max_length=12,
+        description="a poll_vote's choice: the chosen options' names ([] withdraws the vote)",
+    )
     timestamp: datetime | None = None
 
     @field_validator("from_", "to")
@@ -208,8 +214,12 @@ class SimulatorInbound(BaseModel):
             raise ValueError("an edit needs 'message_id' (the edited message) and the new 'text'")
         if t == "revoke" and not self.message_id:
             raise ValueError("a revoke needs 'message_id' (the deleted message)")
-        if self.message_id is not None and t not in ("edit", "revoke"):
-            raise ValueError("'message_id' names the target of an edit or revoke")
+        if t == "poll_vote" and not (self.message_id and self.options is not None):
+            raise ValueError("a poll_vote needs 'message_id' (the poll) and 'options'")
+        if self.message_id is not None and t not in ("edit", "revoke", "poll_vote"):
+            raise ValueError("'message_id' names the target of an edit, revoke or poll_vote")
+        if self.options is not None and t != "poll_vote":
+            raise ValueError("'options' belong in a poll_vote")
 
     @property
     def partner(self) -> str | None:

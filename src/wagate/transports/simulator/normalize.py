@@ -29,6 +29,7 @@ from wagate.domain import (
     MessageEdit,
     MessageRevoke,
     MessageType,
+    PollVoted,
     Reaction,
     is_group,
     is_lid,
@@ -39,8 +40,9 @@ from wagate.domain import (
 )
 from wagate.transports.simulator.models import DEFAULT_MIME, VOICE_MIME
 
-Normalized = InboundMessage | MessageEdit | MessageRevoke
+Normalized = InboundMessage | MessageEdit | MessageRevoke | PollVoted
 _MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
+_CHANGES = ("edit", "revoke", "poll_vote")  # kinds that change or answer an earlier message
 
 
 class _Envelope:
@@ -104,7 +106,7 @@ def _person(primary: object, alternate: object) -> tuple[str | None, str | None]
 def _kind(message: dict[str, Any]) -> tuple[str, Any]:
     """The first content kind this module knows, else the first key at all."""
     kinds = [k for k in message if k != "context"]
-    known = [k for k in kinds if k in _PARSERS or k in _MEDIA_KINDS or k in ("edit", "revoke")]
+    known = [k for k in kinds if k in _PARSERS or k in _MEDIA_KINDS or k in _CHANGES]
     kind = (known or kinds or ["<empty>"])[0]
     return kind, message.get(kind)
 
@@ -132,6 +134,14 @@ def normalize_simulator_payload(payload: dict[str, Any], own_phone: str) -> Norm
                 target_wa_message_id=_str(content["target_id"]),
                 chat_id=env.chat_id,
                 timestamp=env.timestamp,
+            )
+        if kind == "poll_vote":
+            return PollVoted(
+                poll_wa_message_id=_str(content["target_id"]),
+                chat_id=env.chat_id,
+                voter=env.sender,
+                timestamp=env.timestamp,
+                option_hashes=tuple(bytes.fromhex(_str(h)) for h in content["option_hashes"]),
             )
         if kind in _MEDIA_KINDS:
             return _media_message(env, payload, kind, content, message)

@@ -268,12 +268,15 @@ class VirtualPhone:
         text = message.text
         if message.reaction is not None:
             text = message.reaction.emoji
+        elif message.poll is not None:
+            text = message.poll.name
         record = SentRecord(
             wa_message_id=message.wa_message_id,
             message_id=message.message_id,
             to=str(message.to),
             type=message.type.value,
             text=text,
+            target=message.target,
         )
         if self.ledger is not None:
             self.ledger.append(record)

@@ -15,11 +15,11 @@ def receipt_plan(
     * direct chats with ``auto_read``: ``read`` after ``read_delay_s``, and for a
       voice note ``played`` after ``played_delay_s``;
     * groups: only ``delivered`` (WhatsApp reports reads per participant);
-    * reactions: none, as WhatsApp sends no receipts for them.
+    * reactions, edits and revokes: none.
 
     Later receipts never come before earlier ones, whatever the settings say.
     """
-    if message.type is MessageType.REACTION:
+    if message.type in (MessageType.REACTION, MessageType.EDIT, MessageType.REVOKE):
         return []
     delivered = settings.delivery_delay_s
     plan = [(delivered, MessageStatus.DELIVERED)]

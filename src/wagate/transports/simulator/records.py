@@ -31,7 +31,8 @@ class Account:
 class SentRecord:
     """One distinct message that reached the network (``GET /v1/simulator/{id}/sent``).
 
-    ``text`` is the message text or caption; for a reaction, its emoji.
+    ``text`` is the message text or caption; for a reaction, its emoji; for an edit, the
+    new text. ``target`` is the WhatsApp id an edit or revoke changes.
     ``transmissions`` counts how often the gateway sent this ``wa_message_id``;
     the network kept only the first copy, as WhatsApp does.
     """
@@ -42,6 +43,7 @@ class SentRecord:
     type: str
     text: str | None
     transmissions: int = 1
+    target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,18 +11,21 @@ Tests aim at these rules, so they are plain data and small pure functions:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from wagate.domain import (
+    CHANGE_TYPES,
     MEDIA_TYPES,
     SENDABLE_TYPES,
+    MessageType,
     OutgoingMessage,
     PermanentSendError,
     split_jid,
 )
 from wagate.domain.ids import GROUP_SERVER, LID_SERVER, PHONE_SERVER
+from wagate.transports.simulator.records import SentRecord
 
-OUTBOUND_TYPES = SENDABLE_TYPES
+OUTBOUND_TYPES = SENDABLE_TYPES | CHANGE_TYPES | {MessageType.POLL}
 
 CLOSE_REASONS = {
     401: "logged_out",
@@ -69,3 +72,16 @@ def check_outgoing(message: OutgoingMessage, knows_lid: Callable[[str], bool]) -
         return
     if server != PHONE_SERVER or not user.isdigit() or not on_whatsapp(user):
         raise PermanentSendError(f"{message.to} is not on WhatsApp", code="invalid_recipient")
+
+
+def check_change_target(message: OutgoingMessage, sent: Mapping[str, SentRecord]) -> None:
+    """An edit or revoke must name a message this device sent into the same chat, as
+    WhatsApp's servers require."""
+    if message.type not in CHANGE_TYPES:
+        return
+    target = sent.get(message.target or "")
+    if target is None or target.to != message.to or target.type in CHANGE_TYPES:
+        raise PermanentSendError(
+            f"{message.to} has no message {message.target!r} from this device to change",
+            code="unknown_message",
+        )

@@ -40,6 +40,7 @@ from wagate.domain import (
     OutgoingMessage,
     PairingCodeIssued,
     PermanentSendError,
+    PollVoted,
     PresenceState,
     QrUpdated,
     ReceiptReceived,
@@ -62,6 +63,7 @@ from wagate.transports.simulator.records import PendingReceipt, PresenceRecord, 
 from wagate.transports.simulator.rules import (
     OUTBOUND_TYPES,
     UNLINKING_CODES,
+    check_change_target,
     check_outgoing,
     close_reason,
     on_whatsapp,
@@ -342,6 +344,8 @@ class SimulatorTransport(Transport):
             await self._emit(MessageEdited(normalized))
         elif isinstance(normalized, MessageRevoke):
             await self._emit(MessageRevoked(normalized))
+        elif isinstance(normalized, PollVoted):
+            await self._emit(normalized)
         else:
             return [await self.context.hand_over(MessageReceived(normalized, media_of(payload)))]
         return []
@@ -389,6 +393,7 @@ class SimulatorTransport(Transport):
                 f"injected failure: {fault.code}", code=fault.code, retry_after=fault.retry_after_s
             )
         check_outgoing(message, self.phone.knows_lid)
+        check_change_target(message, self.phone.sent)
         if self.phone.record_sent(message):
             sent_at = self._clock.now()
             for delay, status in receipt_plan(message, self.phone.settings):

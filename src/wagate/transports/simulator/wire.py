@@ -132,6 +132,9 @@ def _content(inbound: SimulatorInbound, media_seed: str) -> tuple[str, dict[str,
         return "edit", {"target_id": inbound.message_id, "text": inbound.text}
     if t == "revoke":
         return "revoke", {"target_id": inbound.message_id}
+    if t == "poll_vote":  # encrypted on WhatsApp: a device sees only each option's SHA-256
+        hashes = [hashlib.sha256(o.encode()).hexdigest() for o in inbound.options or []]
+        return "poll_vote", {"target_id": inbound.message_id, "option_hashes": hashes}
     # "unsupported": something real phones send that wagate does not model.
     return "poll_creation", {"name": inbound.text or "Poll", "options": ["Yes", "No"]}
 

@@ -18,8 +18,12 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
     ContactMessage,
     ContextInfo,
     ExtendedTextMessage,
+    FutureProofMessage,
     LocationMessage,
     Message,
+    MessageContextInfo,
+    PollCreationMessage,
+    ProtocolMessage,
     ReactionMessage,
 )
 
@@ -237,12 +241,51 @@ def build_reaction(msg: OutgoingMessage, target: KnownMessage | None, now_ms: in
     )
 
 
+def build_edit(msg: OutgoingMessage, now_ms: int) -> Message:
+    """New text for our message ``msg.target``, as whatsmeow's ``BuildEdit`` wraps it: a
+    protocol message of type MESSAGE_EDIT inside ``editedMessage``."""
+    if not msg.target or not msg.text:
+        raise BuildError("an edit needs the id of the message it changes and a text")
+    protocol = ProtocolMessage(
+        key=MessageKey(remoteJID=msg.to, fromMe=True, ID=msg.target),
+        type=ProtocolMessage.MESSAGE_EDIT,
+        editedMessage=Message(conversation=msg.text),
+        timestampMS=now_ms,
+    )
+    return Message(editedMessage=FutureProofMessage(message=Message(protocolMessage=protocol)))
+
+
+def build_revoke(msg: OutgoingMessage) -> Message:
+    """Delete our message ``msg.target`` for everyone, as whatsmeow's ``BuildRevoke``."""
+    if not msg.target:
+        raise BuildError("a revoke needs the id of the message it deletes")
+    key = MessageKey(remoteJID=msg.to, fromMe=True, ID=msg.target)
+    return Message(protocolMessage=ProtocolMessage(key=key, type=ProtocolMessage.REVOKE))
+
+
+def build_poll(msg: OutgoingMessage, secret: bytes) -> Message:
+    """A poll, as whatsmeow's ``BuildPollCreation`` makes it. ``secret`` (32 random bytes)
+    is the key votes are encrypted with: whatsmeow keeps it when the poll is sent, and
+    decrypts the votes with it."""
+    if msg.poll is None:
+        raise BuildError("a poll message needs a poll")
+    poll = PollCreationMessage(
+        name=msg.poll.name,
+        options=[PollCreationMessage.Option(optionName=name) for name in msg.poll.options],
+        selectableOptionsCount=msg.poll.selectable_count,
+    )
+    return Message(
+        pollCreationMessage=poll, messageContextInfo=MessageContextInfo(messageSecret=secret)
+    )
+
+
 def build_non_media(
     msg: OutgoingMessage,
     *,
     quoted: KnownMessage | None = None,
     target: KnownMessage | None = None,
     now_ms: int = 0,
+    secret: bytes = b"",
 ) -> Message:
     """Every type that needs no upload."""
     match msg.type:
@@ -254,4 +297,10 @@ def build_non_media(
             return build_contact(msg, quoted)
         case MessageType.REACTION:
             return build_reaction(msg, target, now_ms)
+        case MessageType.POLL:
+            return build_poll(msg, secret)
+        case MessageType.EDIT:
+            return build_edit(msg, now_ms)
+        case MessageType.REVOKE:
+            return build_revoke(msg)
     raise BuildError(f"type {msg.type.value!r} cannot be sent by whatsmeow")

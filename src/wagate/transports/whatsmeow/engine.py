@@ -245,6 +245,12 @@ class SessionEngine:
         response = await self.client.send_message(to, message)
         return response.ID, response.Timestamp
 
+    async def _net_decrypt_poll_vote(self, event: neo.Message) -> list[bytes]:
+        """The SHA-256 of each option a vote chose (whatsmeow decrypts it with the secret
+        it kept when our poll was sent)."""
+        vote = await self.client.decrypt_poll_vote(event)
+        return list(vote.selectedOptions)
+
     async def _net_download(self, message: Message) -> bytes:
         data: bytes = await self.client.download_any(message)
         return data
@@ -322,7 +328,11 @@ class SessionEngine:
             else:
                 target = self.known.get(msg.reaction.message_id) if msg.reaction else None
                 message = build_non_media(
-                    msg, quoted=quoted, target=target, now_ms=int(time.time() * 1000)
+                    msg,
+                    quoted=quoted,
+                    target=target,
+                    now_ms=int(time.time() * 1000),
+                    secret=os.urandom(32),
                 )
         except BuildError as exc:
             raise PermanentSendError(str(exc), code="invalid_message") from None
@@ -543,6 +553,9 @@ class SessionEngine:
         return handler
 
     async def _on_message(self, _: Any, event: neo.Message) -> None:
+        if norm.unwrap(event.Message).HasField("pollUpdateMessage"):
+            await self._on_poll_vote(event)
+            return
         try:
             normalized = norm.normalize_message(event, self.own)
             identity = norm.identity_of(event.Info.MessageSource, event.Info.Pushname or None)
@@ -569,6 +582,15 @@ class SessionEngine:
             await self._report(MessageEdited(normalized))
         else:
             await self._report(MessageRevoked(normalized))
+
+    async def _on_poll_vote(self, event: neo.Message) -> None:
+        try:
+            selected = await self._net_decrypt_poll_vote(event)
+            vote = norm.poll_vote(event, self.own, selected)
+        except Exception as exc:  # not our poll, or its secret is gone
+            await self._report(_unparseable(event, exc))
+            return
+        await self._report(vote)
 
     async def _download(self, message: InboundMessage, content: Message) -> InboundMedia | None:
         """Fetch an attachment's bytes now: WhatsApp's media URLs expire."""

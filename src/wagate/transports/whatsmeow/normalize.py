@@ -19,6 +19,7 @@ is unusable raises ``ValueError``, which the host reports as ``Unparseable``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,7 @@ from wagate.domain import (
     MessageRevoke,
     MessageStatus,
     MessageType,
+    PollVoted,
     PresenceChanged,
     PresenceState,
     Reaction,
@@ -543,3 +545,19 @@ def stream_error(event: neo.StreamError) -> Disconnected:
 STREAM_REPLACED = Disconnected(440, "another client connected with this device's credentials")
 CONNECTION_CLOSED = Disconnected(428, "the connection closed")
 CLIENT_OUTDATED = Disconnected(405, "WhatsApp says this whatsmeow version is outdated")
+
+
+def poll_vote(event: neo.Message, own: Own, selected: Sequence[bytes]) -> PollVoted:
+    """A vote in a poll, once decrypted: ``selected`` holds the SHA-256 of each option's
+    name, which is all a vote carries."""
+    update = unwrap(event.Message).pollUpdateMessage
+    if not update.pollCreationMessageKey.ID:
+        raise ValueError("a poll vote without its poll's id")
+    env = envelope(event.Info.MessageSource, own)
+    return PollVoted(
+        poll_wa_message_id=update.pollCreationMessageKey.ID,
+        chat_id=env.chat_id,
+        voter=env.sender,
+        timestamp=_timestamp(event.Info.Timestamp),
+        option_hashes=tuple(selected),
+    )

@@ -59,6 +59,8 @@ from wagate.domain import (
     OutgoingMessage,
     PairingCodeIssued,
     PermanentSendError,
+    Poll,
+    PollVoted,
     PresenceChanged,
     PresenceState,
     Reaction,
@@ -161,7 +163,9 @@ def outgoing_to_wire(message: OutgoingMessage) -> tuple[dict[str, Any], bytes]:
         "location": message.location.model_dump() if message.location else None,
         "contact": message.contact.model_dump() if message.contact else None,
         "reaction": message.reaction.model_dump() if message.reaction else None,
+        "poll": message.poll.model_dump() if message.poll else None,
         "reply_to": message.reply_to,
+        "target": message.target,
     }
     blob = b""
     if message.media is not None:
@@ -189,7 +193,9 @@ def outgoing_from_wire(header: dict[str, Any], blob: bytes) -> OutgoingMessage:
         location=Location.model_validate(header["location"]) if header.get("location") else None,
         contact=ContactCard.model_validate(header["contact"]) if header.get("contact") else None,
         reaction=Reaction.model_validate(header["reaction"]) if header.get("reaction") else None,
+        poll=Poll.model_validate(header["poll"]) if header.get("poll") else None,
         reply_to=header.get("reply_to"),
+        target=header.get("target"),
     )
 
 
@@ -244,6 +250,18 @@ def event_to_wire(event: TransportEvent | RawQr) -> tuple[dict[str, Any], bytes]
                 "target": r.target_wa_message_id,
                 "chat_id": r.chat_id,
                 "timestamp": _dt(r.timestamp),
+            }, b""
+        case PollVoted():
+            return {
+                "type": name,
+                "poll": event.poll_wa_message_id,
+                "chat_id": event.chat_id,
+                "voter": event.voter,
+                "timestamp": _dt(event.timestamp),
+                "options": None if event.options is None else list(event.options),
+                "hashes": None
+                if event.option_hashes is None
+                else [h.hex() for h in event.option_hashes],
             }, b""
         case ReceiptReceived():
             return {
@@ -327,6 +345,16 @@ def event_from_wire(data: dict[str, Any], blob: bytes) -> TransportEvent | RawQr
                 chat_id=data["chat_id"],
                 timestamp=_parse_dt(data["timestamp"]),
             )
+        )
+    if kind == "PollVoted":
+        options, hashes = data.get("options"), data.get("hashes")
+        return PollVoted(
+            poll_wa_message_id=data["poll"],
+            chat_id=data["chat_id"],
+            voter=data["voter"],
+            timestamp=_parse_dt(data["timestamp"]),
+            options=None if options is None else tuple(options),
+            option_hashes=None if hashes is None else tuple(bytes.fromhex(h) for h in hashes),
         )
     if kind == "ReceiptReceived":
         return ReceiptReceived(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from wagate.domain import (
+    CHANGE_TYPES,
     SENDABLE_TYPES,
     ConnectionGone,
     CredentialsUpdated,
@@ -54,7 +55,7 @@ FIRST_QR_S = 60.0
 NEXT_QR_S = 20.0
 HOST_LOST_CODE = 500
 
-OUTBOUND_TYPES = SENDABLE_TYPES | {MessageType.STICKER}
+OUTBOUND_TYPES = SENDABLE_TYPES | CHANGE_TYPES | {MessageType.STICKER, MessageType.POLL}
 
 
 class WhatsmeowTransport(Transport):
