@@ -82,6 +82,12 @@ class Driver(ABC):
         """The edits and revokes that reached the engine: (kind, target's WhatsApp id, text)."""
         return []
 
+    async def someone_joins(
+        self, server: RunningServer, session: dict[str, Any], group: str
+    ) -> None:
+        """WhatsApp tells the session that ``CONTACT`` joined ``group`` (a group it made)."""
+        raise NotImplementedError(f"{self.transport} has no group notices")
+
     async def vote(
         self, server: RunningServer, session: dict[str, Any], poll_wa_id: str, options: list[str]
     ) -> bool:
@@ -143,6 +149,16 @@ class SimulatorDriver(Driver):
             )
             assert answer.status_code == 202, answer.text
         return True
+
+    async def someone_joins(
+        self, server: RunningServer, session: dict[str, Any], group: str
+    ) -> None:
+        async with server.client() as client:
+            answer = await client.post(
+                f"/v1/simulator/{session['id']}/group-event",
+                json={"group": group, "change": "joined", "participants": [CONTACT]},
+            )
+            assert answer.status_code == 202, answer.text
 
     async def transmitted_changes(
         self, server: RunningServer, session: dict[str, Any]

@@ -254,3 +254,40 @@ async def test_a_poll_goes_out_and_votes_come_back_with_tallies(contract: Contra
     assert vote["voter"] == f"{CONTACT}@s.whatsapp.net"
     assert vote["selected"] == ["Sushi"]
     assert vote["tallies"] == [{"option": "Pizza", "votes": 0}, {"option": "Sushi", "votes": 1}]
+
+
+async def test_a_group_is_made_run_and_left(contract: Contract) -> None:
+    client, sid = contract.client, contract.sid
+    base = f"/v1/sessions/{sid}/groups"
+    body = {"subject": "Contract group", "participants": [CONTACT]}
+    if not contract.capabilities.groups:
+        answer = await client.post(base, json=body)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["code"] == "unsupported_by_transport"
+        return
+    created = await client.post(base, json=body)
+    assert created.status_code == 201, created.text
+    jid = created.json()["jid"]
+    assert jid.endswith("@g.us")
+    assert f"{CONTACT}@s.whatsapp.net" in [p["jid"] for p in created.json()["participants"]]
+
+    renamed = await client.patch(f"{base}/{jid}", json={"subject": "Renamed"})
+    assert renamed.json()["subject"] == "Renamed"
+    added = await client.post(
+        f"{base}/{jid}/participants", json={"action": "add", "participants": ["5511977776666"]}
+    )
+    assert added.json()["items"] == [
+        {"jid": "5511977776666@s.whatsapp.net", "ok": True, "error": None}
+    ]
+    link = await client.get(f"{base}/{jid}/invite-link")
+    assert link.json()["link"].startswith("https://chat.whatsapp.com/")
+
+    await contract.driver.someone_joins(contract.server, contract.session, jid)
+
+    async def noticed() -> list[dict[str, Any]]:
+        joined = [e for e in await contract.events("group.participants") if e["group"] == jid]
+        assert any(e["participants"] == [f"{CONTACT}@s.whatsapp.net"] for e in joined), joined
+        return joined
+
+    await eventually(noticed)
+    assert (await client.post(f"{base}/{jid}/leave")).status_code == 204

@@ -272,8 +272,10 @@ class GroupParticipant(BaseModel):
 
 class GroupOut(BaseModel):
     jid: str
-    name: str | None = None
-    topic: str | None = None
+    subject: str | None = None
+    description: str | None = None
+    name: str | None = Field(default=None, description="the subject (its earlier name)")
+    topic: str | None = Field(default=None, description="the description (its earlier name)")
     owner: str | None = None
     created_at: int | None = Field(default=None, description="Unix seconds")
     announce: bool = False

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from wagate.domain.enums import MessageStatus, PresenceState
+from wagate.domain.groups import GroupChanged
 from wagate.domain.messages import InboundMedia, InboundMessage, MessageEdit, MessageRevoke
 
 
@@ -151,6 +152,7 @@ TransportEvent = (
     | MessageEdited
     | MessageRevoked
     | PollVoted
+    | GroupChanged
     | ReceiptReceived
     | PresenceChanged
     | CallReceived

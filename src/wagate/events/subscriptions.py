@@ -45,6 +45,8 @@ EVENT_TYPES = frozenset(
         "message.status",
         "message.updated",
         "poll.vote",
+        "group.participants",
+        "group.updated",
         "session.status",
         "session.qr",
         "session.pairing_code",

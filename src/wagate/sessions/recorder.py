@@ -30,6 +30,7 @@ from wagate.domain import (
     phone_of,
     split_jid,
 )
+from wagate.domain.groups import GroupChanged
 from wagate.domain.policy import DeliveryPolicy, resolve_policy
 from wagate.observability import Metrics, log
 from wagate.sessions.hooks import SessionHooks
@@ -104,6 +105,8 @@ class EventRecorder:
                 await self.revoke(event)
             case PollVoted():
                 await self.poll_vote(event)
+            case GroupChanged():
+                await self.group_changed(event)
             case PresenceChanged():
                 await self.presence(event)
             case CallReceived():
@@ -248,6 +251,25 @@ class EventRecorder:
                     "voter_phone": phone_of(event.voter),
                     "selected": chosen,
                     "tallies": (poll.poll or {}).get("tallies", []),
+                    "timestamp": iso(event.timestamp),
+                },
+            )
+        self.hooks.events_committed()
+
+    async def group_changed(self, event: GroupChanged) -> None:
+        """``group.participants`` (joined, left, promoted, demoted) or ``group.updated``
+        (subject, description, announce, locked)."""
+        people = event.change in ("joined", "left", "promoted", "demoted")
+        async with self.db.transaction() as tx:
+            await self._event(
+                tx,
+                "group.participants" if people else "group.updated",
+                {
+                    "group": event.group,
+                    "change": event.change,
+                    "participants": list(event.participants),
+                    "by": event.by,
+                    "value": event.value,
                     "timestamp": iso(event.timestamp),
                 },
             )

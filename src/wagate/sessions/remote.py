@@ -28,6 +28,7 @@ from wagate.domain import (
     RemoteError,
     WagateError,
 )
+from wagate.domain.groups import GROUP_ACTION
 from wagate.sessions.manager import SessionManager
 from wagate.sessions.runtime import SessionRuntime
 from wagate.store import Database
@@ -58,6 +59,10 @@ async def _group(runtime: SessionRuntime, args: dict[str, Any]) -> dict[str, Any
     return await runtime.group_info(Jid(args["group"]))
 
 
+async def _manage_group(runtime: SessionRuntime, args: dict[str, Any]) -> dict[str, Any]:
+    return await runtime.manage_group(GROUP_ACTION.validate_python(args))
+
+
 async def _connection(runtime: SessionRuntime, _: dict[str, Any]) -> dict[str, Any]:
     """What only the worker that runs the session knows about its connection."""
     return {
@@ -75,6 +80,7 @@ HANDLERS: dict[str, Handler] = {
     "read": _read,
     "check_numbers": _check,
     "group_info": _group,
+    "group": _manage_group,
     "pairing_code": _pairing,
     "connection": _connection,
 }

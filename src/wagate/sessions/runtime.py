@@ -37,6 +37,7 @@ from wagate.domain import (
     Unparseable,
     normalize_phone,
 )
+from wagate.domain.groups import GroupAction
 from wagate.domain.policy import DeliveryPolicy
 from wagate.observability import Metrics
 from wagate.sessions.breaker import DecryptBreaker
@@ -295,6 +296,11 @@ class SessionRuntime:
         transport = self._live("group info", lambda c: c.group_info)
         async with self._operation("group_info"):
             return await transport.group_info(group)
+
+    async def manage_group(self, action: GroupAction) -> dict[str, Any]:
+        transport = self._live("groups", lambda c: c.groups)
+        async with self._operation("group"):
+            return await transport.manage_group(action)
 
     # ------------------------------------------------------------------ events
 

@@ -26,6 +26,7 @@ from wagate.domain import (
     TransportEvent,
     UnsupportedByTransport,
 )
+from wagate.domain.groups import GroupAction
 
 
 class EventSink(Protocol):
@@ -60,6 +61,7 @@ class Capabilities:
     keepalive: bool = False  # answers keepalive pings (the watchdog uses them)
     check_numbers: bool = False  # can tell whether phone numbers are on WhatsApp
     group_info: bool = False  # can fetch a group's name and participants
+    groups: bool = False  # can create and run groups (subject, participants, invite links)
     proxy: bool = False  # connects through the session's proxy_url
     message_types: frozenset[MessageType] = field(default_factory=frozenset)
 
@@ -160,6 +162,12 @@ class Transport(ABC):
     async def group_info(self, group: Jid) -> dict[str, Any]:
         """A group's name, topic and participants."""
         raise UnsupportedByTransport("this session's transport cannot fetch group info")
+
+    async def manage_group(self, action: GroupAction) -> dict[str, Any]:
+        """Create a group or change one (:mod:`wagate.domain.groups`): the group as
+        :func:`~wagate.domain.groups.group_json` shows it, or for participant changes
+        ``{"items": [{"jid", "ok", "error"}]}``, or for an invite link ``{"link"}``."""
+        raise UnsupportedByTransport("this session's transport cannot manage groups")
 
     async def __aenter__(self) -> Self:
         await self.connect()

@@ -12,6 +12,7 @@ import httpx
 from neonize.proto import Neonize_pb2 as neo
 from neonize.proto.waCommon.WACommon_pb2 import MessageKey
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
+from neonize.utils.jid import build_jid
 
 from tests.api.helpers import create_session, wait_status
 from tests.contract.drivers import CONTACT, Change, Driver
@@ -53,6 +54,21 @@ class WhatsmeowDriver(Driver):
             Type=RECEIPTS[status],
         )
         await inject(await transport_of(server, session["id"]), event)
+
+    async def someone_joins(
+        self, server: RunningServer, session: dict[str, Any], group: str
+    ) -> None:
+        user, _, server_name = group.partition("@")
+        notice = neo.GroupInfoEvent(
+            JID=build_jid(user, server_name),
+            Timestamp=int(server.clock.now().timestamp()),
+            Join=[build_jid(CONTACT)],
+            Notify="",
+            PrevParticipantsVersionID="",
+            ParticipantVersionID="",
+            JoinReason="",
+        )
+        await inject(await transport_of(server, session["id"]), notice)
 
     async def vote(
         self, server: RunningServer, session: dict[str, Any], poll_wa_id: str, options: list[str]

@@ -51,6 +51,7 @@ class FakeEngine(SessionEngine):
         self.sent = []
         self.uploads: list[bytes] = []
         self.send_error: str | None = None
+        self.groups: dict[str, neo.GroupInfo] = {}  # groups made through this engine
         self._stopped = asyncio.Event()
         return asyncio.get_running_loop().create_task(self._stopped.wait())
 
@@ -125,7 +126,61 @@ class FakeEngine(SessionEngine):
             )
         return answers
 
+    async def _net_create_group(self, subject: str, people: list[neo.JID]) -> neo.GroupInfo:
+        jid = build_jid(f"120363{len(self.groups) + 500:011d}", "g.us")
+        members = [neo.GroupParticipant(JID=build_jid(OWN_PHONE), IsSuperAdmin=True)]
+        members += [neo.GroupParticipant(JID=p, PhoneNumber=p) for p in people]
+        self.groups[f"{jid.User}@g.us"] = neo.GroupInfo(
+            JID=jid,
+            OwnerPN=build_jid(OWN_PHONE),
+            GroupName=neo.GroupName(Name=subject),
+            GroupCreated=1_767_614_400,
+            Participants=members,
+        )
+        return self.groups[f"{jid.User}@g.us"]
+
+    def _made_here(self, jid: neo.JID) -> neo.GroupInfo:
+        info = self.groups.get(f"{jid.User}@{jid.Server}")
+        if info is None:
+            raise RuntimeError("item-not-found")
+        return info
+
+    async def _net_update_group(self, jid: neo.JID, action: Any) -> None:
+        info = self._made_here(jid)
+        if action.subject is not None:
+            info.GroupName.Name = action.subject
+        if action.description is not None:
+            info.GroupTopic.Topic = action.description
+        if action.announce is not None:
+            info.GroupAnnounce.IsAnnounce = action.announce
+        if action.locked is not None:
+            info.GroupLocked.isLocked = action.locked
+
+    async def _net_set_group_photo(self, jid: neo.JID, jpeg: bytes) -> None:
+        self._made_here(jid)
+
+    async def _net_update_participants(
+        self, jid: neo.JID, people: list[neo.JID], action: str
+    ) -> list[neo.GroupParticipant]:
+        info = self._made_here(jid)
+        answers = []
+        for person in people:
+            on = not person.User.startswith(("0", "999"))
+            answers.append(neo.GroupParticipant(JID=person, Error=0 if on else 404))
+            if on and action == "add":
+                info.Participants.append(neo.GroupParticipant(JID=person, PhoneNumber=person))
+        return answers
+
+    async def _net_invite_link(self, jid: neo.JID, reset: bool) -> str:
+        self._made_here(jid)
+        return "https://chat.whatsapp.com/" + ("NEWCODE" if reset else "FIRSTCODE")
+
+    async def _net_leave_group(self, jid: neo.JID) -> None:
+        self.groups.pop(f"{jid.User}@{jid.Server}", None)
+
     async def _net_group_info(self, jid: neo.JID) -> neo.GroupInfo:
+        if f"{jid.User}@{jid.Server}" in self.groups:
+            return self.groups[f"{jid.User}@{jid.Server}"]
         if not jid.User.startswith("120363"):
             raise RuntimeError("item-not-found")
         empty = build_jid("", "")

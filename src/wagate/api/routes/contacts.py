@@ -1,5 +1,5 @@
-"""Questions about people and groups that only WhatsApp can answer: who has an account,
-and who is in a group. Both need a connected session whose transport can ask."""
+"""Questions about people that only WhatsApp can answer: who has an account. It needs a
+connected session whose transport can ask."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from wagate.api.deps import DatabaseDep, PrincipalDep, RegistryDep, RemoteDep
 from wagate.api.routes.sessions import load_session_row
-from wagate.api.schemas import GroupOut, NumberCheckList
+from wagate.api.schemas import NumberCheckList
 from wagate.domain import (
     InvalidDestination,
     InvalidRequest,
-    is_group,
-    normalize_destination,
     normalize_phone,
 )
 
@@ -92,21 +90,3 @@ async def check_contacts(
             }
         )
     return {"items": items}
-
-
-@router.get("/{session_id}/groups/{group_id}", response_model=GroupOut)
-async def group_info(
-    session_id: str,
-    group_id: str,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
-) -> dict[str, Any]:
-    """A group's name, topic, owner and participants (JID, phone and @lid when known)."""
-    group = normalize_destination(group_id)
-    if not is_group(group):
-        raise InvalidDestination(f"{group_id!r} is not a group JID")
-    session = await load_session_row(db, session_id, principal)
-    registry.require(session.transport, "group info", lambda c: c.group_info)
-    return await remote.call(session.id, "group_info", {"group": group})

@@ -22,6 +22,7 @@ from wagate.transports.simulator import (
     SimulatorCall,
     SimulatorDecryptStorm,
     SimulatorDisconnect,
+    SimulatorGroupEvent,
     SimulatorInbound,
     SimulatorNetwork,
     SimulatorOutage,
@@ -281,6 +282,25 @@ class AccountOut(BaseModel):
     phone: str
     on_whatsapp: bool
     jid: str | None
+
+
+@router.post(
+    "/{session_id}/group-event",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SimulatorAck,
+    response_model_exclude_unset=True,
+)
+async def group_event(
+    session_id: str,
+    body: SimulatorGroupEvent,
+    services: ServicesDep,
+    remote: RemoteDep,
+    principal: PrincipalDep,
+) -> dict[str, Any]:
+    """Someone else changes a group the phone is in: people join (the phone itself, to be
+    added to a group), leave, are promoted or demoted. The session hears of it as a
+    ``group.participants`` event; ``delivered`` is false while it is offline."""
+    return await control(services, remote, session_id, principal, "group_event", body)
 
 
 @router.post(

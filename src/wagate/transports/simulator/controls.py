@@ -17,6 +17,7 @@ from wagate.transports.simulator.models import (
     SimulatorCall,
     SimulatorDecryptStorm,
     SimulatorDisconnect,
+    SimulatorGroupEvent,
     SimulatorInbound,
     SimulatorPair,
     SimulatorPresence,
@@ -47,6 +48,12 @@ async def _inbound(network: SimulatorNetwork, sid: str, body: SimulatorInbound) 
 async def _presence(network: SimulatorNetwork, sid: str, body: SimulatorPresence) -> dict[str, Any]:
     await network.presence(sid, body)
     return {"session_id": sid}
+
+
+async def _group_event(
+    network: SimulatorNetwork, sid: str, body: SimulatorGroupEvent
+) -> dict[str, Any]:
+    return {"session_id": sid, "delivered": await network.group_event(sid, body)}
 
 
 async def _call(network: SimulatorNetwork, sid: str, body: SimulatorCall) -> dict[str, Any]:
@@ -130,6 +137,7 @@ ACTIONS: dict[str, tuple[type[BaseModel] | None, Action]] = {
     "inbound": (SimulatorInbound, _inbound),
     "presence": (SimulatorPresence, _presence),
     "call": (SimulatorCall, _call),
+    "group_event": (SimulatorGroupEvent, _group_event),
     "disconnect": (SimulatorDisconnect, _disconnect),
     "fail_sends": (SimulatorSendFailures, _fail_sends),
     "decrypt_storm": (SimulatorDecryptStorm, _decrypt),

@@ -341,6 +341,33 @@ class SimulatorUnknownEvent(BaseModel):
     kind: str = Field(default="newsletter_update", pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
 
 
+class SimulatorGroupEvent(BaseModel):
+    """``POST /v1/simulator/{session_id}/group-event``: someone else changes a group the
+    phone is in (or adds the phone to one): WhatsApp notifies the phone."""
+
+    model_config = _STRICT
+
+    group: str = Field(description="group id or JID")
+    change: Literal["joined", "left", "promoted", "demoted"]
+    participants: list[str] = Field(min_length=1, max_length=256, description="phone digits")
+    by: str | None = Field(default=None, description="who made the change (phone digits)")
+
+    @field_validator("group")
+    @classmethod
+    def _group_jid(cls, value: str) -> str:
+        return _group(value)
+
+    @field_validator("participants")
+    @classmethod
+    def _digits(cls, value: list[str]) -> list[str]:
+        return [_phone(v) for v in value]
+
+    @field_validator("by")
+    @classmethod
+    def _by(cls, value: str | None) -> str | None:
+        return None if value is None else _phone(value)
+
+
 class SimulatorOutage(BaseModel):
     """``POST /v1/simulator/outage``: the network drops every connection at once."""
 

@@ -46,6 +46,7 @@ from wagate.transports.simulator.links import LinkBoard
 from wagate.transports.simulator.models import (
     SimulatorAccount,
     SimulatorCall,
+    SimulatorGroupEvent,
     SimulatorInbound,
     SimulatorPresence,
 )
@@ -206,6 +207,20 @@ class SimulatorNetwork:
             chat_id=payload.group or who, participant=who, state=payload.presence
         )
         return await self._ephemeral(phone, event)
+
+    async def group_event(self, session_id: str, payload: SimulatorGroupEvent) -> bool:
+        """Someone else's change in a group reaches the phone; lost (False) while the
+        session is offline. Raises ``GroupNotFound`` for a group the phone is not in."""
+        phone = self._phone(session_id)
+        event = phone.groups.others_changed(
+            payload.group,
+            payload.change,
+            [phone_jid(p) for p in payload.participants],
+            phone_jid(payload.by) if payload.by else None,
+            self.clock.now(),
+        )
+        transport = phone.transport
+        return transport is not None and await transport.on_event(event)
 
     async def call(self, session_id: str, payload: SimulatorCall) -> str:
         """A contact calls the phone; the call id. Missed silently while offline."""

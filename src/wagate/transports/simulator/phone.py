@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from wagate.domain import MessageStatus, OutgoingMessage, lid_jid
+from wagate.domain import MessageStatus, OutgoingMessage, lid_jid, phone_jid, split_jid
+from wagate.domain.ids import LID_SERVER, PHONE_SERVER
+from wagate.transports.simulator.groups import GroupBook
 from wagate.transports.simulator.ledger import SentLedger, fold_transmission
 from wagate.transports.simulator.records import (
     Account,
@@ -25,6 +27,7 @@ from wagate.transports.simulator.records import (
     SentRecord,
     VirtualContact,
 )
+from wagate.transports.simulator.rules import on_whatsapp
 from wagate.transports.simulator.settings import SimulatorConfig, SimulatorSettings
 
 if TYPE_CHECKING:
@@ -148,6 +151,9 @@ class VirtualPhone:
         self.subscriptions: list[tuple[str, datetime]] = []  # presence subscriptions asked for
         self.read_log: list[ReadRecord] = []
         self._lids: dict[str, str | None] = {c.lid: c.phone for c in self.contacts if c.lid}
+        self.groups = GroupBook(
+            phone_jid(self.number), self.reachable, random.Random(f"{seed}:{session_id}:groups")
+        )
 
     @staticmethod
     def _generated_contact(rng: random.Random, index: int) -> VirtualContact:
@@ -171,6 +177,14 @@ class VirtualPhone:
         """Remember a sender's @lid, as the real app keeps its lid-to-phone mapping."""
         if lid is not None:
             self._lids[lid] = phone or self._lids.get(lid)
+
+    def reachable(self, jid: str) -> bool:
+        """Whether the network knows an account at ``jid`` (declared, or by the rule)."""
+        digits, server = split_jid(jid)
+        if server != PHONE_SERVER:
+            return server == LID_SERVER
+        known = self.accounts.get(digits)
+        return known.on_whatsapp if known is not None else on_whatsapp(digits)
 
     def own_lid_jid(self) -> str:
         return lid_jid(self.lid)

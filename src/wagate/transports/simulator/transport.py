@@ -52,6 +52,7 @@ from wagate.domain import (
     normalize_phone,
     phone_jid,
 )
+from wagate.domain.groups import GroupAction, GroupInfo
 from wagate.transports.base import Capabilities, NumberCheck, Transport, TransportContext
 from wagate.transports.simulator.normalize import (
     learned_identity,
@@ -96,6 +97,8 @@ class SimulatorTransport(Transport):
         lid_destinations=True,
         keepalive=True,
         check_numbers=True,
+        group_info=True,
+        groups=True,
         message_types=OUTBOUND_TYPES,
     )
 
@@ -410,6 +413,19 @@ class SimulatorTransport(Transport):
         await self._round_trip("keepalive")
         while self.phone.stalled:
             await self._clock.sleep(3600)
+
+    async def manage_group(self, action: GroupAction) -> dict[str, Any]:
+        """Carried out by the network's rules (:mod:`.groups`); WhatsApp's notifications
+        of the change reach the session right after the answer, as they do on a phone."""
+        await self._round_trip("group")
+        answer, notifications = self.phone.groups.apply(action, self._clock.now())
+        async with self._ordered():
+            for notification in notifications:
+                await self._emit(notification)
+        return answer
+
+    async def group_info(self, group: Jid) -> dict[str, Any]:
+        return await self.manage_group(GroupInfo(group=group))
 
     async def check_numbers(self, phones: list[str]) -> list[NumberCheck]:
         """The network's answer for each number: a declared account (``accounts``), else

@@ -13,6 +13,7 @@ path is never logged.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ctypes
 import logging
@@ -21,6 +22,7 @@ import shutil
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,8 @@ from neonize.aioze.events import (
     ConnectedEv,
     ConnectFailureEv,
     DisconnectedEv,
+    GroupInfoEv,
+    JoinedGroupEv,
     KeepAliveRestoredEv,
     KeepAliveTimeoutEv,
     LoggedOutEv,
@@ -51,6 +55,7 @@ from neonize.utils.enum import (
     ChatPresence,
     ChatPresenceMedia,
     MediaType,
+    ParticipantChange,
     Presence,
     ReceiptType,
 )
@@ -80,8 +85,20 @@ from wagate.domain import (
     TransportEvent,
     Unparseable,
     normalize_phone,
+    phone_jid,
     phone_of,
 )
+from wagate.domain.groups import (
+    GROUP_ACTION,
+    ChangeParticipants,
+    CreateGroup,
+    GroupChanged,
+    InviteLink,
+    LeaveGroup,
+    SetGroupPicture,
+    UpdateGroup,
+)
+from wagate.domain.groups import GroupInfo as GroupInfoAction
 from wagate.transports.audio import AudioConversionError, to_ogg_opus
 from wagate.transports.whatsmeow import normalize as norm
 from wagate.transports.whatsmeow.build import (
@@ -289,6 +306,34 @@ class SessionEngine:
     async def _net_group_info(self, jid: neo.JID) -> neo.GroupInfo:
         return await self.client.get_group_info(jid)
 
+    async def _net_create_group(self, subject: str, people: list[neo.JID]) -> neo.GroupInfo:
+        return await self.client.create_group(subject, people)
+
+    async def _net_update_group(self, jid: neo.JID, action: UpdateGroup) -> None:
+        if action.subject is not None:
+            await self.client.set_group_name(jid, action.subject)
+        if action.description is not None:
+            await self.client.set_group_topic(jid, "", "", action.description)
+        if action.announce is not None:
+            await self.client.set_group_announce(jid, action.announce)
+        if action.locked is not None:
+            await self.client.set_group_locked(jid, action.locked)
+
+    async def _net_set_group_photo(self, jid: neo.JID, jpeg: bytes) -> None:
+        await self.client.set_group_photo(jid, jpeg)
+
+    async def _net_update_participants(
+        self, jid: neo.JID, people: list[neo.JID], action: str
+    ) -> list[neo.GroupParticipant]:
+        change = ParticipantChange(action)
+        return list(await self.client.update_group_participants(jid, people, change))
+
+    async def _net_invite_link(self, jid: neo.JID, reset: bool) -> str:
+        return str(await self.client.get_group_invite_link(jid, revoke=reset))
+
+    async def _net_leave_group(self, jid: neo.JID) -> None:
+        await self.client.leave_group(jid)
+
     # ------------------------------------------------------------------ requests
 
     def _require_connected(self) -> None:
@@ -397,6 +442,41 @@ class SessionEngine:
             info = await self._net_group_info(parse_jid(jid))
         except Exception as exc:
             raise TransportError(f"WhatsApp did not give the group's info: {exc}") from None
+        return await self._group_json(info, jid)
+
+    async def manage_group(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Create or change a group (:mod:`wagate.domain.groups`); WhatsApp's notices of
+        the change arrive afterwards as group events."""
+        self._require_connected()
+        action = GROUP_ACTION.validate_python(data)
+        if isinstance(action, GroupInfoAction):
+            return await self.group_info(action.group)
+        try:
+            if isinstance(action, CreateGroup):
+                people = [parse_jid(p) for p in action.participants]
+                info = await self._net_create_group(action.subject, people)
+                return await self._group_json(info, "")
+            group = parse_jid(action.group)
+            match action:
+                case UpdateGroup():
+                    await self._net_update_group(group, action)
+                case SetGroupPicture():
+                    await self._net_set_group_photo(group, base64.b64decode(action.jpeg_base64))
+                case ChangeParticipants():
+                    changed = await self._net_update_participants(
+                        group, [parse_jid(p) for p in action.participants], action.action
+                    )
+                    return {"items": norm.participant_results(action.participants, changed)}
+                case InviteLink():
+                    return {"link": await self._net_invite_link(group, action.reset)}
+                case LeaveGroup():
+                    await self._net_leave_group(group)
+                    return {}
+        except Exception as exc:
+            raise norm.group_error(exc) from None
+        return await self.group_info(action.group)
+
+    async def _group_json(self, info: neo.GroupInfo, jid: str) -> dict[str, Any]:
         participants = []
         for p in info.Participants:
             person = norm.person_of(p.PhoneNumber, p.LID, p.JID)
@@ -413,6 +493,8 @@ class SessionEngine:
                 await self._report(IdentityLearned(phone=person.phone, lid=person.lid))
         return {
             "jid": norm.jid_str(info.JID) or jid,
+            "subject": info.GroupName.Name or None,
+            "description": info.GroupTopic.Topic or None,
             "name": info.GroupName.Name or None,
             "topic": info.GroupTopic.Topic or None,
             "owner": norm.jid_str(info.OwnerPN) or norm.jid_str(info.OwnerJID),
@@ -447,6 +529,8 @@ class SessionEngine:
             (KeepAliveTimeoutEv, self._on_keepalive(failing=True)),
             (KeepAliveRestoredEv, self._on_keepalive(failing=False)),
             (MessageEv, self._on_message),
+            (GroupInfoEv, self._on_group),
+            (JoinedGroupEv, self._on_joined_group),
             (ReceiptEv, self._on_other(norm.normalize_receipt)),
             (ChatPresenceEv, self._on_other(norm.normalize_chat_presence)),
             (PresenceEv, self._on_other(norm.normalize_presence)),
@@ -582,6 +666,25 @@ class SessionEngine:
             await self._report(MessageEdited(normalized))
         else:
             await self._report(MessageRevoked(normalized))
+
+    async def _on_group(self, _: Any, event: neo.GroupInfoEvent) -> None:
+        try:
+            changes = norm.group_changes(event)
+        except Exception as exc:
+            await self._report(_unparseable(event, exc))
+            return
+        for change in changes:
+            await self._report(change)
+
+    async def _on_joined_group(self, _: Any, event: neo.JoinedGroup) -> None:
+        """Someone added this session to a group (or it joined by a link)."""
+        own = phone_jid(self.own.phone) if self.own.phone else None
+        group = norm.jid_str(event.GroupInfo.JID)
+        if own is None or group is None:
+            return
+        by = norm.jid_str(event.SenderPN) or norm.jid_str(event.Sender) or None
+        when = datetime.now(UTC)
+        await self._report(GroupChanged(group, "joined", when, (own,), by))
 
     async def _on_poll_vote(self, event: neo.Message) -> None:
         try:

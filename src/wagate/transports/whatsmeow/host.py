@@ -167,6 +167,8 @@ class Host:
                 return await engine.check_numbers(list(h["phones"])), b""
             case "group_info":
                 return await engine.group_info(str(h["jid"])), b""
+            case "group":
+                return await engine.manage_group(dict(h["action"])), b""
             case _:
                 raise ProtocolError(f"unknown request {op!r}")
         return None, b""

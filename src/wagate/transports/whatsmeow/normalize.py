@@ -47,12 +47,15 @@ from wagate.domain import (
     PresenceState,
     Reaction,
     ReceiptReceived,
+    TransportError,
+    WagateError,
     is_group,
     is_lid,
     phone_jid,
     phone_of,
     split_jid,
 )
+from wagate.domain.groups import GroupChanged, GroupNotFound, NotGroupAdmin
 
 Normalized = InboundMessage | MessageEdit | MessageRevoke
 
@@ -561,3 +564,68 @@ def poll_vote(event: neo.Message, own: Own, selected: Sequence[bytes]) -> PollVo
         timestamp=_timestamp(event.Info.Timestamp),
         option_hashes=tuple(selected),
     )
+
+
+# whatsmeow's error codes for one participant of a group change (XMPP-style)
+PARTICIPANT_ERRORS = {
+    403: "not_allowed",  # their privacy settings, or we are not an admin
+    404: "not_on_whatsapp",
+    408: "not_on_whatsapp",  # a number WhatsApp cannot resolve
+    409: "already_a_participant",
+}
+
+
+def participant_results(
+    asked: Sequence[str], changed: Sequence[neo.GroupParticipant]
+) -> list[dict[str, Any]]:
+    """One result per person asked about, from whatsmeow's answer (``Error`` 0: done)."""
+    errors: dict[str, int] = {}
+    for p in changed:
+        for address in (p.JID, p.PhoneNumber, p.LID):
+            if address.User:
+                errors[jid_str(address) or ""] = int(p.Error)
+    results = []
+    for person in asked:
+        code = errors.get(person, 0)
+        error = None if code == 0 else PARTICIPANT_ERRORS.get(code, f"error_{code}")
+        results.append({"jid": person, "ok": error is None, "error": error})
+    return results
+
+
+def group_error(exc: Exception) -> WagateError:
+    """What a failed group request means, from whatsmeow's error text."""
+    if isinstance(exc, WagateError):
+        return exc
+    text = str(exc)
+    if "item-not-found" in text or "404" in text:
+        return GroupNotFound(f"this session is not in the group: {text}")
+    if "forbidden" in text or "not-authorized" in text or "403" in text:
+        return NotGroupAdmin(f"WhatsApp refused: only the group's admins may do this ({text})")
+    return TransportError(f"WhatsApp refused the group request: {text}")
+
+
+def group_changes(event: neo.GroupInfoEvent) -> list[GroupChanged]:
+    """whatsmeow's GroupInfo notification as one change per kind of change in it."""
+    group = jid_str(event.JID) or ""
+    when = _timestamp(event.Timestamp)
+    by = jid_str(event.Sender) or None
+    changes: list[GroupChanged] = []
+    for change, people in (
+        ("joined", event.Join),
+        ("left", event.Leave),
+        ("promoted", event.Promote),
+        ("demoted", event.Demote),
+    ):
+        if len(people):
+            who = tuple(jid_str(p) or "" for p in people)
+            changes.append(GroupChanged(group, change, when, who, by))  # type: ignore[arg-type]
+    if event.HasField("Name") and event.Name.Name:
+        changes.append(GroupChanged(group, "subject", when, (), by, event.Name.Name))
+    if event.HasField("Topic"):
+        changes.append(GroupChanged(group, "description", when, (), by, event.Topic.Topic))
+    if event.HasField("Announce"):
+        announce = bool(event.Announce.IsAnnounce)
+        changes.append(GroupChanged(group, "announce", when, (), by, announce))
+    if event.HasField("Locked"):
+        changes.append(GroupChanged(group, "locked", when, (), by, bool(event.Locked.isLocked)))
+    return changes

@@ -72,6 +72,7 @@ from wagate.domain import (
     UnsupportedByTransport,
     WagateError,
 )
+from wagate.domain.groups import GroupChanged
 
 _PREFIX = struct.Struct(">II")
 MAX_HEADER = 16 * 1024 * 1024
@@ -263,6 +264,16 @@ def event_to_wire(event: TransportEvent | RawQr) -> tuple[dict[str, Any], bytes]
                 if event.option_hashes is None
                 else [h.hex() for h in event.option_hashes],
             }, b""
+        case GroupChanged():
+            return {
+                "type": name,
+                "group": event.group,
+                "change": event.change,
+                "timestamp": _dt(event.timestamp),
+                "participants": list(event.participants),
+                "by": event.by,
+                "value": event.value,
+            }, b""
         case ReceiptReceived():
             return {
                 "type": name,
@@ -355,6 +366,15 @@ def event_from_wire(data: dict[str, Any], blob: bytes) -> TransportEvent | RawQr
             timestamp=_parse_dt(data["timestamp"]),
             options=None if options is None else tuple(options),
             option_hashes=None if hashes is None else tuple(bytes.fromhex(h) for h in hashes),
+        )
+    if kind == "GroupChanged":
+        return GroupChanged(
+            group=data["group"],
+            change=data["change"],
+            timestamp=_parse_dt(data["timestamp"]),
+            participants=tuple(data["participants"]),
+            by=data.get("by"),
+            value=data.get("value"),
         )
     if kind == "ReceiptReceived":
         return ReceiptReceived(

@@ -43,6 +43,7 @@ from wagate.domain import (
     TransportError,
     TransportEvent,
 )
+from wagate.domain.groups import GroupAction
 from wagate.transports.base import Capabilities, NumberCheck, Transport, TransportContext
 from wagate.transports.whatsmeow.protocol import RawQr, outgoing_to_wire
 
@@ -76,6 +77,7 @@ class WhatsmeowTransport(Transport):
         keepalive=True,
         check_numbers=True,
         group_info=True,
+        groups=True,
         message_types=OUTBOUND_TYPES,
     )
 
@@ -249,6 +251,12 @@ class WhatsmeowTransport(Transport):
 
     async def group_info(self, group: Jid) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("group_info", jid=group, timeout=60)
+        return result
+
+    async def manage_group(self, action: GroupAction) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "group", action=action.model_dump(mode="json"), timeout=60
+        )
         return result
 
     async def test_command(self, command: str, **args: Any) -> Any:
