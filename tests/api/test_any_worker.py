@@ -145,7 +145,37 @@ async def test_the_whole_session_api_answers_the_same_through_another_worker(
         await through_b("POST", f"{base}/presence", json={"chat_id": CONTACT, "state": "composing"})
         await through_b("POST", f"{base}/read", json={"chat_id": CONTACT, "message_ids": [wa_id]})
         await same("POST", f"{base}/contacts/check", json=[CONTACT])
-        await same("GET", f"{base}/groups/120363000000000001@g.us")
+        created = await through_b(
+            "POST", f"{base}/groups", 201, json={"subject": "Both", "participants": [CONTACT]}
+        )
+        group = f"{base}/groups/{created['jid']}"
+        await same("GET", group)
+        await through_b("PATCH", group, 200, json={"description": "from B"})
+        await through_b("PUT", f"{group}/picture", 200, json={"base64": picture})
+        await through_b(
+            "POST",
+            f"{group}/participants",
+            200,
+            json={"action": "promote", "participants": [CONTACT]},
+        )
+        await same("GET", f"{group}/invite-link")
+        await through_b("POST", f"{group}/invite-link/revoke", 200)
+        await through_b(
+            "POST",
+            f"{sim}/group-event",
+            json={"group": created["jid"], "change": "left", "participants": [CONTACT]},
+        )
+        await through_b("POST", f"{group}/leave", 204)
+        await through_b("PATCH", f"{base}/profile", 200, json={"about": "set through B"})
+        await same("GET", f"{base}/profile")
+        await through_b("PUT", f"{base}/profile/picture", 200, json={"base64": picture})
+        await same("GET", f"{base}/contacts/{CONTACT}/profile")
+        await through_b("POST", f"{base}/contacts/{CONTACT}/block", 200)
+        await through_b("POST", f"{base}/contacts/{CONTACT}/unblock", 200)
+        await same("GET", f"{base}/contacts")
+        edited = await through_b("PATCH", f"/v1/messages/{sent['id']}", json={"text": "hi!"})
+        await wait_sent(api_b, edited["id"])
+        await through_b("DELETE", f"/v1/messages/{sent['id']}")
         await same("POST", f"{base}/pairing-code", json={"phone": CONTACT})  # 409: linked
 
         await same("GET", f"{base}/assistant")

@@ -81,6 +81,7 @@ class Contacts:
         if by_phone is not None and by_lid is not None and by_phone["id"] != by_lid["id"]:
             contact = by_phone
             contact["opted_out_at"] = contact["opted_out_at"] or by_lid["opted_out_at"]
+            contact["blocked_at"] = contact["blocked_at"] or by_lid["blocked_at"]
             self._drop(by_lid)
         if contact is None:
             contact = {
@@ -90,6 +91,7 @@ class Contacts:
                 "lid": None,
                 "push_name": None,
                 "opted_out_at": None,
+                "blocked_at": None,
                 "last_inbound_at": None,
                 "created_at": now,
                 "updated_at": now,

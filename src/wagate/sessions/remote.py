@@ -29,6 +29,7 @@ from wagate.domain import (
     WagateError,
 )
 from wagate.domain.groups import GROUP_ACTION
+from wagate.domain.profiles import PROFILE_ACTION
 from wagate.sessions.manager import SessionManager
 from wagate.sessions.runtime import SessionRuntime
 from wagate.store import Database
@@ -63,6 +64,10 @@ async def _manage_group(runtime: SessionRuntime, args: dict[str, Any]) -> dict[s
     return await runtime.manage_group(GROUP_ACTION.validate_python(args))
 
 
+async def _manage_profile(runtime: SessionRuntime, args: dict[str, Any]) -> dict[str, Any]:
+    return await runtime.manage_profile(PROFILE_ACTION.validate_python(args))
+
+
 async def _connection(runtime: SessionRuntime, _: dict[str, Any]) -> dict[str, Any]:
     """What only the worker that runs the session knows about its connection."""
     return {
@@ -81,6 +86,7 @@ HANDLERS: dict[str, Handler] = {
     "check_numbers": _check,
     "group_info": _group,
     "group": _manage_group,
+    "profile": _manage_profile,
     "pairing_code": _pairing,
     "connection": _connection,
 }

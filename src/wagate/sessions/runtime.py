@@ -39,6 +39,7 @@ from wagate.domain import (
 )
 from wagate.domain.groups import GroupAction
 from wagate.domain.policy import DeliveryPolicy
+from wagate.domain.profiles import ProfileAction
 from wagate.observability import Metrics
 from wagate.sessions.breaker import DecryptBreaker
 from wagate.sessions.hooks import SessionHooks
@@ -301,6 +302,11 @@ class SessionRuntime:
         transport = self._live("groups", lambda c: c.groups)
         async with self._operation("group"):
             return await transport.manage_group(action)
+
+    async def manage_profile(self, action: ProfileAction) -> dict[str, Any]:
+        transport = self._live("profiles", lambda c: c.profile)
+        async with self._operation("profile"):
+            return await transport.manage_profile(action)
 
     # ------------------------------------------------------------------ events
 

@@ -335,6 +335,7 @@ class Contact(Base):
     lid: Mapped[str | None] = mapped_column(String(64))
     push_name: Mapped[str | None] = mapped_column(String(200))
     opted_out_at: Mapped[datetime | None]
+    blocked_at: Mapped[datetime | None]  # the session blocked them (WhatsApp's block list)
     last_inbound_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -27,6 +27,7 @@ from wagate.domain import (
     UnsupportedByTransport,
 )
 from wagate.domain.groups import GroupAction
+from wagate.domain.profiles import ProfileAction
 
 
 class EventSink(Protocol):
@@ -62,6 +63,7 @@ class Capabilities:
     check_numbers: bool = False  # can tell whether phone numbers are on WhatsApp
     group_info: bool = False  # can fetch a group's name and participants
     groups: bool = False  # can create and run groups (subject, participants, invite links)
+    profile: bool = False  # can change its own profile, read contacts' profiles, block
     proxy: bool = False  # connects through the session's proxy_url
     message_types: frozenset[MessageType] = field(default_factory=frozenset)
 
@@ -168,6 +170,11 @@ class Transport(ABC):
         :func:`~wagate.domain.groups.group_json` shows it, or for participant changes
         ``{"items": [{"jid", "ok", "error"}]}``, or for an invite link ``{"link"}``."""
         raise UnsupportedByTransport("this session's transport cannot manage groups")
+
+    async def manage_profile(self, action: ProfileAction) -> dict[str, Any]:
+        """The session's own profile, a contact's profile, or a block (see
+        :mod:`wagate.domain.profiles` for what each answers)."""
+        raise UnsupportedByTransport("this session's transport cannot manage profiles")
 
     async def __aenter__(self) -> Self:
         await self.connect()

@@ -175,6 +175,21 @@ class FakeEngine(SessionEngine):
         self._made_here(jid)
         return "https://chat.whatsapp.com/" + ("NEWCODE" if reset else "FIRSTCODE")
 
+    async def _net_set_profile(self, name: str | None, about: str | None) -> None:
+        if about is not None:
+            self.about = about
+
+    async def _net_set_profile_photo(self, jpeg: bytes) -> None:
+        self.picture = "https://pps.whatsapp.net/fake/" + hashlib.sha256(jpeg).hexdigest()[:8]
+
+    async def _net_profile_of(self, jid: neo.JID) -> tuple[str | None, str | None]:
+        if jid.User == OWN_PHONE:
+            return getattr(self, "about", None), getattr(self, "picture", None)
+        return "Available", None
+
+    async def _net_block(self, jid: neo.JID, blocked: bool) -> None:
+        self.blocked = blocked
+
     async def _net_leave_group(self, jid: neo.JID) -> None:
         self.groups.pop(f"{jid.User}@{jid.Server}", None)
 

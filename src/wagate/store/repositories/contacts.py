@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import new_id
@@ -50,6 +50,7 @@ async def remember_contact(
     if by_phone is not None and by_lid is not None and by_phone.id != by_lid.id:
         contact = by_phone
         contact.opted_out_at = contact.opted_out_at or by_lid.opted_out_at
+        contact.blocked_at = contact.blocked_at or by_lid.blocked_at
         await db.delete(by_lid)
         await db.flush()
     if contact is None:
@@ -81,3 +82,40 @@ async def list_contacts(db: AsyncSession, session_id: str, limit: int = 500) -> 
         .limit(limit)
     )
     return list(await db.scalars(query))
+
+
+async def search_contacts(
+    db: AsyncSession, session_id: str, *, query: str | None, limit: int, after: str | None
+) -> list[Contact]:
+    """The session's contacts in the order wagate met them, after the contact ``after``
+    (a cursor); ``query`` matches part of the name (any case), phone number or @lid."""
+    statement = select(Contact).where(Contact.session_id == session_id)
+    if query:
+        pattern = f"%{_escape_like(query)}%"
+        clauses = [func.lower(Contact.push_name).like(pattern.lower(), escape="\\")]
+        digits = "".join(ch for ch in query if ch.isdigit())
+        if digits:
+            clauses += [Contact.phone.like(f"%{digits}%"), Contact.lid.like(f"%{digits}%")]
+        statement = statement.where(or_(*clauses))
+    if after:
+        statement = statement.where(Contact.id > after)
+    return list(await db.scalars(statement.order_by(Contact.id).limit(limit)))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def set_blocked(
+    db: AsyncSession, session_id: str, phone: str, blocked_at: datetime | None, now: datetime
+) -> Contact:
+    """Record that the session blocked (or unblocked) a phone number, met or not."""
+    contact = await find_contact(db, session_id, phone=phone)
+    if contact is None:
+        contact = Contact(
+            id=new_id("con"), session_id=session_id, phone=phone, created_at=now, updated_at=now
+        )
+        db.add(contact)
+    contact.blocked_at, contact.updated_at = blocked_at, now
+    await db.flush()
+    return contact

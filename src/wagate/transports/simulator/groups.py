@@ -10,8 +10,6 @@ included.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import random
 from collections.abc import Callable
@@ -19,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from wagate.domain import InvalidRequest, phone_of
+from wagate.domain import phone_of
 from wagate.domain.groups import (
     ChangeParticipants,
     CreateGroup,
@@ -37,6 +35,7 @@ from wagate.domain.groups import (
     UpdateGroup,
     group_json,
 )
+from wagate.transports.simulator.profiles import jpeg
 
 MEMBER, ADMIN, SUPER_ADMIN = "member", "admin", "superadmin"
 
@@ -144,12 +143,7 @@ class GroupBook:
         group = self._member_of(action.group)
         if group.locked:
             self._require_admin(group)
-        try:
-            data = base64.b64decode(action.jpeg_base64, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidRequest("the picture is not valid base64", code="invalid_media") from None
-        if not data.startswith(b"\xff\xd8\xff"):
-            raise InvalidRequest("a group picture must be a JPEG image", code="invalid_media")
+        data = jpeg(action.jpeg_base64)
         group.picture_sha256 = hashlib.sha256(data).hexdigest()
         return group_json(group.as_group()), []
 

@@ -151,6 +151,9 @@ class VirtualPhone:
         self.subscriptions: list[tuple[str, datetime]] = []  # presence subscriptions asked for
         self.read_log: list[ReadRecord] = []
         self._lids: dict[str, str | None] = {c.lid: c.phone for c in self.contacts if c.lid}
+        self.about = "Hey there! I am using WhatsApp."
+        self.picture_sha256: str | None = None
+        self.blocked: set[str] = set()  # JIDs this phone blocked
         self.groups = GroupBook(
             phone_jid(self.number), self.reachable, random.Random(f"{seed}:{session_id}:groups")
         )

@@ -53,12 +53,14 @@ from wagate.domain import (
     phone_jid,
 )
 from wagate.domain.groups import GroupAction, GroupInfo
+from wagate.domain.profiles import ProfileAction
 from wagate.transports.base import Capabilities, NumberCheck, Transport, TransportContext
 from wagate.transports.simulator.normalize import (
     learned_identity,
     media_of,
     normalize_simulator_payload,
 )
+from wagate.transports.simulator.profiles import profile_answer
 from wagate.transports.simulator.receipts import receipt_plan
 from wagate.transports.simulator.records import PendingReceipt, PresenceRecord, ReadRecord
 from wagate.transports.simulator.rules import (
@@ -99,6 +101,7 @@ class SimulatorTransport(Transport):
         check_numbers=True,
         group_info=True,
         groups=True,
+        profile=True,
         message_types=OUTBOUND_TYPES,
     )
 
@@ -396,6 +399,11 @@ class SimulatorTransport(Transport):
                 f"injected failure: {fault.code}", code=fault.code, retry_after=fault.retry_after_s
             )
         check_outgoing(message, self.phone.knows_lid)
+        if message.to in self.phone.blocked:
+            raise PermanentSendError(
+                f"{message.to} is blocked on this phone; unblock them to send",
+                code="contact_blocked",
+            )
         check_change_target(message, self.phone.sent)
         if self.phone.record_sent(message):
             sent_at = self._clock.now()
@@ -423,6 +431,10 @@ class SimulatorTransport(Transport):
             for notification in notifications:
                 await self._emit(notification)
         return answer
+
+    async def manage_profile(self, action: ProfileAction) -> dict[str, Any]:
+        await self._round_trip("profile")
+        return profile_answer(self.phone, action)
 
     async def group_info(self, group: Jid) -> dict[str, Any]:
         return await self.manage_group(GroupInfo(group=group))

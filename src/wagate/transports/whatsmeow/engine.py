@@ -52,6 +52,7 @@ from neonize.events import UndecryptableMessageEv
 from neonize.proto import Neonize_pb2 as neo
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 from neonize.utils.enum import (
+    BlocklistAction,
     ChatPresence,
     ChatPresenceMedia,
     MediaType,
@@ -84,6 +85,7 @@ from wagate.domain import (
     TransportError,
     TransportEvent,
     Unparseable,
+    WagateError,
     normalize_phone,
     phone_jid,
     phone_of,
@@ -99,6 +101,13 @@ from wagate.domain.groups import (
     UpdateGroup,
 )
 from wagate.domain.groups import GroupInfo as GroupInfoAction
+from wagate.domain.profiles import (
+    PROFILE_ACTION,
+    Block,
+    ContactProfile,
+    SetProfilePicture,
+    UpdateProfile,
+)
 from wagate.transports.audio import AudioConversionError, to_ogg_opus
 from wagate.transports.whatsmeow import normalize as norm
 from wagate.transports.whatsmeow.build import (
@@ -159,6 +168,7 @@ class SessionEngine:
         self.max_media_bytes = max_media_bytes
         self.known_jid = known_jid
         self.own = norm.Own()
+        self.push_name: str | None = None  # the account's profile name, as last seen
         self.loop = asyncio.get_running_loop()
         self.client = _Client(str(store_dir / "device.db"), uuid=session_id)
         self.client.on_login_status = self._login_status_threadsafe
@@ -334,6 +344,31 @@ class SessionEngine:
     async def _net_leave_group(self, jid: neo.JID) -> None:
         await self.client.leave_group(jid)
 
+    async def _net_set_profile(self, name: str | None, about: str | None) -> None:
+        if name is not None:
+            await self.client.set_profile_name(name)
+        if about is not None:
+            await self.client.set_status_message(about)
+
+    async def _net_set_profile_photo(self, jpeg: bytes) -> None:
+        await self.client.set_profile_photo(jpeg)
+
+    async def _net_profile_of(self, jid: neo.JID) -> tuple[str | None, str | None]:
+        """(about, picture URL) of an account, as far as its privacy lets us see."""
+        about = None
+        for info in await self.client.get_user_info(jid):
+            about = info.UserInfo.Status or None
+        try:
+            picture = await self.client.get_profile_picture(jid)
+            url = picture.URL or None
+        except Exception:  # no picture, or hidden from us
+            url = None
+        return about, url
+
+    async def _net_block(self, jid: neo.JID, blocked: bool) -> None:
+        action = BlocklistAction.BLOCK if blocked else BlocklistAction.UNBLOCK
+        await self.client.update_blocklist(jid, action)
+
     # ------------------------------------------------------------------ requests
 
     def _require_connected(self) -> None:
@@ -476,6 +511,41 @@ class SessionEngine:
             raise norm.group_error(exc) from None
         return await self.group_info(action.group)
 
+    async def manage_profile(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The session's profile, a contact's profile, or a block (see
+        :mod:`wagate.domain.profiles`)."""
+        self._require_connected()
+        action = PROFILE_ACTION.validate_python(data)
+        try:
+            match action:
+                case UpdateProfile():
+                    await self._net_set_profile(action.name, action.about)
+                case SetProfilePicture():
+                    await self._net_set_profile_photo(base64.b64decode(action.jpeg_base64))
+                case ContactProfile():
+                    about, url = await self._net_profile_of(parse_jid(action.jid))
+                    return {"jid": action.jid, "about": about, "picture_url": url}
+                case Block():
+                    await self._net_block(parse_jid(action.jid), action.blocked)
+                    return {"jid": action.jid, "blocked": action.blocked}
+            own = phone_jid(self.own.phone) if self.own.phone else None
+            if own is None:
+                raise ConnectionGone("the session does not know its own number yet")
+            about, url = await self._net_profile_of(parse_jid(own))
+        except WagateError:
+            raise
+        except Exception as exc:
+            raise TransportError(f"WhatsApp refused the profile request: {exc}") from None
+        if isinstance(action, UpdateProfile) and action.name:
+            self.push_name = action.name
+        return {
+            "jid": own,
+            "phone": self.own.phone,
+            "name": self.push_name,
+            "about": about,
+            "picture_url": url,
+        }
+
     async def _group_json(self, info: neo.GroupInfo, jid: str) -> dict[str, Any]:
         participants = []
         for p in info.Participants:
@@ -586,6 +656,7 @@ class SessionEngine:
             self.known_jid = jid
             await self._report(CredentialsUpdated({"jid": jid, "lid": lid}))
         push_name = (me.PushName or None) if me is not None else None
+        self.push_name = push_name
         await self._report(Connected(phone=phone, push_name=push_name, lid=lid))
 
     async def _on_pair_status(self, _: Any, event: neo.PairStatus) -> None:

@@ -169,6 +169,8 @@ class Host:
                 return await engine.group_info(str(h["jid"])), b""
             case "group":
                 return await engine.manage_group(dict(h["action"])), b""
+            case "profile":
+                return await engine.manage_profile(dict(h["action"])), b""
             case _:
                 raise ProtocolError(f"unknown request {op!r}")
         return None, b""

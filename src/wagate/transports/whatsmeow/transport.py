@@ -44,6 +44,7 @@ from wagate.domain import (
     TransportEvent,
 )
 from wagate.domain.groups import GroupAction
+from wagate.domain.profiles import ProfileAction
 from wagate.transports.base import Capabilities, NumberCheck, Transport, TransportContext
 from wagate.transports.whatsmeow.protocol import RawQr, outgoing_to_wire
 
@@ -78,6 +79,7 @@ class WhatsmeowTransport(Transport):
         check_numbers=True,
         group_info=True,
         groups=True,
+        profile=True,
         message_types=OUTBOUND_TYPES,
     )
 
@@ -251,6 +253,12 @@ class WhatsmeowTransport(Transport):
 
     async def group_info(self, group: Jid) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("group_info", jid=group, timeout=60)
+        return result
+
+    async def manage_profile(self, action: ProfileAction) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "profile", action=action.model_dump(mode="json"), timeout=60
+        )
         return result
 
     async def manage_group(self, action: GroupAction) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""polls: the poll a message carries (question, options, tallies) and each person's vote
+"""polls: the poll a message carries (question, options, tallies) and each person's vote;
+when the session blocked a contact
 
 Revision ID: 0011
 Revises: 0010
@@ -23,6 +24,7 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgres
 
 def upgrade() -> None:
     op.add_column("messages", sa.Column("poll", JSON, nullable=True))
+    op.add_column("contacts", sa.Column("blocked_at", UtcDateTime(), nullable=True))
     op.create_table(
         "poll_votes",
         sa.Column("message_id", sa.String(40), nullable=False),
@@ -41,4 +43,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("poll_votes")
+    op.drop_column("contacts", "blocked_at")
     op.drop_column("messages", "poll")
