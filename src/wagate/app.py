@@ -58,6 +58,7 @@ from wagate.api.routes import media as media_routes
 from wagate.api.routes import (
     settings as settings_routes,
 )
+from wagate.api.send_body import document_send_body
 from wagate.bootstrap import ensure_data_dir, load_or_create_admin_key
 from wagate.config import Settings
 from wagate.domain import Clock, RetryStrategy, SystemClock
@@ -803,5 +804,6 @@ def create_app(
         conversation_routes.router,
     ):
         app.include_router(router)
+    document_send_body(app)
     web.install(app)
     return app

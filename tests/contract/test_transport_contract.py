@@ -291,3 +291,29 @@ async def test_a_group_is_made_run_and_left(contract: Contract) -> None:
 
     await eventually(noticed)
     assert (await client.post(f"{base}/{jid}/leave")).status_code == 204
+
+
+async def test_the_profile_and_blocking_where_the_transport_can(contract: Contract) -> None:
+    client, sid = contract.client, contract.sid
+    if not contract.capabilities.profile:
+        for method, path in (
+            ("GET", f"/v1/sessions/{sid}/profile"),
+            ("POST", f"/v1/sessions/{sid}/contacts/{CONTACT}/block"),
+        ):
+            answer = await client.request(method, path)
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["error"]["code"] == "unsupported_by_transport"
+        return
+    changed = await client.patch(f"/v1/sessions/{sid}/profile", json={"about": "Open 9-18h"})
+    assert changed.status_code == 200, changed.text
+    own = (await client.get(f"/v1/sessions/{sid}/profile")).json()
+    assert own["about"] == "Open 9-18h"
+    assert own["jid"] == f"{contract.session['phone']}@s.whatsapp.net"
+    their = (await client.get(f"/v1/sessions/{sid}/contacts/{CONTACT}/profile")).json()
+    assert their["jid"] == f"{CONTACT}@s.whatsapp.net"
+    blocked = await client.post(f"/v1/sessions/{sid}/contacts/{CONTACT}/block")
+    assert blocked.json() == {"jid": f"{CONTACT}@s.whatsapp.net", "blocked": True}
+    [contact] = (await client.get(f"/v1/sessions/{sid}/contacts", params={"q": CONTACT})).json()[
+        "items"
+    ]
+    assert contact["blocked"] is True

@@ -11,7 +11,10 @@ checked here costs an attacker without a key nothing but costs us little:
   read; a body sent without one (chunked) is counted as it arrives and
   refused once it passes the limit (what follows is read and dropped, up to
   1 MiB, so that a client that stops there gets the answer). At most the
-  limit is ever held in memory for one request.
+  limit is ever held in memory for one request. A ``multipart/form-data``
+  send (a file upload) is not held at all: it streams on to the form parser,
+  which spools the file to disk, and is counted as it goes (a body that
+  passes the limit fails there with the same 413).
 - **NUL.** PostgreSQL cannot store U+0000 in text, and no legitimate API value
   contains it; without this check such a request would fail deep inside a
   query. The path, the query string and bodies are checked (a raw NUL as each
@@ -27,6 +30,8 @@ import re
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wagate.domain import PayloadTooLarge
 
 _ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _SEND = re.compile(r"^/v1/sessions/[^/]+/messages/?$")
@@ -44,6 +49,7 @@ class BodyLimits:
     media: int  # a message with media in base64
     bulk: int  # a bulk send
     ingest: int  # Cloud API notifications (media is fetched, never inline)
+    upload: int = 0  # a multipart send: the file, plus its form fields
 
     @classmethod
     def for_media(
@@ -55,6 +61,7 @@ class BodyLimits:
             media=media,
             bulk=media + 8 * 1024 * 1024,  # one media item plus a thousand texts
             ingest=ingest_max_bytes,
+            upload=media_max_bytes + 64 * 1024,
         )
 
     def for_request(self, method: str, path: str) -> int:
@@ -87,8 +94,18 @@ class BodyGuard:
         if check_nul and any(b"%00" in part or b"\x00" in part for part in (raw_path, query)):
             await _refuse_nul(send)
             return
-        limit = self.limits.for_request(scope["method"], path)
         declared = _content_length(scope)
+        if scope["method"] == "POST" and _SEND.match(path) and _multipart(scope):
+            # a file holds NULs; the form's text fields are checked when they are parsed
+            limit = self.limits.upload or self.limits.media
+            if declared is not None and declared > limit:
+                # a client uploading a file writes all of it before it reads an answer
+                await _drain(receive, declared - limit <= DRAIN_MAX)
+                await _refuse_too_large(send, limit)
+                return
+            await self.app(scope, _counted(receive, limit), send)
+            return
+        limit = self.limits.for_request(scope["method"], path)
         if declared is not None and declared > limit:
             await _refuse_too_large(send, limit)
             return
@@ -160,6 +177,31 @@ def _chunked(scope: Scope) -> bool:
         name == b"transfer-encoding" and b"chunked" in value.lower()
         for name, value in scope.get("headers", [])
     )
+
+
+def _multipart(scope: Scope) -> bool:
+    return any(
+        name == b"content-type" and value.lower().startswith(b"multipart/form-data")
+        for name, value in scope.get("headers", [])
+    )
+
+
+def _counted(receive: Receive, limit: int) -> Receive:
+    """``receive`` that fails with 413 once the body passes ``limit``."""
+    size = 0
+
+    async def counting() -> Message:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"the request body is larger than this route's limit of {limit} bytes"
+                )
+        return message
+
+    return counting
 
 
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:

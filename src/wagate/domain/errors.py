@@ -104,6 +104,13 @@ class SessionNameTaken(Conflict):
     code = "session_name_taken"
 
 
+class PayloadTooLarge(WagateError):
+    """The request body is larger than the route takes."""
+
+    code = "payload_too_large"
+    status_code = 413
+
+
 class InvalidRequest(WagateError):
     """The request is well-formed but cannot be carried out."""
 

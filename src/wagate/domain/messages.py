@@ -144,14 +144,17 @@ class OutboundMedia(BaseModel):
 
     url: str | None = Field(default=None, max_length=4096)
     base64: str | None = None
+    upload: bool = Field(
+        default=False, description="the file is the `file` part of this multipart request"
+    )
     mime_type: str | None = Field(default=None, max_length=255)
     file_name: str | None = Field(default=None, max_length=255)
     caption: str | None = Field(default=None, max_length=MAX_TEXT)
 
     @model_validator(mode="after")
     def _one_source(self) -> OutboundMedia:
-        if (self.url is None) == (self.base64 is None):
-            raise ValueError("media needs exactly one of 'url' or 'base64'")
+        if [self.url is not None, self.base64 is not None, self.upload].count(True) != 1:
+            raise ValueError("media needs exactly one of 'url', 'base64' or an uploaded 'file'")
         return self
 
 

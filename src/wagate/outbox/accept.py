@@ -16,7 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 import structlog
 
@@ -62,6 +62,16 @@ class Accepted:
 
 BulkItem = tuple[OutboundMessageRequest, str | None] | Exception
 """A request and its idempotency key, or the error that kept it from parsing."""
+
+
+class UploadedFile(Protocol):
+    """A file uploaded with the request (multipart), spooled to a temporary file."""
+
+    @property
+    def file(self) -> BinaryIO: ...
+
+    @property
+    def size(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +129,11 @@ class OutboundAcceptor:
         return resolve_policy(self.policy_defaults, session.settings or {})
 
     async def accept(
-        self, session: Session, request: OutboundMessageRequest, idempotency_key: str | None
+        self,
+        session: Session,
+        request: OutboundMessageRequest,
+        idempotency_key: str | None,
+        upload: UploadedFile | None = None,
     ) -> Accepted:
         """Store the message as queued; ``created`` is False on a replay.
 
@@ -127,7 +141,7 @@ class OutboundAcceptor:
         the same transaction; a request that is refused leaves no key behind,
         so the client can retry with it.
         """
-        admission = await self.prepare(session, request, idempotency_key or None)
+        admission = await self.prepare(session, request, idempotency_key or None, upload)
         return await self._settle(admission, self.db.batches.enqueue(self.admissions, admission))
 
     async def accept_many(
@@ -207,7 +221,11 @@ class OutboundAcceptor:
     # ------------------------------------------------------------------ preparing
 
     async def prepare(
-        self, session: Session, request: OutboundMessageRequest, key: str | None
+        self,
+        session: Session,
+        request: OutboundMessageRequest,
+        key: str | None,
+        upload: UploadedFile | None = None,
     ) -> Admission:
         """Everything that needs no database: the checks of the request itself, media, the row.
 
@@ -219,9 +237,11 @@ class OutboundAcceptor:
             capabilities.require(f"sending {request.type.value} messages", False)
         destination = normalize_destination(request.to)
         message_id = new_id("msg")
-        media_json = await self._media(session.id, message_id, request)
+        media_json = await self._media(session.id, message_id, request, upload)
         ttl_s = request.ttl_s if request.ttl_s is not None else policy.message_ttl_s
         dumped = request.model_dump(mode="json", exclude_none=True)  # hashed, and stored
+        if upload is not None and media_json is not None:  # a key replays the same file only
+            dumped["media"]["sha256"] = media_json["sha256"]
         row = self._row(
             session,
             message_id,
@@ -349,7 +369,11 @@ class OutboundAcceptor:
         removal.add_done_callback(self._cleanups.discard)
 
     async def _media(
-        self, session_id: str, message_id: str, request: OutboundMessageRequest
+        self,
+        session_id: str,
+        message_id: str,
+        request: OutboundMessageRequest,
+        upload: UploadedFile | None = None,
     ) -> dict[str, Any] | None:
         if request.type not in MEDIA_TYPES or request.media is None:
             return None
@@ -362,7 +386,18 @@ class OutboundAcceptor:
             "url": f"/v1/messages/{message_id}/media",
             "voice": request.type is MessageType.VOICE,
         }
-        if media.base64 is not None:
+        if media.upload:
+            if upload is None:
+                raise InvalidRequest("media.upload needs the request's file", code="invalid_media")
+            size = upload.size
+            if size > self.settings.media_max_bytes:
+                raise InvalidRequest(
+                    f"the file is {size} bytes; the limit is {self.settings.media_max_bytes}",
+                    code="media_too_large",
+                )
+            stored = await self.media.save_file(session_id, message_id, upload.file, mime)
+            info.update(size=stored.size, sha256=stored.sha256)
+        elif media.base64 is not None:
             data = _decode_base64(media.base64)
             if len(data) > self.settings.media_max_bytes:
                 raise InvalidRequest(

@@ -19,6 +19,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import obstore
 from obstore.store import S3Store
@@ -49,6 +50,15 @@ class MediaStore(ABC):
     ) -> StoredMedia:
         """Store the file whole or not at all (a crash never leaves half a file)."""
 
+    async def save_file(
+        self, session_id: str, message_id: str, source: BinaryIO, mime_type: str | None
+    ) -> StoredMedia:
+        """Store an uploaded file from its (seekable) spool, without holding it in memory
+        where the store allows; whole or not at all, as :meth:`save`."""
+        return await self.save(
+            session_id, message_id, await asyncio.to_thread(source.read), mime_type
+        )
+
     @abstractmethod
     async def read(self, session_id: str, message_id: str, mime_type: str | None) -> bytes | None:
         """The file, or None when there is none."""
@@ -77,6 +87,31 @@ class LocalMediaStore(MediaStore):
         path = self.path_for(session_id, message_id, mime_type)
         await asyncio.to_thread(self._write, path, data)
         return _stored(media_key(session_id, message_id, mime_type), data)
+
+    async def save_file(
+        self, session_id: str, message_id: str, source: BinaryIO, mime_type: str | None
+    ) -> StoredMedia:
+        path = self.path_for(session_id, message_id, mime_type)
+        size, digest = await asyncio.to_thread(self._copy, path, source)
+        return StoredMedia(
+            key=media_key(session_id, message_id, mime_type), size=size, sha256=digest
+        )
+
+    @staticmethod
+    def _copy(path: Path, source: BinaryIO) -> tuple[int, str]:
+        """Copy in chunks, hashing as it goes; temp file, fsync, rename, as :meth:`_write`."""
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temp = path.with_suffix(path.suffix + ".part")
+        digest, size = hashlib.sha256(), 0
+        with open(temp, "wb") as handle:
+            while chunk := source.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+        return size, digest.hexdigest()
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:

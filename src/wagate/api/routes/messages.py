@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Depends, Header, Query, status
 from fastapi.responses import JSONResponse, Response
 
 from wagate.api.cursors import parse_cursor
@@ -19,18 +19,46 @@ from wagate.api.deps import (
 from wagate.api.routes.media import FILE_RESPONSE, media_file
 from wagate.api.routes.sessions import load_session, load_session_row
 from wagate.api.schemas import ErrorResponse, MessageOut, MessagePage
-from wagate.domain import Direction, MessageEditRequest, MessageType, OutboundMessageRequest
+from wagate.api.send_body import SendBody, send_body
+from wagate.domain import Direction, MessageEditRequest, MessageType
 from wagate.outbox.accept import Accepted
 from wagate.store.repositories import messages
 from wagate.store.serialize import message_json
 
 router = APIRouter(tags=["messages"])
 
+SEND_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/OutboundMessageRequest"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["to", "file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "to": {"type": "string"},
+                    "type": {"type": "string", "description": "default: from the file's type"},
+                    "caption": {"type": "string"},
+                    "mime_type": {"type": "string"},
+                    "file_name": {"type": "string"},
+                    "reply_to": {"type": "string"},
+                    "message": {
+                        "type": "string",
+                        "description": "the whole JSON body at once (fields beside it win)",
+                    },
+                },
+            }
+        },
+    },
+}
+
 
 @router.post(
     "/v1/sessions/{session_id}/messages",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=MessageOut,
+    openapi_extra={"requestBody": SEND_BODY},
     responses={
         404: {"model": ErrorResponse, "description": "no such session"},
         409: {
@@ -48,7 +76,7 @@ router = APIRouter(tags=["messages"])
 )
 async def send_message(
     session_id: str,
-    body: OutboundMessageRequest,
+    body: Annotated[SendBody, Depends(send_body)],
     db: DatabaseDep,
     acceptor: AcceptorDep,
     outbox: OutboxDep,
@@ -57,12 +85,15 @@ async def send_message(
 ) -> Any:
     """Queue a message. It is sent once the session is connected; follow it by its ``id``.
 
+    The body is JSON, or ``multipart/form-data`` with the file as its ``file`` part and
+    the same fields as form fields (objects such as ``location`` as JSON).
+
     The same ``Idempotency-Key`` with the same body returns the original message
     (with the header ``Idempotent-Replayed: true``) for ``WAGATE_IDEMPOTENCY_TTL_S``
     (24 h by default). ``ttl_s`` in the body overrides the session's message TTL.
     """
     session = await load_session_row(db, session_id, principal)
-    accepted = await acceptor.accept(session, body, idempotency_key)
+    accepted = await acceptor.accept(session, body.request, idempotency_key, body.upload)
     if accepted.created:
         outbox.wake(session.id)
     return _accepted(accepted)
