@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,14 @@ async def test_hostile_ids_stay_inside_the_store(store: MediaStore, tmp_path: Pa
     stored = await store.save("../../etc", "../passwd", b"no", "text/plain")
     assert stored.key == ".._.._etc/.._passwd.txt"
     assert not (tmp_path.parent / "etc").exists()
+
+
+async def test_an_uploaded_file_is_stored_from_its_spool(store: MediaStore) -> None:
+    data = bytes(range(256)) * 5000  # over a megabyte: copied in chunks
+    with tempfile.SpooledTemporaryFile(max_size=1024) as spool:
+        spool.write(data)
+        spool.seek(0)
+        stored = await store.save_file("ses_1", "msg_up", spool, "application/pdf")
+    assert stored.size == len(data)
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert await store.read("ses_1", "msg_up", "application/pdf") == data

@@ -43,6 +43,17 @@ def _stored(key: str, data: bytes) -> StoredMedia:
     return StoredMedia(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
+def _measure(source: BinaryIO) -> tuple[int, str]:
+    """Size and SHA-256 of a seekable file, read in chunks; it is left at its start."""
+    digest, size = hashlib.sha256(), 0
+    source.seek(0)
+    while chunk := source.read(1024 * 1024):
+        digest.update(chunk)
+        size += len(chunk)
+    source.seek(0)
+    return size, digest.hexdigest()
+
+
 class MediaStore(ABC):
     @abstractmethod
     async def save(
@@ -185,6 +196,16 @@ class S3MediaStore(MediaStore):
     ) -> StoredMedia:
         await obstore.put_async(self._store, self._key(session_id, message_id, mime_type), data)
         return _stored(media_key(session_id, message_id, mime_type), data)
+
+    async def save_file(
+        self, session_id: str, message_id: str, source: BinaryIO, mime_type: str | None
+    ) -> StoredMedia:
+        size, digest = await asyncio.to_thread(_measure, source)
+        key = self._key(session_id, message_id, mime_type)
+        await obstore.put_async(self._store, key, source)  # in parts when it is large
+        return StoredMedia(
+            key=media_key(session_id, message_id, mime_type), size=size, sha256=digest
+        )
 
     async def read(self, session_id: str, message_id: str, mime_type: str | None) -> bytes | None:
         try:
