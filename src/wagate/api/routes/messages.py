@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, status
 from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime
 
 from wagate.api.cursors import parse_cursor
 from wagate.api.deps import (
@@ -14,13 +15,20 @@ from wagate.api.deps import (
     MediaDep,
     OutboxDep,
     PrincipalDep,
-    ServicesDep,
 )
 from wagate.api.routes.media import FILE_RESPONSE, media_file
-from wagate.api.routes.sessions import load_session, load_session_row
+from wagate.api.routes.sessions import load_session_row
 from wagate.api.schemas import ErrorResponse, MessageOut, MessagePage
 from wagate.api.send_body import SendBody, send_body
-from wagate.domain import Direction, MessageEditRequest, MessageType
+from wagate.domain import (
+    Direction,
+    InvalidDestination,
+    InvalidRequest,
+    MessageEditRequest,
+    MessageStatus,
+    MessageType,
+    normalize_destination,
+)
 from wagate.outbox.accept import Accepted
 from wagate.store.repositories import messages
 from wagate.store.serialize import message_json
@@ -195,29 +203,57 @@ async def _change(
 @router.get("/v1/sessions/{session_id}/messages", response_model=MessagePage)
 async def list_messages(
     session_id: str,
-    services: ServicesDep,
+    db: DatabaseDep,
     principal: PrincipalDep,
     chat_id: str | None = None,
     direction: Direction | None = None,
+    type: Annotated[
+        list[MessageType] | None, Query(description="one or more types (repeat the parameter)")
+    ] = None,
+    status: Annotated[list[MessageStatus] | None, Query(description="one or more statuses")] = None,
+    since: Annotated[AwareDatetime | None, Query(description="created at or after")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="created before")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="part of the text, any case")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> Any:
-    """Newest first; pass ``next_cursor`` as ``cursor`` for the next page."""
-    session = await load_session(services, session_id, principal)
-    before = parse_cursor(cursor)
-    async with services.db.read() as tx:
+    """A session's messages, newest first, narrowed by chat, direction, type, status, time
+    (``since``/``until``, ISO 8601 with a time zone) and text (``q``: part of the text or
+    caption). Pass ``next_cursor`` as ``cursor`` for the next page."""
+    session = await load_session_row(db, session_id, principal)
+    if since is not None and until is not None and since >= until:
+        raise InvalidRequest("'since' must be before 'until'", code="validation_error")
+    where = messages.MessageFilter(
+        chat_id=normalize_chat(chat_id) if chat_id else None,
+        direction=direction,
+        types=tuple(t.value for t in type or ()),
+        statuses=tuple(s.value for s in status or ()),
+        since=since,
+        until=until,
+        text=q,
+    )
+    async with db.read() as tx:
         rows, next_seq = await messages.list_messages(
             tx,
             session_id=session.id,
-            chat_id=chat_id,
-            direction=direction,
             limit=limit,
-            before_seq=before,
+            before_seq=parse_cursor(cursor),
+            where=where,
         )
     return {
         "items": [message_json(r) for r in rows],
         "next_cursor": str(next_seq) if next_seq is not None else None,
     }
+
+
+def normalize_chat(chat_id: str) -> str:
+    """A chat as the caller wrote it (phone digits, a JID) as it is stored."""
+    try:
+        return normalize_destination(chat_id)
+    except InvalidDestination:
+        return chat_id  # matches nothing, as an unknown chat should
 
 
 @router.get("/v1/messages/{message_id}", response_model=MessageOut)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -161,6 +163,19 @@ async def latest_in_chat(
     return list(await db.scalars(query))
 
 
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    """What ``GET /v1/sessions/{id}/messages`` narrows a session's messages to."""
+
+    chat_id: str | None = None
+    direction: Direction | None = None
+    types: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
+    text: str | None = None  # part of the text or caption, any case
+
+
 async def list_messages(
     db: AsyncSession,
     *,
@@ -169,13 +184,26 @@ async def list_messages(
     direction: Direction | None = None,
     limit: int = 50,
     before_seq: int | None = None,
+    where: MessageFilter | None = None,
 ) -> tuple[list[Message], int | None]:
     """Newest first. Returns the page and the cursor of the next (older) page, if any."""
+    where = where or MessageFilter(chat_id=chat_id, direction=direction)
     query: Select[Message] = select(Message).where(Message.session_id == session_id)
-    if chat_id is not None:
-        query = query.where(Message.chat_id == chat_id)
-    if direction is not None:
-        query = query.where(Message.direction == direction.value)
+    if where.chat_id is not None:
+        query = query.where(Message.chat_id == where.chat_id)
+    if where.direction is not None:
+        query = query.where(Message.direction == where.direction.value)
+    if where.types:
+        query = query.where(Message.type.in_(where.types))
+    if where.statuses:
+        query = query.where(Message.status.in_(where.statuses))
+    if where.since is not None:
+        query = query.where(Message.created_at >= where.since)
+    if where.until is not None:
+        query = query.where(Message.created_at < where.until)
+    if where.text:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", where.text.lower()) + "%"
+        query = query.where(func.lower(Message.text).like(pattern, escape="\\"))
     if before_seq is not None:
         query = query.where(Message.seq < before_seq)
     rows = list(await db.scalars(query.order_by(Message.seq.desc()).limit(limit + 1)))
