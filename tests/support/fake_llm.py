@@ -1,4 +1,5 @@
-"""Fake LLM servers on loopback: OpenAI's Chat Completions and Anthropic's Messages API.
+"""Fake LLM servers on loopback: OpenAI's Chat Completions (and its audio transcriptions)
+and Anthropic's Messages API.
 
 Real HTTP servers (aiohttp), so the official SDKs run unmodified against
 them. Each records the requests (body and headers) and answers with the
@@ -24,6 +25,9 @@ class FakeLLM:
     delay_s: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    transcript: str = "I would like two pairs in size 40"
+    transcriptions: list[dict[str, Any]] = field(default_factory=list)  # model, language, file
+    transcription_status: int = 200
 
     async def _record(self, request: web.Request) -> web.Response | None:
         self.requests.append(await request.json())
@@ -73,8 +77,29 @@ async def fake_openai() -> AsyncIterator[FakeLLM]:
             }
         )
 
+    async def transcriptions(request: web.Request) -> web.Response:
+        """``POST /v1/audio/transcriptions`` (multipart: ``file``, ``model``, ``language``)."""
+        form = await request.post()
+        upload = form["file"]
+        assert isinstance(upload, web.FileField)
+        state.transcriptions.append(
+            {
+                "model": form.get("model"),
+                "language": form.get("language"),
+                "file_name": upload.filename,
+                "content_type": upload.content_type,
+                "data": upload.file.read(),
+                "authorization": request.headers.get("authorization"),
+            }
+        )
+        if state.transcription_status != 200:
+            body = {"error": {"type": "server_error", "message": "the fake model failed"}}
+            return web.json_response(body, status=state.transcription_status)
+        return web.json_response({"text": f" {state.transcript} "})
+
     app = web.Application()
     app.router.add_post("/v1/chat/completions", completions)
+    app.router.add_post("/v1/audio/transcriptions", transcriptions)
     runner, port = await _serve(app)
     state.base_url = f"http://127.0.0.1:{port}/v1"
     try:

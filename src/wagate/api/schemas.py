@@ -114,6 +114,9 @@ class MessageOut(BaseModel):
         description="a poll: name, options, selectable_count, and tallies "
         "([{option, votes}], counted from everyone's current vote)",
     )
+    transcript: str | None = Field(
+        default=None, description="a voice note's words, when the assistant transcribed it"
+    )
     reply_to: str | None
     timestamp: str | None
     status: MessageStatus

@@ -53,6 +53,17 @@ class BrainOut(BaseModel):
     header_names: list[str]
 
 
+class TranscriptionOut(BaseModel):
+    """Hearing voice notes, as shown: the API key never leaves the server."""
+
+    enabled: bool
+    base_url: str | None = None
+    model: str
+    language: str | None = None
+    timeout_s: float
+    api_key_set: bool
+
+
 class AssistantOut(BaseModel):
     enabled: bool
     brain: BrainOut
@@ -67,6 +78,7 @@ class AssistantOut(BaseModel):
     handoff_keywords: list[str]
     reactions: Reactions
     quote_when_batched: bool
+    transcription: TranscriptionOut
 
 
 class HumanReply(BaseModel):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from wagate.engine.settings import AssistantSettings, BrainSettings, parse_settings
+from wagate.engine.settings import (
+    AssistantSettings,
+    BrainSettings,
+    Transcription,
+    parse_settings,
+)
 from wagate.engine.settings import public_view as _public_view
 from wagate.events import SecretBox
 from wagate.store import AsyncSession
@@ -13,6 +18,10 @@ from wagate.store.models_engine import Assistant
 from wagate.store.repositories import conversations
 
 DEFAULTS = AssistantSettings()
+
+
+def _transcription_context(session_id: str) -> str:
+    return f"session:{session_id}:assistant:transcription_key"
 
 
 def _context(session_id: str, header: str | None = None) -> str:
@@ -32,6 +41,13 @@ def settings_of(row: Assistant | None) -> AssistantSettings:
 def open_api_key(box: SecretBox, session_id: str, settings: AssistantSettings) -> str | None:
     sealed = settings.brain.api_key
     return box.open(sealed, _context(session_id)) if sealed else None
+
+
+def open_transcription_key(
+    box: SecretBox, session_id: str, settings: AssistantSettings
+) -> str | None:
+    sealed = settings.transcription.api_key
+    return box.open(sealed, _transcription_context(session_id)) if sealed else None
 
 
 def open_brain(box: SecretBox, session_id: str, settings: AssistantSettings) -> BrainSettings:
@@ -73,7 +89,10 @@ async def save(
     else:
         headers = current.brain.headers if same_endpoint else {}
     stored = settings.model_copy(
-        update={"brain": settings.brain.model_copy(update={"api_key": sealed, "headers": headers})}
+        update={
+            "brain": settings.brain.model_copy(update={"api_key": sealed, "headers": headers}),
+            "transcription": _sealed_transcription(box, session.id, body, settings, current),
+        }
     )
     config = stored.model_dump(mode="json", exclude={"enabled"})
     await conversations.put_assistant(
@@ -85,6 +104,27 @@ async def save(
         now=now,
     )
     return stored
+
+
+def _sealed_transcription(
+    box: SecretBox,
+    session_id: str,
+    body: dict[str, Any],
+    settings: AssistantSettings,
+    current: AssistantSettings,
+) -> Transcription:
+    """The transcription settings with their key sealed; a body without a key keeps the
+    stored one while ``base_url`` stays, as for the brain."""
+    given = body.get("transcription") if isinstance(body.get("transcription"), dict) else {}
+    assert isinstance(given, dict)
+    if "api_key" in given:
+        key = given["api_key"]
+        sealed = box.seal(key, _transcription_context(session_id)) if key else None
+    elif settings.transcription.base_url == current.transcription.base_url:
+        sealed = current.transcription.api_key
+    else:
+        sealed = None
+    return settings.transcription.model_copy(update={"api_key": sealed})
 
 
 def _endpoint(brain: BrainSettings) -> tuple[str, str | None, str | None]:

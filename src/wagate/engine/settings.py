@@ -61,6 +61,23 @@ class Batching(BaseModel):
     max_batch: int = Field(default=8, ge=1, le=100)
 
 
+class Transcription(BaseModel):
+    """Hearing voice notes: an inbound voice note (or audio) is transcribed before the brain
+    sees it, through an OpenAI-compatible ``/audio/transcriptions`` API: OpenAI's (no
+    ``base_url``), or a local model's server (whisper.cpp, faster-whisper-server, LocalAI)."""
+
+    model_config = _STRICT
+
+    enabled: bool = False
+    base_url: str | None = Field(default=None, max_length=2048, description="OpenAI-compatible")
+    api_key: str | None = Field(default=None, max_length=500, description="write-only")
+    model: str = Field(default="whisper-1", min_length=1, max_length=200)
+    language: str | None = Field(
+        default=None, pattern=r"^[a-z]{2}$", description="ISO 639-1 hint, e.g. `pt`"
+    )
+    timeout_s: float = Field(default=60.0, gt=0, le=600)
+
+
 class Reactions(BaseModel):
     model_config = _STRICT
 
@@ -94,6 +111,7 @@ class AssistantSettings(BaseModel):
     handoff_keywords: list[str] = Field(default_factory=lambda: list(DEFAULT_HANDOFF))
     reactions: Reactions = Field(default_factory=Reactions)
     quote_when_batched: bool = True
+    transcription: Transcription = Field(default_factory=Transcription)
 
 
 def parse_settings(body: dict[str, Any]) -> AssistantSettings:
@@ -113,4 +131,5 @@ def public_view(settings: AssistantSettings, *, api_key_set: bool) -> dict[str, 
     body["brain"].pop("api_key", None)
     body["brain"]["api_key_set"] = api_key_set
     body["brain"]["header_names"] = sorted(body["brain"].pop("headers", {}) or {})
+    body["transcription"]["api_key_set"] = bool(body["transcription"].pop("api_key", None))
     return body

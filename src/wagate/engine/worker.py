@@ -23,7 +23,7 @@ import structlog
 from wagate.domain import Clock, MessageType, WagateError, phone_of
 from wagate.domain.urls import ensure_public_url
 from wagate.engine import journal, replies, voice
-from wagate.engine.assistants import open_brain, settings_of
+from wagate.engine.assistants import open_brain, open_transcription_key, settings_of
 from wagate.engine.brains import BrainError, BrainReply, BrainRequest, Brains, Turn
 from wagate.engine.closing import BatchChange, BatchChangeKind, Changed, LeaseLost, Replies, Step
 from wagate.engine.settings import AssistantSettings
@@ -33,7 +33,7 @@ from wagate.outbox import OutboundAcceptor
 from wagate.store import Database
 from wagate.store.models import Message, Session
 from wagate.store.models_engine import EngineBatch
-from wagate.store.repositories import conversations, messages
+from wagate.store.repositories import conversations, events, messages
 from wagate.store.serialize import message_json
 
 log = structlog.get_logger("wagate.engine")
@@ -108,11 +108,76 @@ class BatchWorker:
         reply = batch.reply
         steps: list[Step] = []  # the brain's step, when it commits with the batch's close
         if reply is None:
+            await self._hear(batch, session, settings, rows)
             reply, steps = await self._ask(batch, session, settings, rows, history)
         await self._read_time(batch, session, settings, rows)
         await self._reply(batch, session, settings, reply, steps)  # unless a human took over
 
     # ------------------------------------------------------------------ the brain
+
+    async def _hear(
+        self,
+        batch: EngineBatch,
+        session: Session,
+        settings: AssistantSettings,
+        rows: list[Message],
+    ) -> None:
+        """Transcribe the batch's voice notes, when the assistant hears them: the brain then
+        reads their words. Each transcript is kept on its message (a batch taken up again
+        finds it done) with a ``transcribed`` step, and announced as ``message.updated``;
+        a failure is a ``transcription_failed`` step, and the brain gets ``[voice]``."""
+        hearing = settings.transcription
+        if not hearing.enabled:
+            return
+        api_key = open_transcription_key(self.box, session.id, settings)
+        for row in rows:
+            if row.type not in HEARD or row.transcript is not None or not row.media:
+                continue
+            started = self.monotonic()
+            try:
+                if hearing.base_url:  # a tenant's URL: the same rules as the brain's
+                    await ensure_public_url(hearing.base_url, allow_private=self.allow_private_urls)
+                mime = row.media.get("mime_type") or "audio/ogg"
+                audio = await self.acceptor.media.read(session.id, row.id, mime)
+                if audio is None:
+                    raise BrainError("the voice note's file is not stored")
+                text = await asyncio.wait_for(
+                    self.brains.transcribe(
+                        hearing, api_key, audio, mime, row.media.get("file_name") or "voice.ogg"
+                    ),
+                    hearing.timeout_s,
+                )
+            except (TimeoutError, BrainError, WagateError) as exc:
+                error = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+                await self._note(
+                    batch, "transcription_failed", {"message_id": row.id, "error": error}
+                )
+                continue
+            row.transcript = text
+            latency_ms = round((self.monotonic() - started) * 1000)
+            async with self.db.transaction() as tx:
+                await messages.set_transcript(tx, row.id, text, self.clock.now())
+                await events.append_event(
+                    tx,
+                    tenant_id=row.tenant_id,
+                    session_id=row.session_id,
+                    type="message.updated",
+                    data={"change": "transcribed", **message_json(row)},
+                    now=self.clock.now(),
+                )
+                conv = await conversations.get_conversation(tx, batch.session_id, batch.chat_id)
+                if conv is not None:
+                    data = {"message_id": row.id, "text": text, "latency_ms": latency_ms}
+                    await journal.step(tx, conv, "transcribed", data, self.clock.now())
+            self.notify()
+
+    async def _note(self, batch: EngineBatch, kind: str, data: dict[str, Any]) -> None:
+        """One step in the chat's journal, committed now."""
+        async with self.db.transaction() as tx:
+            conv = await conversations.get_conversation(tx, batch.session_id, batch.chat_id)
+            if conv is not None:
+                await journal.step(tx, conv, kind, data, self.clock.now())
+        self.notify()
 
     async def _ask(
         self,
@@ -319,6 +384,7 @@ class BatchWorker:
 
 
 _NOT_TURNS = {MessageType.EDIT.value, MessageType.REVOKE.value}
+HEARD = {MessageType.VOICE.value, MessageType.AUDIO.value}  # what the assistant transcribes
 
 
 async def _history(tx: Any, batch: EngineBatch, rows: list[Message], window: int) -> list[Turn]:

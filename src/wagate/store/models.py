@@ -240,6 +240,7 @@ class Message(Base):
     contacts: Mapped[list[dict[str, Any]] | None]
     reaction: Mapped[dict[str, Any] | None]
     poll: Mapped[dict[str, Any] | None]  # name, options, selectable_count, votes per option
+    transcript: Mapped[str | None] = mapped_column(Text)  # a voice note's words (assistant)
     reply_to: Mapped[str | None] = mapped_column(String(128))
     timestamp: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(20))

@@ -51,6 +51,7 @@ def message_json(message: Message | Mapping[str, Any]) -> dict[str, Any]:
         "contacts": get("contacts"),
         "reaction": get("reaction"),
         "poll": _poll_of(message),
+        "transcript": _optional(message, "transcript"),
         "reply_to": get("reply_to"),
         "timestamp": iso(get("timestamp")),
         "status": status,
@@ -72,6 +73,11 @@ def message_json(message: Message | Mapping[str, Any]) -> dict[str, Any]:
 
 def _poll_of(message: Message | Mapping[str, Any]) -> dict[str, Any] | None:
     return message.get("poll") if isinstance(message, Mapping) else message.poll
+
+
+def _optional(message: Message | Mapping[str, Any], name: str) -> Any:
+    """A column that rows written before it existed (in hand as mappings) may lack."""
+    return message.get(name) if isinstance(message, Mapping) else getattr(message, name)
 
 
 def _target_of(message: Message | Mapping[str, Any]) -> str | None:

@@ -26,7 +26,7 @@ from wagate.engine.brains.base import (
 )
 from wagate.engine.brains.echo import EchoBrain
 from wagate.engine.brains.webhook import WebhookBrain
-from wagate.engine.settings import BrainSettings
+from wagate.engine.settings import BrainSettings, Transcription
 from wagate.events import PublicHttp
 
 __all__ = [
@@ -113,6 +113,36 @@ class Brains:
                     self._clients[key], settings.model, settings.max_tokens
                 )
         raise BrainError(f"unknown brain {settings.kind!r}")
+
+    async def transcribe(
+        self,
+        settings: Transcription,
+        api_key: str | None,
+        audio: bytes,
+        mime_type: str,
+        file_name: str,
+    ) -> str:
+        """A voice note's words, by the transcription service the assistant names."""
+        from wagate.engine.brains import openai as openai_brain
+
+        key = ("transcription", settings.base_url, api_key, settings.timeout_s)
+        if key not in self._clients:
+            self._keep_room()
+            self._clients[key] = openai_brain.make_client(
+                api_key=api_key,
+                base_url=settings.base_url,
+                timeout_s=settings.timeout_s,
+                allow_private=self.allow_private,
+            )
+        self._clients.move_to_end(key)
+        return await openai_brain.transcribe(
+            self._clients[key],
+            model=settings.model,
+            language=settings.language,
+            data=audio,
+            mime_type=mime_type,
+            file_name=file_name,
+        )
 
     def _keep_room(self) -> None:
         """At most :data:`MAX_CLIENTS` SDK clients (one per base URL and key: tenants choose

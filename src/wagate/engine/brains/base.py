@@ -46,7 +46,9 @@ class BrainRequest:
 
 
 def describe(message: dict[str, Any]) -> str:
-    text = message.get("text")
+    """A message as a line of the user's turn: its text, a voice note's transcript, or its
+    type."""
+    text = message.get("text") or message.get("transcript")
     if text:
         return str(text)
     return f"[{message.get('type', 'message')}]"

@@ -35,6 +35,29 @@ class OpenAIBrain:
         return BrainReply([content.strip()] if content.strip() else [])
 
 
+async def transcribe(
+    client: openai.AsyncOpenAI,
+    *,
+    model: str,
+    language: str | None,
+    data: bytes,
+    mime_type: str,
+    file_name: str,
+) -> str:
+    """What is said in an audio file, by the ``/audio/transcriptions`` endpoint."""
+    try:
+        result = await client.audio.transcriptions.create(
+            model=model,
+            file=(file_name, data, mime_type),
+            language=language or openai.omit,
+            response_format="json",
+        )
+    except openai.OpenAIError as exc:
+        raise BrainError(f"transcription: {exc!r}") from None
+    text: str = result.text
+    return text.strip()
+
+
 def make_client(
     *, api_key: str | None, base_url: str | None, timeout_s: float, allow_private: bool
 ) -> openai.AsyncOpenAI:

@@ -115,6 +115,15 @@ async def find_by_wa_id(db: AsyncSession, session_id: str, wa_message_id: str) -
     return (await db.scalars(query)).first()
 
 
+async def set_transcript(db: AsyncSession, message_id: str, text: str, now: datetime) -> None:
+    await db.execute(
+        update(Message)
+        .where(Message.id == message_id)
+        .values(transcript=text, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def by_idempotency_key(db: AsyncSession, session_id: str, key: str) -> Message | None:
     query = select(Message).where(Message.session_id == session_id, Message.idempotency_key == key)
     return (await db.scalars(query)).first()

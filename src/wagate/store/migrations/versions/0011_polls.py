@@ -1,5 +1,5 @@
 """polls: the poll a message carries (question, options, tallies) and each person's vote;
-when the session blocked a contact
+when the session blocked a contact; a voice note's transcript
 
 Revision ID: 0011
 Revises: 0010
@@ -25,6 +25,7 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgres
 def upgrade() -> None:
     op.add_column("messages", sa.Column("poll", JSON, nullable=True))
     op.add_column("contacts", sa.Column("blocked_at", UtcDateTime(), nullable=True))
+    op.add_column("messages", sa.Column("transcript", sa.Text(), nullable=True))
     op.create_table(
         "poll_votes",
         sa.Column("message_id", sa.String(40), nullable=False),
@@ -43,5 +44,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("poll_votes")
+    op.drop_column("messages", "transcript")
     op.drop_column("contacts", "blocked_at")
     op.drop_column("messages", "poll")
