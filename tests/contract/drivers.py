@@ -333,6 +333,23 @@ class EvolutionDriver(Driver):
         assert self.fake is not None
         return [str(r.body.get("text")) for r in self.fake.calls("message", "sendText")]
 
+    async def someone_joins(
+        self, server: RunningServer, session: dict[str, Any], group: str
+    ) -> None:
+        await self._post(
+            server,
+            session,
+            {
+                "event": "group-participants.update",
+                "instance": "contract",
+                "data": {
+                    "id": group,
+                    "participants": [f"{CONTACT}@s.whatsapp.net"],
+                    "action": "add",
+                },
+            },
+        )
+
     async def transmitted_changes(
         self, server: RunningServer, session: dict[str, Any]
     ) -> list[Change]:

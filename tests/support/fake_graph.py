@@ -50,6 +50,8 @@ class FakeGraph:
         self.verified_name = "Acme Support"
         self.requests: list[Recorded] = []
         self.media: dict[str, StoredMedia] = {}
+        self.profile: dict[str, Any] = {"about": "Open 9-18h", "profile_picture_url": None}
+        self.blocked: set[str] = set()
         self.failures: list[tuple[int, dict[str, Any]]] = []
         self.fail_downloads = False
         self._ids = itertools.count(1)
@@ -140,6 +142,11 @@ class FakeGraph:
                 return self._message(record.json or {})
             if parts[2] == "media":
                 return self._upload(record)
+        if len(parts) == 3 and parts[1] == self.phone_number_id:
+            if parts[2] == "whatsapp_business_profile":
+                return self._business_profile(request.method, record.json or {})
+            if parts[2] == "block_users":
+                return self._block_users(request.method, record.json or {})
         return web.json_response(
             {
                 "error": {
@@ -149,6 +156,27 @@ class FakeGraph:
                 }
             },
             status=400,
+        )
+
+    def _business_profile(self, method: str, body: dict[str, Any]) -> web.Response:
+        """``GET`` (``{"data": [profile]}``) or ``POST`` a change of the business profile."""
+        if method == "POST":
+            self.profile.update({k: v for k, v in body.items() if k != "messaging_product"})
+            return web.json_response({"success": True})
+        return web.json_response({"data": [{"messaging_product": "whatsapp", **self.profile}]})
+
+    def _block_users(self, method: str, body: dict[str, Any]) -> web.Response:
+        users = [u["user"] for u in body.get("block_users", [])]
+        key = "added_users" if method == "POST" else "removed_users"
+        if method == "POST":
+            self.blocked.update(users)
+        else:
+            self.blocked.difference_update(users)
+        return web.json_response(
+            {
+                "messaging_product": "whatsapp",
+                "block_users": {key: [{"input": u, "wa_id": u} for u in users]},
+            }
         )
 
     def _phone_number(self) -> web.Response:

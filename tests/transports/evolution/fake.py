@@ -44,6 +44,9 @@ class FakeEvolution:
     pairing: bool = False
     sent: int = 0
     base_url: str = ""
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # Baileys GroupMetadata
+    status: str = "Hey there! I am using WhatsApp."
+    blocked: set[str] = field(default_factory=set)
 
     def scan(self) -> None:
         """The phone scanned the QR code: the instance is logged in."""
@@ -65,12 +68,120 @@ class FakeEvolution:
         app.router.add_get("/instance/connect/{instance}", self._connect)
         app.router.add_get("/instance/fetchInstances", self._fetch)
         app.router.add_delete("/instance/logout/{instance}", self._logout)
-        app.router.add_post("/message/{action}/{instance}", self._send)
         # edits and deletes are sent as messages too: Evolution answers with the sent one
         app.router.add_post("/chat/updateMessage/{instance}", self._send)
         app.router.add_delete("/chat/deleteMessageForEveryone/{instance}", self._send)
+        app.router.add_post("/group/create/{instance}", self._group_create)
+        app.router.add_get("/group/findGroupInfos/{instance}", self._group_info)
+        app.router.add_get("/group/inviteCode/{instance}", self._group_invite)
+        app.router.add_delete("/group/leaveGroup/{instance}", self._group_leave)
+        app.router.add_post("/group/{action}/{instance}", self._group_change)
+        app.router.add_post("/message/updateBlockStatus/{instance}", self._block)
+        app.router.add_post("/message/{action}/{instance}", self._send)
+        app.router.add_post("/chat/fetchProfile/{instance}", self._profile)
         app.router.add_post("/chat/{action}/{instance}", self._chat)
         return app
+
+    # ------------------------------------------------------------------ groups and profiles
+
+    def _group(self, request: web.Request) -> dict[str, Any] | None:
+        return self.groups.get(request.query.get("groupJid", ""))
+
+    @staticmethod
+    def _reachable(number: str) -> bool:
+        return not number.startswith(("0", "999"))
+
+    async def _group_create(self, request: web.Request) -> web.Response:
+        body = request_body(self.requests[-1])
+        jid = f"120363{len(self.groups) + 700:011d}@g.us"
+        people = [{"id": f"{self.owner}@s.whatsapp.net", "admin": "superadmin"}]
+        people += [
+            {"id": f"{n}@s.whatsapp.net", "admin": None}
+            for n in body.get("participants", [])
+            if self._reachable(n)
+        ]
+        self.groups[jid] = {
+            "id": jid,
+            "subject": body["subject"],
+            "owner": f"{self.owner}@s.whatsapp.net",
+            "creation": 1767614400,
+            "desc": None,
+            "announce": False,
+            "restrict": False,
+            "participants": people,
+            "inviteCode": "FAKECODE1",
+        }
+        return web.json_response(self.groups[jid], status=201)
+
+    async def _group_info(self, request: web.Request) -> web.Response:
+        group = self._group(request)
+        if group is None:
+            return _error(404, "Not Found", ["item-not-found"])
+        return web.json_response(group)
+
+    async def _group_invite(self, request: web.Request) -> web.Response:
+        group = self._group(request)
+        if group is None:
+            return _error(404, "Not Found", ["item-not-found"])
+        code = group["inviteCode"]
+        return web.json_response(
+            {"inviteUrl": f"https://chat.whatsapp.com/{code}", "inviteCode": code}
+        )
+
+    async def _group_leave(self, request: web.Request) -> web.Response:
+        group = self.groups.pop(request.query.get("groupJid", ""), None)
+        if group is None:
+            return _error(404, "Not Found", ["item-not-found"])
+        return web.json_response({"groupJid": group["id"], "leave": True})
+
+    async def _group_change(self, request: web.Request) -> web.Response:
+        group = self._group(request)
+        if group is None:
+            return _error(404, "Not Found", ["item-not-found"])
+        body = request_body(self.requests[-1])
+        action = request.match_info["action"]
+        if action == "updateGroupSubject":
+            group["subject"] = body["subject"]
+        elif action == "updateGroupDescription":
+            group["desc"] = body["description"]
+        elif action == "updateSetting":
+            setting = body["action"]
+            group["announce" if "announcement" in setting else "restrict"] = not setting.startswith(
+                ("not_", "un")
+            )
+        elif action == "revokeInviteCode":
+            group["inviteCode"] = "FAKECODE2"
+            return web.json_response({"revoked": True, "inviteCode": "FAKECODE2"}, status=201)
+        elif action == "updateParticipant":
+            results = []
+            for number in body["participants"]:
+                jid = f"{number}@s.whatsapp.net"
+                ok = self._reachable(number)
+                if ok and body["action"] == "add":
+                    group["participants"].append({"id": jid, "admin": None})
+                results.append({"status": "200" if ok else "404", "jid": jid})
+            return web.json_response({"updateParticipants": results}, status=201)
+        elif action != "updateGroupPicture":
+            return _error(404, "Not Found", [f"Cannot POST /group/{action}"])
+        return web.json_response({"update": "success"}, status=201)
+
+    async def _profile(self, request: web.Request) -> web.Response:
+        number = str(request_body(self.requests[-1]).get("number"))
+        own = number == self.owner
+        return web.json_response(
+            {
+                "wuid": f"{number}@s.whatsapp.net",
+                "name": self.profile_name if own else "Ana",
+                "numberExists": self._reachable(number),
+                "picture": None,
+                "status": {"status": self.status if own else "Available", "setAt": None},
+            }
+        )
+
+    async def _block(self, request: web.Request) -> web.Response:
+        body = request_body(self.requests[-1])
+        (self.blocked.add if body["status"] == "block" else self.blocked.discard)(body["number"])
+        return web.json_response({"block": "success"}, status=201)
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -167,6 +278,11 @@ class FakeEvolution:
 
     async def _chat(self, request: web.Request) -> web.Response:
         body = request_body(self.requests[-1])
+        action = request.match_info["action"]
+        if action == "updateProfileName":
+            self.profile_name = body["name"]
+        elif action == "updateProfileStatus":
+            self.status = body["status"]
         return web.json_response({"presence": body.get("presence"), "ok": True}, status=201)
 
 

@@ -40,10 +40,13 @@ from wagate.domain import (
     TransientSendError,
     TransportError,
     TransportEvent,
+    UnsupportedByTransport,
     is_group,
     is_lid,
+    phone_jid,
     phone_of,
 )
+from wagate.domain.profiles import Block, OwnProfile, ProfileAction, UpdateProfile
 from wagate.transports.base import Capabilities, Transport, TransportContext
 from wagate.transports.cloud.config import CloudConfig, parse_cloud_config
 from wagate.transports.cloud.errors import close_code_for, rule_for, send_error
@@ -69,6 +72,7 @@ class CloudTransport(Transport):
         choose_message_id=False,
         lid_destinations=False,
         keepalive=True,  # a credentials re-check now and then (see keepalive)
+        profile=True,  # the business profile's about text, and blocking (what Graph allows)
         message_types=OUTBOUND_TYPES,
     )
 
@@ -80,6 +84,7 @@ class CloudTransport(Transport):
         self._http: httpx.AsyncClient | None = None
         self._last_read: dict[str, str] = {}  # chat -> the last wamid marked read there
         self._checked_at: datetime | None = None  # when Graph last accepted the token
+        self._number: tuple[str | None, str | None] = (None, None)  # digits, verified name
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -119,6 +124,7 @@ class CloudTransport(Transport):
             return
         self._checked_at = self.context.clock.now()
         digits = "".join(ch for ch in (number.display_phone_number or "") if ch.isdigit())
+        self._number = (digits or None, number.verified_name)
         await self._emit(Connected(phone=digits or None, push_name=number.verified_name))
 
     async def keepalive(self) -> None:
@@ -243,6 +249,43 @@ class CloudTransport(Transport):
         raise PermanentSendError(
             f"the Cloud API cannot send {kind.value} messages", code="unsupported_by_transport"
         )
+
+    # ------------------------------------------------------------------ the profile
+
+    async def manage_profile(self, action: ProfileAction) -> dict[str, Any]:
+        """The business profile (its ``about``) and blocking. The display name changes only
+        through Meta's review, and Graph shows no one's profile to a business: those are
+        422 ``unsupported_by_transport``."""
+        wa = self._require_client()
+        try:
+            match action:
+                case Block():
+                    user = recipient_of(Jid(action.jid))
+                    if action.blocked:
+                        await wa.block_users([user])
+                    else:
+                        await wa.unblock_users([user])
+                    return {"jid": action.jid, "blocked": action.blocked}
+                case UpdateProfile() if action.name is None and action.about is not None:
+                    await wa.update_business_profile(about=action.about)
+                case OwnProfile():
+                    pass
+                case _:
+                    raise UnsupportedByTransport(
+                        "the Cloud API changes a business's name and picture through Meta's "
+                        "business manager, and shows no contact's profile"
+                    )
+            profile = await wa.get_business_profile()
+        except WhatsAppError as exc:
+            raise await self._graph_failure(exc) from None
+        phone, name = self._number
+        return {
+            "jid": phone_jid(phone) if phone else "",
+            "phone": phone,
+            "name": name,
+            "about": profile.about or None,
+            "picture_url": profile.profile_picture_url or None,
+        }
 
     # ------------------------------------------------------------------ courtesies
 

@@ -42,6 +42,7 @@ from wagate.domain import (
     Unparseable,
     phone_of,
 )
+from wagate.domain.groups import GroupChange, GroupChanged
 from wagate.transports.evolution import content as c
 from wagate.transports.evolution.addressing import Addressing, chat_of, person_of, resolve
 from wagate.transports.evolution.codecs import parse_iso, to_bytes, to_datetime, to_int
@@ -74,7 +75,6 @@ IGNORED_EVENTS = frozenset(
         "groups.upsert",
         "groups.update",
         "group.update",
-        "group.participants.update",
         "labels.edit",
         "labels.association",
         "new.jwt.token",
@@ -409,7 +409,31 @@ def _call(data: dict[str, Any], ctx: _Context) -> list[TransportEvent]:
     return [CallReceived(call_id, who.jid if who else caller, data.get("isVideo") is True, at)]
 
 
+_GROUP_CHANGES: dict[str, GroupChange] = {
+    "add": "joined",
+    "remove": "left",
+    "promote": "promoted",
+    "demote": "demoted",
+}
+
+
+def _group_participants(data: dict[str, Any], ctx: _Context) -> list[TransportEvent]:
+    """``GROUP_PARTICIPANTS_UPDATE``: ``{id, participants, action, author?}``."""
+    group, action = data["id"], data["action"]
+    if not isinstance(group, str) or action not in _GROUP_CHANGES:
+        raise ValueError(f"group change {action!r} in {group!r}")
+    people = []
+    for person in data.get("participants") or []:  # JIDs, or {id, phoneNumber} in newer ones
+        jid = person.get("phoneNumber") or person.get("id") if isinstance(person, dict) else person
+        if isinstance(jid, str):
+            people.append(jid)
+    author = data.get("author")
+    by = author if isinstance(author, str) and author else None
+    return [GroupChanged(group, _GROUP_CHANGES[action], ctx.received_at, tuple(people), by)]
+
+
 _HANDLERS = {
+    "group.participants.update": _group_participants,
     "messages.upsert": _message_events,
     "messages.edited": _edited_event,
     "messages.update": _update,

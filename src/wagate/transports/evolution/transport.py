@@ -46,11 +46,14 @@ from wagate.domain import (
     normalize_phone,
     phone_of,
 )
+from wagate.domain.groups import GroupAction, GroupInfo
+from wagate.domain.profiles import ProfileAction
 from wagate.domain.urls import ensure_public_url
 from wagate.transports.base import Capabilities, Transport, TransportContext
 from wagate.transports.evolution.client import EvolutionClient
 from wagate.transports.evolution.codecs import to_datetime
 from wagate.transports.evolution.config import EvolutionConfig, parse_evolution_config
+from wagate.transports.evolution.groups import run_group, run_profile
 from wagate.transports.evolution.normalize import QR_TTL, connection_events
 from wagate.transports.evolution.outbound import OUTBOUND_TYPES, number_of, request_for, sent_id
 
@@ -79,6 +82,9 @@ class EvolutionTransport(Transport):
         choose_message_id=False,
         lid_destinations=True,
         keepalive=True,
+        group_info=True,
+        groups=True,
+        profile=True,
         message_types=OUTBOUND_TYPES,
     )
 
@@ -98,6 +104,7 @@ class EvolutionTransport(Transport):
         self._last_qr: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
+        self.own_phone: str | None = None  # the instance's number, once connected
         self._shut = False  # close() ran: this transport is done
         self.log = log.bind(session_id=context.session_id)
 
@@ -210,6 +217,7 @@ class EvolutionTransport(Transport):
         name = info.get("profileName")
         push_name = name if isinstance(name, str) and name else None
         self.state = State.CONNECTED
+        self.own_phone = phone
         if not self.context.credentials:
             credentials = {"instance": self.instance, "phone": phone}
             self.context.credentials = credentials
@@ -298,6 +306,21 @@ class EvolutionTransport(Transport):
             )
         sent_at = to_datetime((answer or {}).get("messageTimestamp")) or self.context.clock.now()
         return SendResult(wa_message_id=wa_id, timestamp=sent_at, extra={"evolution": call.action})
+
+    async def manage_group(self, action: GroupAction) -> dict[str, Any]:
+        self._require_online()
+        return await run_group(self.client, action)
+
+    async def group_info(self, group: Jid) -> dict[str, Any]:
+        return await self.manage_group(GroupInfo(group=group))
+
+    async def manage_profile(self, action: ProfileAction) -> dict[str, Any]:
+        self._require_online()
+        return await run_profile(self.client, action, self.own_phone)
+
+    def _require_online(self) -> None:
+        if self.state is not State.CONNECTED:
+            raise ConnectionGone("the Evolution instance is not connected")
 
     async def subscribe_presence(self, chat_id: Jid) -> None:
         """Nothing to do: Evolution subscribes to a chat's presence when it shows its own."""
