@@ -50,7 +50,15 @@ class FakeGraph:
         self.verified_name = "Acme Support"
         self.requests: list[Recorded] = []
         self.media: dict[str, StoredMedia] = {}
-        self.profile: dict[str, Any] = {"about": "Open 9-18h", "profile_picture_url": None}
+        self.profile: dict[str, Any] = {
+            "about": "Open 9-18h",
+            "address": "Rua Augusta 100",
+            "description": "Shoes",
+            "email": "shop@acme.example",
+            "profile_picture_url": "https://pps.whatsapp.net/v/shop.jpg",
+            "websites": ["https://acme.example"],
+            "vertical": "RETAIL",
+        }
         self.blocked: set[str] = set()
         self.failures: list[tuple[int, dict[str, Any]]] = []
         self.fail_downloads = False
