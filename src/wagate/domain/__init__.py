@@ -8,6 +8,7 @@ from wagate.domain.changes import (
     REVOKE_WINDOW,
     MessageNotChangeable,
     check_change,
+    check_change_of,
 )
 from wagate.domain.clock import Clock, FakeClock, SystemClock, wait_for
 from wagate.domain.enums import (
@@ -197,6 +198,7 @@ __all__ = [
     "WagateError",
     "advances",
     "check_change",
+    "check_change_of",
     "group_jid",
     "is_group",
     "is_lid",

@@ -9,6 +9,7 @@ wagate, both when the change is asked for and again when it is about to go out
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from wagate.domain.enums import Direction, MessageStatus, MessageType
 from wagate.domain.errors import InvalidRequest
@@ -25,6 +26,29 @@ class MessageNotChangeable(InvalidRequest):
     ``revoke_window_passed``."""
 
     code = "message_not_changeable"
+
+
+class ChangedMessage(Protocol):
+    """The fields of a stored message that say whether it may be changed."""
+
+    direction: str
+    type: str
+    status: str
+    sent_at: datetime | None
+    revoked_at: datetime | None
+
+
+def check_change_of(kind: MessageType, target: ChangedMessage, now: datetime) -> None:
+    """:func:`check_change` for a stored message."""
+    check_change(
+        kind,
+        direction=target.direction,
+        type=target.type,
+        status=target.status,
+        sent_at=target.sent_at,
+        revoked_at=target.revoked_at,
+        now=now,
+    )
 
 
 def check_change(

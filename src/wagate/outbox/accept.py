@@ -31,7 +31,7 @@ from wagate.domain import (
     MessageStatus,
     MessageType,
     OutboundMessageRequest,
-    check_change,
+    check_change_of,
     is_group,
     new_id,
     new_wa_message_id,
@@ -318,15 +318,7 @@ class OutboundAcceptor:
         if kind not in capabilities.message_types:
             what = "editing messages" if kind is MessageType.EDIT else "deleting messages"
             capabilities.require(what, False)
-        check_change(
-            kind,
-            direction=target.direction,
-            type=target.type,
-            status=target.status,
-            sent_at=target.sent_at,
-            revoked_at=target.revoked_at,
-            now=self.clock.now(),
-        )
+        check_change_of(kind, target, self.clock.now())
         body: dict[str, Any] = {"type": kind.value, "target": target.id}
         if text is not None:
             body["text"] = text

@@ -37,7 +37,7 @@ from wagate.domain import (
     Reaction,
     TransientSendError,
     TransportError,
-    check_change,
+    check_change_of,
     is_lid,
     phone_jid,
     split_jid,
@@ -337,15 +337,7 @@ class ChatLane:
             ) from None
         kind = MessageType(message.type)
         try:
-            check_change(
-                kind,
-                direction=target.direction,
-                type=target.type,
-                status=target.status,
-                sent_at=target.sent_at,
-                revoked_at=target.revoked_at,
-                now=sender.clock.now(),
-            )
+            check_change_of(kind, target, sender.clock.now())
         except MessageNotChangeable as exc:
             raise PermanentSendError(exc.message, code=exc.code) from None
         if target.status in (MessageStatus.QUEUED.value, MessageStatus.SENDING.value):

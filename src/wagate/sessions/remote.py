@@ -56,10 +56,6 @@ async def _check(runtime: SessionRuntime, args: dict[str, Any]) -> dict[str, Any
     return {"items": [asdict(answer) for answer in found]}
 
 
-async def _group(runtime: SessionRuntime, args: dict[str, Any]) -> dict[str, Any]:
-    return await runtime.group_info(Jid(args["group"]))
-
-
 async def _manage_group(runtime: SessionRuntime, args: dict[str, Any]) -> dict[str, Any]:
     return await runtime.manage_group(GROUP_ACTION.validate_python(args))
 
@@ -84,7 +80,6 @@ HANDLERS: dict[str, Handler] = {
     "presence": _presence,
     "read": _read,
     "check_numbers": _check,
-    "group_info": _group,
     "group": _manage_group,
     "profile": _manage_profile,
     "pairing_code": _pairing,

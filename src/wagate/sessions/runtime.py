@@ -293,11 +293,6 @@ class SessionRuntime:
         async with self._operation("check_numbers"):
             return await transport.check_numbers(phones)
 
-    async def group_info(self, group: Jid) -> dict[str, Any]:
-        transport = self._live("group info", lambda c: c.group_info)
-        async with self._operation("group_info"):
-            return await transport.group_info(group)
-
     async def manage_group(self, action: GroupAction) -> dict[str, Any]:
         transport = self._live("groups", lambda c: c.groups)
         async with self._operation("group"):

@@ -61,8 +61,7 @@ class Capabilities:
     lid_destinations: bool = False  # can send to an @lid JID directly
     keepalive: bool = False  # answers keepalive pings (the watchdog uses them)
     check_numbers: bool = False  # can tell whether phone numbers are on WhatsApp
-    group_info: bool = False  # can fetch a group's name and participants
-    groups: bool = False  # can create and run groups (subject, participants, invite links)
+    groups: bool = False  # can create, read and run groups (participants, invite links)
     profile: bool = False  # can change its own profile, read contacts' profiles, block
     proxy: bool = False  # connects through the session's proxy_url
     message_types: frozenset[MessageType] = field(default_factory=frozenset)

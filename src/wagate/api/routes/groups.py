@@ -13,8 +13,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from wagate.api.deps import DatabaseDep, PrincipalDep, RegistryDep, RemoteDep
-from wagate.api.routes.sessions import load_session_row
+from wagate.api.owner_calls import OwnerCalls, OwnerCallsDep
 from wagate.api.schemas import GroupOut
 from wagate.domain import InvalidDestination, is_group, is_lid, normalize_destination
 from wagate.domain.groups import (
@@ -115,17 +114,8 @@ def _group(group_id: str) -> str:
     return group
 
 
-async def _manage(
-    session_id: str,
-    action: BaseModel,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
-) -> dict[str, Any]:
-    session = await load_session_row(db, session_id, principal)
-    registry.require(session.transport, "groups", lambda c: c.groups)
-    return await remote.call(session.id, "group", action.model_dump(mode="json"))
+async def _manage(calls: OwnerCalls, session_id: str, action: BaseModel) -> dict[str, Any]:
+    return await calls.run(session_id, "groups", lambda c: c.groups, "group", action)
 
 
 @router.post(
@@ -137,36 +127,24 @@ async def _manage(
 async def create_group(
     session_id: str,
     body: GroupCreateBody,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
 ) -> dict[str, Any]:
     """A new group with this session as its owner and ``participants`` added; the answer is
     the group (its ``jid`` ends in ``@g.us``). Someone WhatsApp would not add (not on
     WhatsApp, or their privacy settings) is left out."""
     action = CreateGroup(subject=body.subject, participants=_people(body.participants))
-    return await _manage(session_id, action, db, registry, remote, principal)
+    return await _manage(calls, session_id, action)
 
 
 @router.get("/{session_id}/groups/{group_id}", response_model=GroupOut, responses=GROUP_ERRORS)
 async def group_info(
     session_id: str,
     group_id: str,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
 ) -> dict[str, Any]:
     """A group's subject, description, owner, settings and participants (JID, phone and
     @lid when known)."""
-    group = _group(group_id)
-    session = await load_session_row(db, session_id, principal)
-    capabilities = registry.capabilities(session.transport)
-    if capabilities.groups:
-        return await remote.call(session.id, "group", GroupInfo(group=group).model_dump())
-    registry.require(session.transport, "group info", lambda c: c.group_info)
-    return await remote.call(session.id, "group_info", {"group": group})
+    return await _manage(calls, session_id, GroupInfo(group=_group(group_id)))
 
 
 @router.patch("/{session_id}/groups/{group_id}", response_model=GroupOut, responses=GROUP_ERRORS)
@@ -174,14 +152,11 @@ async def update_group(
     session_id: str,
     group_id: str,
     body: GroupUpdateBody,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
 ) -> dict[str, Any]:
     """Change the subject, description, or settings; only what is given changes."""
     action = UpdateGroup(group=_group(group_id), **body.model_dump(exclude_none=True))
-    return await _manage(session_id, action, db, registry, remote, principal)
+    return await _manage(calls, session_id, action)
 
 
 @router.put(
@@ -191,14 +166,11 @@ async def set_group_picture(
     session_id: str,
     group_id: str,
     body: PictureBody,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
 ) -> dict[str, Any]:
     """Set the group's picture (a JPEG, base64)."""
     action = SetGroupPicture(group=_group(group_id), jpeg_base64=body.base64)
-    return await _manage(session_id, action, db, registry, remote, principal)
+    return await _manage(calls, session_id, action)
 
 
 @router.post(
@@ -210,17 +182,14 @@ async def change_participants(
     session_id: str,
     group_id: str,
     body: ParticipantsBody,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
 ) -> dict[str, Any]:
     """Add, remove, promote or demote people; one result per person (``ok``, or why not:
     ``not_on_whatsapp``, ``not_a_participant``, ``already_a_participant``, ...)."""
     action = ChangeParticipants(
         group=_group(group_id), action=body.action, participants=_people(body.participants)
     )
-    return await _manage(session_id, action, db, registry, remote, principal)
+    return await _manage(calls, session_id, action)
 
 
 @router.get(
@@ -231,14 +200,11 @@ async def change_participants(
 async def invite_link(
     session_id: str,
     group_id: str,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
 ) -> dict[str, Any]:
     """The group's invite link (admins only)."""
     action = InviteLink(group=_group(group_id))
-    return await _manage(session_id, action, db, registry, remote, principal)
+    return await _manage(calls, session_id, action)
 
 
 @router.post(
@@ -249,14 +215,11 @@ async def invite_link(
 async def revoke_invite_link(
     session_id: str,
     group_id: str,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
 ) -> dict[str, Any]:
     """Revoke the invite link: the old one stops working; the answer is the new one."""
     action = InviteLink(group=_group(group_id), reset=True)
-    return await _manage(session_id, action, db, registry, remote, principal)
+    return await _manage(calls, session_id, action)
 
 
 @router.post(
@@ -267,10 +230,7 @@ async def revoke_invite_link(
 async def leave_group(
     session_id: str,
     group_id: str,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
 ) -> None:
     """Leave the group."""
-    await _manage(session_id, LeaveGroup(group=_group(group_id)), db, registry, remote, principal)
+    await _manage(calls, session_id, LeaveGroup(group=_group(group_id)))

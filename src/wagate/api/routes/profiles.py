@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from wagate.api.deps import ClockDep, DatabaseDep, PrincipalDep, RegistryDep, RemoteDep
-from wagate.api.routes.sessions import load_session_row
+from wagate.api.deps import ClockDep
+from wagate.api.owner_calls import OwnerCalls, OwnerCallsDep
 from wagate.domain import InvalidDestination, is_group, normalize_destination, phone_of
 from wagate.domain.profiles import (
     MAX_ABOUT,
@@ -73,17 +73,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _ask(
-    session_id: str,
-    action: BaseModel,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
-) -> dict[str, Any]:
-    session = await load_session_row(db, session_id, principal)
-    registry.require(session.transport, "profiles", lambda c: c.profile)
-    return await remote.call(session.id, "profile", action.model_dump(mode="json"))
+async def _ask(calls: OwnerCalls, session_id: str, action: BaseModel) -> dict[str, Any]:
+    return await calls.run(session_id, "profiles", lambda c: c.profile, "profile", action)
 
 
 def _person(contact: str) -> str:
@@ -96,41 +87,32 @@ def _person(contact: str) -> str:
 @router.get("/{session_id}/profile", response_model=ProfileOut, responses=ERRORS)
 async def own_profile(
     session_id: str,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
 ) -> dict[str, Any]:
     """The session's own profile as WhatsApp shows it to others."""
-    return await _ask(session_id, OwnProfile(), db, registry, remote, principal)
+    return await _ask(calls, session_id, OwnProfile())
 
 
 @router.patch("/{session_id}/profile", response_model=ProfileOut, responses=ERRORS)
 async def update_profile(
     session_id: str,
     body: ProfileBody,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
 ) -> dict[str, Any]:
     """Change the profile's name (up to 25 characters) or about text (up to 139)."""
     action = UpdateProfile(name=body.name, about=body.about)
-    return await _ask(session_id, action, db, registry, remote, principal)
+    return await _ask(calls, session_id, action)
 
 
 @router.put("/{session_id}/profile/picture", response_model=ProfileOut, responses=ERRORS)
 async def set_profile_picture(
     session_id: str,
     body: PictureBody,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
 ) -> dict[str, Any]:
     """Set the profile picture (a JPEG, base64)."""
     action = SetProfilePicture(jpeg_base64=body.base64)
-    return await _ask(session_id, action, db, registry, remote, principal)
+    return await _ask(calls, session_id, action)
 
 
 @router.get(
@@ -139,64 +121,46 @@ async def set_profile_picture(
 async def contact_profile(
     session_id: str,
     contact: str,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
 ) -> dict[str, Any]:
     """A contact's about text and profile picture, as far as their privacy settings let
     this session see them."""
     action = ContactProfile(jid=_person(contact))
-    return await _ask(session_id, action, db, registry, remote, principal)
+    return await _ask(calls, session_id, action)
 
 
 @router.post("/{session_id}/contacts/{contact}/block", response_model=BlockOut, responses=ERRORS)
 async def block_contact(
     session_id: str,
     contact: str,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
     clock: ClockDep,
 ) -> dict[str, Any]:
     """Block a contact on WhatsApp: they can no longer write to the session, nor the
     session to them. The contacts list shows ``blocked``."""
-    return await _block(session_id, contact, True, db, registry, remote, principal, clock)
+    return await _block(calls, session_id, contact, True, clock)
 
 
 @router.post("/{session_id}/contacts/{contact}/unblock", response_model=BlockOut, responses=ERRORS)
 async def unblock_contact(
     session_id: str,
     contact: str,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
+    calls: OwnerCallsDep,
     clock: ClockDep,
 ) -> dict[str, Any]:
     """Unblock a contact."""
-    return await _block(session_id, contact, False, db, registry, remote, principal, clock)
+    return await _block(calls, session_id, contact, False, clock)
 
 
 async def _block(
-    session_id: str,
-    contact: str,
-    blocked: bool,
-    db: DatabaseDep,
-    registry: RegistryDep,
-    remote: RemoteDep,
-    principal: PrincipalDep,
-    clock: ClockDep,
+    calls: OwnerCalls, session_id: str, contact: str, blocked: bool, clock: ClockDep
 ) -> dict[str, Any]:
     jid = _person(contact)
-    answer = await _ask(
-        session_id, Block(jid=jid, blocked=blocked), db, registry, remote, principal
-    )
+    answer = await _ask(calls, session_id, Block(jid=jid, blocked=blocked))
     phone = phone_of(jid)
     if phone:
-        session = await load_session_row(db, session_id, principal)
+        session = await calls.session(session_id)
         now = clock.now()
-        async with db.transaction() as tx:
+        async with calls.db.transaction() as tx:
             await contacts.set_blocked(tx, session.id, phone, now if blocked else None, now)
     return answer

@@ -82,19 +82,8 @@ class Brains:
                 from wagate.engine.brains import openai as openai_brain
 
                 assert settings.model is not None
-                key = ("openai", settings.base_url, api_key, settings.timeout_s)
-                if key not in self._clients:
-                    self._keep_room()
-                    self._clients[key] = openai_brain.make_client(
-                        api_key=api_key,
-                        base_url=settings.base_url,
-                        timeout_s=settings.timeout_s,
-                        allow_private=self.allow_private,
-                    )
-                self._clients.move_to_end(key)
-                return openai_brain.OpenAIBrain(
-                    self._clients[key], settings.model, settings.max_tokens
-                )
+                client = self._openai_client(settings.base_url, api_key, settings.timeout_s)
+                return openai_brain.OpenAIBrain(client, settings.model, settings.max_tokens)
             case "anthropic":
                 from wagate.engine.brains import anthropic as anthropic_brain
 
@@ -125,24 +114,30 @@ class Brains:
         """A voice note's words, by the transcription service the assistant names."""
         from wagate.engine.brains import openai as openai_brain
 
-        key = ("transcription", settings.base_url, api_key, settings.timeout_s)
-        if key not in self._clients:
-            self._keep_room()
-            self._clients[key] = openai_brain.make_client(
-                api_key=api_key,
-                base_url=settings.base_url,
-                timeout_s=settings.timeout_s,
-                allow_private=self.allow_private,
-            )
-        self._clients.move_to_end(key)
         return await openai_brain.transcribe(
-            self._clients[key],
+            self._openai_client(settings.base_url, api_key, settings.timeout_s),
             model=settings.model,
             language=settings.language,
             data=audio,
             mime_type=mime_type,
             file_name=file_name,
         )
+
+    def _openai_client(self, base_url: str | None, api_key: str | None, timeout_s: float) -> Any:
+        """The OpenAI SDK client for this server, key and timeout (one each, kept)."""
+        from wagate.engine.brains import openai as openai_brain
+
+        key = ("openai", base_url, api_key, timeout_s)
+        if key not in self._clients:
+            self._keep_room()
+            self._clients[key] = openai_brain.make_client(
+                api_key=api_key,
+                base_url=base_url,
+                timeout_s=timeout_s,
+                allow_private=self.allow_private,
+            )
+        self._clients.move_to_end(key)
+        return self._clients[key]
 
     def _keep_room(self) -> None:
         """At most :data:`MAX_CLIENTS` SDK clients (one per base URL and key: tenants choose

@@ -82,7 +82,6 @@ class EvolutionTransport(Transport):
         choose_message_id=False,
         lid_destinations=True,
         keepalive=True,
-        group_info=True,
         groups=True,
         profile=True,
         message_types=OUTBOUND_TYPES,

@@ -99,7 +99,6 @@ class SimulatorTransport(Transport):
         lid_destinations=True,
         keepalive=True,
         check_numbers=True,
-        group_info=True,
         groups=True,
         profile=True,
         message_types=OUTBOUND_TYPES,

@@ -77,7 +77,6 @@ class WhatsmeowTransport(Transport):
         lid_destinations=True,
         keepalive=True,
         check_numbers=True,
-        group_info=True,
         groups=True,
         profile=True,
         message_types=OUTBOUND_TYPES,
