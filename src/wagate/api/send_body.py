@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
+from wagate.api.deps import PrincipalDep
 from wagate.domain import InvalidRequest, MessageType, OutboundMessageRequest
 
 _MEDIA_FIELDS = ("caption", "mime_type", "file_name")
@@ -51,9 +52,11 @@ class SendBody:
     upload: Upload | None = None
 
 
-async def send_body(request: Request) -> AsyncIterator[SendBody]:
+async def send_body(request: Request, _caller: PrincipalDep) -> AsyncIterator[SendBody]:
     """The send request, from JSON or from a multipart form (a FastAPI dependency: the
-    spooled file is closed, and its temporary file removed, once the answer is sent)."""
+    spooled file is closed, and its temporary file removed, once the answer is sent).
+    It depends on the caller, so a request without a valid key is answered 401 before
+    its body is read."""
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         form = await request.form(max_files=1, max_fields=MAX_FIELDS)

@@ -277,6 +277,8 @@ async def test_group_info_and_the_identities_it_reveals(harness: Harness) -> Non
     assert abs(created - 1_767_614_400) < 128  # neonize carries it as a 32-bit float
     assert info == {
         "jid": "120363000000000001@g.us",
+        "subject": "Family",
+        "description": "Sunday lunch",
         "name": "Family",
         "topic": "Sunday lunch",
         "owner": "5511900000001@s.whatsapp.net",
