@@ -19,6 +19,7 @@ import structlog
 from fastapi import FastAPI
 
 from wagate import __version__, web
+from wagate.api import evolution as evolution_surface
 from wagate.api.auth import (
     Authenticator,
     AuthSettings,
@@ -802,6 +803,7 @@ def create_app(
         admin.router,
         assistant_routes.router,
         conversation_routes.router,
+        evolution_surface.router,
     ):
         app.include_router(router)
     document_send_body(app)

@@ -46,7 +46,11 @@ async def _ask(client: httpx.AsyncClient, method: str, path: str) -> tuple[int, 
             return response.status_code, None, ""
         await response.aread()
     try:
-        error = response.json()["error"]
+        body = response.json()
+        error = body["error"]
+        if isinstance(error, str):  # Evolution's shape, under /evolution
+            code = error.lower().replace(" ", "_")
+            return response.status_code, code, " ".join(body["response"]["message"])
         return response.status_code, str(error["code"]), str(error["message"])
     except (ValueError, KeyError, TypeError):
         return response.status_code, None, response.text[:200]

@@ -99,6 +99,11 @@ async def get_caller(
     credential = credential.strip()
     if scheme.lower() != "bearer" or not credential:
         raise AuthError("send the API key as 'Authorization: Bearer <key>'")
+    return await principal_for(services, credential)
+
+
+async def principal_for(services: Services, credential: str) -> Principal:
+    """Who holds ``credential``: the admin key, a user's access token, or a tenant's key."""
     if hmac.compare_digest(hashlib.sha256(credential.encode()).digest(), services.admin_key_digest):
         return ADMIN
     if looks_like_token(credential):

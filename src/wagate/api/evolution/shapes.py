@@ -1,0 +1,125 @@
+"""wagate's sessions and messages in Evolution API v2's JSON shapes, and Evolution's error
+body. Pure functions: the routes (:mod:`.routes`) call them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from wagate.domain import SessionStatus
+
+INTEGRATION = "WHATSAPP-BAILEYS"  # what Evolution calls a linked-device instance
+
+_STATES = {
+    SessionStatus.CONNECTED.value: "open",
+    SessionStatus.STARTING.value: "connecting",
+    SessionStatus.QR.value: "connecting",
+    SessionStatus.RECONNECTING.value: "connecting",
+}
+
+_ERRORS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    413: "Payload Too Large",
+    422: "Bad Request",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def error_body(status: int, messages: list[Any]) -> dict[str, Any]:
+    """Evolution's error envelope: ``{"status", "error", "response": {"message": [...]}}``."""
+    return {
+        "status": status,
+        "error": _ERRORS.get(status, "Error"),
+        "response": {"message": messages},
+    }
+
+
+def state_of(status: str) -> str:
+    """A session's status as Evolution's connection state: ``open``, ``connecting``,
+    ``close``."""
+    return _STATES.get(status, "close")
+
+
+def instance_state(name: str, status: str) -> dict[str, Any]:
+    return {"instance": {"instanceName": name, "state": state_of(status)}}
+
+
+def created_instance(session: dict[str, Any], qrcode: dict[str, Any] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "instance": {
+            "instanceName": session["name"],
+            "instanceId": session["id"],
+            "integration": INTEGRATION,
+            "webhookWaBusiness": None,
+            "accessTokenWaBusiness": "",
+            "status": "connecting" if session["desired_state"] == "running" else "created",
+        },
+        "hash": None,  # no per-instance token: the caller's key works for its instances
+        "webhook": {},
+        "websocket": {},
+        "rabbitmq": {},
+        "sqs": {},
+        "settings": {
+            "rejectCall": False,
+            "msgCall": "",
+            "groupsIgnore": False,
+            "alwaysOnline": False,
+            "readMessages": False,
+            "readStatus": False,
+            "syncFullHistory": False,
+        },
+    }
+    if qrcode is not None:
+        body["qrcode"] = qrcode
+    return body
+
+
+def qrcode(code: str | None, image: str | None, pairing: str | None, count: int) -> dict[str, Any]:
+    """What ``/instance/connect`` answers while the instance waits for a login."""
+    return {"pairingCode": pairing, "code": code, "base64": image, "count": count}
+
+
+def sent_message(message: dict[str, Any], instance_id: str) -> dict[str, Any]:
+    """A queued text as Evolution answers a send (``key.id`` is the WhatsApp id when the
+    transport fixes it before sending, else wagate's message id)."""
+    created = message.get("created_at") or message.get("timestamp")
+    return {
+        "key": {
+            "remoteJid": message["chat_id"],
+            "fromMe": True,
+            "id": message.get("wa_message_id") or message["id"],
+        },
+        "pushName": "",
+        "status": "PENDING",
+        "message": {"conversation": message.get("text") or ""},
+        "messageType": "conversation",
+        "messageTimestamp": _unix(created),
+        "instanceId": instance_id,
+        "source": "unknown",
+    }
+
+
+def whatsapp_numbers(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``/chat/whatsappNumbers``: ``[{"exists", "jid", "number"}]``."""
+    return [
+        {
+            "exists": bool(item.get("on_whatsapp")),
+            "jid": item.get("jid") or f"{item.get('phone') or item.get('input')}@s.whatsapp.net",
+            "number": item.get("phone") or item.get("input"),
+        }
+        for item in items
+    ]
+
+
+def _unix(iso: str | None) -> int:
+    if not iso:
+        return 0
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
