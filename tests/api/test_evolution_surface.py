@@ -4,9 +4,11 @@ wagate's sessions and queue."""
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 
-from tests.api.helpers import wait_sent
+from tests.api.helpers import wait_sent, wait_status
 from tests.support.server import ADMIN_KEY, RunningServer, eventually
 
 KEY = {"apikey": ADMIN_KEY}
@@ -107,3 +109,50 @@ async def test_errors_come_in_evolutions_shape(server: RunningServer) -> None:
             "/instance/connectionState/dup", headers={"apikey": "not-a-key"}
         )
         assert wrong.status_code == 401
+
+
+async def test_media_instances_listed_and_an_instance_deleted(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    async with await _evolution(server) as evo:
+        sid = (await evo.post("/instance/create", json={"instanceName": "media"})).json()[
+            "instance"
+        ]["instanceId"]
+        await wait_status(admin, sid, "qr")
+        await admin.post(f"/v1/simulator/{sid}/scan")
+        await wait_status(admin, sid, "connected")
+
+        photo = base64.b64encode(b"\xff\xd8\xff\xe0 a photo").decode()
+        sent = await evo.post(
+            "/message/sendMedia/media",
+            json={
+                "number": TO,
+                "mediatype": "image",
+                "mimetype": "image/jpeg",
+                "caption": "the menu",
+                "media": photo,
+                "fileName": "menu.jpg",
+            },
+        )
+        assert sent.status_code == 201, sent.text
+        assert sent.json()["messageType"] == "imageMessage"
+        assert sent.json()["message"]["imageMessage"]["caption"] == "the menu"
+        page = (await admin.get(f"/v1/sessions/{sid}/messages")).json()["items"]
+        await wait_sent(admin, page[0]["id"])
+        assert [(r.type, r.text) for r in server.network.sent(sid)] == [("image", "the menu")]
+        not_a_type = await evo.post(
+            "/message/sendMedia/media", json={"number": TO, "mediatype": "gif", "media": photo}
+        )
+        assert not_a_type.status_code == 400
+
+        listed = (
+            await evo.get("/instance/fetchInstances", params={"instanceName": "media"})
+        ).json()
+        assert [(i["name"], i["connectionStatus"], i["integration"]) for i in listed] == [
+            ("media", "open", "WHATSAPP-BAILEYS")
+        ]
+        assert listed[0]["ownerJid"].endswith("@s.whatsapp.net")
+
+        deleted = await evo.delete("/instance/delete/media")
+        assert deleted.json()["status"] == "SUCCESS"
+        assert (await evo.get("/instance/connectionState/media")).status_code == 404

@@ -2,14 +2,15 @@
 wagate's own sessions, queue and guarantees. An instance is a session of the caller's
 tenant, by name; the ``apikey`` header carries a wagate key.
 
-Covered so far: instances (create, connect with QR or pairing code, connection state,
-logout), ``sendText`` and ``chat/whatsappNumbers``. Errors come in Evolution's shape.
+Covered so far: instances (create, fetch, connect with QR or pairing code, connection
+state, logout, delete), ``sendText``, ``sendMedia`` and ``chat/whatsappNumbers``. Errors
+come in Evolution's shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -32,15 +33,18 @@ from wagate.domain import (
     AuthError,
     Forbidden,
     InvalidRequest,
+    MessageType,
     NotFound,
     NotRunning,
+    OutboundMedia,
     OutboundMessageRequest,
     SessionStatus,
     WagateError,
     normalize_phone,
 )
 from wagate.store.models import Session
-from wagate.store.repositories import tenants
+from wagate.store.repositories import sessions, tenants
+from wagate.store.serialize import session_json
 
 if TYPE_CHECKING:
     from wagate.app import Services
@@ -187,6 +191,32 @@ async def logout_instance(
     return {"status": "SUCCESS", "error": False, "response": {"message": "Instance logged out"}}
 
 
+@router.get("/instance/fetchInstances")
+async def fetch_instances(
+    services: ServicesDep,
+    caller: CallerDep,
+    instanceName: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[dict[str, Any]]:
+    """The caller's instances (one, with ``instanceName``)."""
+    async with services.db.read() as tx:
+        rows = await sessions.list_sessions(tx, caller.tenant_id)
+    return [
+        shapes.instance_row(session_json(row))
+        for row in rows
+        if instanceName is None or row.name == instanceName
+    ]
+
+
+@router.delete("/instance/delete/{instance}")
+async def delete_instance(
+    instance: str, remote: RemoteDep, caller: CallerDep, db: DatabaseDep
+) -> dict[str, Any]:
+    """Log out and delete the instance, with its messages and media."""
+    row = await _instance(db, instance, caller)
+    await remote.delete(row.id)
+    return {"status": "SUCCESS", "error": False, "response": {"message": "Instance deleted"}}
+
+
 class Quoted(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -228,6 +258,52 @@ async def send_text(
     if accepted.created:
         outbox.wake(row.id)
     return shapes.sent_message(accepted.json, row.id)
+
+
+class SendMedia(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    number: str = Field(min_length=1, max_length=128)
+    mediatype: Literal["image", "video", "document", "audio"]
+    media: str = Field(min_length=1, description="a URL, or the file in base64")
+    mimetype: str | None = Field(default=None, max_length=255)
+    caption: str | None = Field(default=None, max_length=65536)
+    fileName: str | None = Field(default=None, max_length=255)
+    delay: int | None = Field(default=None, ge=0, le=3_600_000)
+    quoted: Quoted | None = None
+
+
+@router.post("/message/sendMedia/{instance}", status_code=status.HTTP_201_CREATED)
+async def send_media(
+    instance: str,
+    body: SendMedia,
+    acceptor: AcceptorDep,
+    outbox: OutboxDep,
+    caller: CallerDep,
+    db: DatabaseDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> dict[str, Any]:
+    """An image, video, document or audio file, by URL or in base64, queued like a send."""
+    row = await _instance(db, instance, caller)
+    by_url = body.media.startswith(("http://", "https://"))
+    quoted_id = (body.quoted.key.get("id") if body.quoted else None) or None
+    request = OutboundMessageRequest(
+        to=body.number,
+        type=MessageType(body.mediatype),
+        media=OutboundMedia(
+            url=body.media if by_url else None,
+            base64=None if by_url else body.media,
+            mime_type=body.mimetype,
+            file_name=body.fileName,
+            caption=body.caption,
+        ),
+        reply_to=str(quoted_id) if quoted_id else None,
+        humanize=None if body.delay is None else body.delay > 0,
+    )
+    accepted = await acceptor.accept(row, request, idempotency_key or None)
+    if accepted.created:
+        outbox.wake(row.id)
+    return shapes.sent_media(accepted.json, row.id, body.mediatype)
 
 
 class NumbersBody(BaseModel):

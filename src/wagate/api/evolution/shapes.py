@@ -107,6 +107,38 @@ def sent_message(message: dict[str, Any], instance_id: str) -> dict[str, Any]:
     }
 
 
+def sent_media(message: dict[str, Any], instance_id: str, kind: str) -> dict[str, Any]:
+    """A queued media message as Evolution answers ``sendMedia``."""
+    body = sent_message(message, instance_id)
+    media = message.get("media") or {}
+    part = f"{kind}Message"
+    body["message"] = {
+        part: {
+            "mimetype": media.get("mime_type"),
+            "caption": message.get("text"),
+            "fileName": media.get("file_name"),
+            "fileLength": media.get("size"),
+        }
+    }
+    body["messageType"] = part
+    return body
+
+
+def instance_row(session: dict[str, Any]) -> dict[str, Any]:
+    """One instance as ``/instance/fetchInstances`` lists it."""
+    phone = session.get("phone")
+    return {
+        "id": session["id"],
+        "name": session["name"],
+        "connectionStatus": state_of(session["status"]),
+        "ownerJid": f"{phone}@s.whatsapp.net" if phone else None,
+        "profileName": session.get("push_name"),
+        "integration": INTEGRATION,
+        "createdAt": session.get("created_at"),
+        "updatedAt": session.get("updated_at"),
+    }
+
+
 def whatsapp_numbers(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``/chat/whatsappNumbers``: ``[{"exists", "jid", "number"}]``."""
     return [
