@@ -223,14 +223,41 @@ class Quoted(BaseModel):
     key: dict[str, Any] = Field(default_factory=dict)
 
 
-class SendText(BaseModel):
+class EvolutionSend(BaseModel):
+    """What every Evolution send carries: the recipient, ``delay`` and ``quoted``."""
+
     model_config = ConfigDict(extra="allow")
 
     number: str = Field(min_length=1, max_length=128)
-    text: str = Field(min_length=1, max_length=65536)
     delay: int | None = Field(default=None, ge=0, le=3_600_000, description="ms of typing")
-    linkPreview: bool | None = None
     quoted: Quoted | None = None
+
+    def reply_to(self) -> str | None:
+        quoted_id = self.quoted.key.get("id") if self.quoted else None
+        return str(quoted_id) if quoted_id else None
+
+    def humanize(self) -> bool | None:
+        """``delay`` above 0 shows typing first (wagate's own pacing), 0 sends at once."""
+        return None if self.delay is None else self.delay > 0
+
+
+class SendText(EvolutionSend):
+    text: str = Field(min_length=1, max_length=65536)
+    linkPreview: bool | None = None
+
+
+async def _queue(
+    acceptor: AcceptorDep,
+    outbox: OutboxDep,
+    row: Session,
+    request: OutboundMessageRequest,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    """Accepted as ``POST /v1/sessions/{id}/messages`` accepts a send; the message."""
+    accepted = await acceptor.accept(row, request, idempotency_key or None)
+    if accepted.created:
+        outbox.wake(row.id)
+    return accepted.json
 
 
 @router.post("/message/sendText/{instance}", status_code=status.HTTP_201_CREATED)
@@ -244,33 +271,21 @@ async def send_text(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> dict[str, Any]:
     """Queued like ``POST /v1/sessions/{id}/messages`` (guardrails, idempotency with an
-    ``Idempotency-Key``). ``delay`` above 0 shows typing first (wagate's own pacing), 0
-    sends at once."""
+    ``Idempotency-Key``)."""
     row = await _instance(db, instance, caller)
-    quoted_id = (body.quoted.key.get("id") if body.quoted else None) or None
     request = OutboundMessageRequest(
-        to=body.number,
-        text=body.text,
-        reply_to=str(quoted_id) if quoted_id else None,
-        humanize=None if body.delay is None else body.delay > 0,
+        to=body.number, text=body.text, reply_to=body.reply_to(), humanize=body.humanize()
     )
-    accepted = await acceptor.accept(row, request, idempotency_key or None)
-    if accepted.created:
-        outbox.wake(row.id)
-    return shapes.sent_message(accepted.json, row.id)
+    message = await _queue(acceptor, outbox, row, request, idempotency_key)
+    return shapes.sent_message(message, row.id)
 
 
-class SendMedia(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    number: str = Field(min_length=1, max_length=128)
+class SendMedia(EvolutionSend):
     mediatype: Literal["image", "video", "document", "audio"]
     media: str = Field(min_length=1, description="a URL, or the file in base64")
     mimetype: str | None = Field(default=None, max_length=255)
     caption: str | None = Field(default=None, max_length=65536)
     fileName: str | None = Field(default=None, max_length=255)
-    delay: int | None = Field(default=None, ge=0, le=3_600_000)
-    quoted: Quoted | None = None
 
 
 @router.post("/message/sendMedia/{instance}", status_code=status.HTTP_201_CREATED)
@@ -286,7 +301,6 @@ async def send_media(
     """An image, video, document or audio file, by URL or in base64, queued like a send."""
     row = await _instance(db, instance, caller)
     by_url = body.media.startswith(("http://", "https://"))
-    quoted_id = (body.quoted.key.get("id") if body.quoted else None) or None
     request = OutboundMessageRequest(
         to=body.number,
         type=MessageType(body.mediatype),
@@ -297,13 +311,11 @@ async def send_media(
             file_name=body.fileName,
             caption=body.caption,
         ),
-        reply_to=str(quoted_id) if quoted_id else None,
-        humanize=None if body.delay is None else body.delay > 0,
+        reply_to=body.reply_to(),
+        humanize=body.humanize(),
     )
-    accepted = await acceptor.accept(row, request, idempotency_key or None)
-    if accepted.created:
-        outbox.wake(row.id)
-    return shapes.sent_media(accepted.json, row.id, body.mediatype)
+    message = await _queue(acceptor, outbox, row, request, idempotency_key)
+    return shapes.sent_media(message, row.id, body.mediatype)
 
 
 class NumbersBody(BaseModel):
