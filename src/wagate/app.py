@@ -488,6 +488,7 @@ async def build_services(
             metrics=DeliveryMetrics(metrics.registry),
             worker_id=worker_id,
             media=outgoing_media,
+            server_url=settings.public_url,
         )
         streams = EventStreams(
             db=db,

@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         description="Let tenant keys create simulator sessions (the admin key always can). "
         "Turn off on a shared server, where the simulator is the operator's tool.",
     )
+    evolution_transport: Literal["simulator", "whatsmeow"] = Field(
+        "simulator",
+        description="The transport of instances created through the Evolution API surface "
+        "(`POST /evolution/instance/create`): `whatsmeow` links a real phone by QR code or "
+        "pairing code; `simulator` is the built-in test network.",
+    )
     tenant_max_sessions: int | None = Field(
         None,
         ge=0,

@@ -227,6 +227,11 @@ class WebhookOut(BaseModel):
     managed_by: str | None = Field(
         default=None, description="`env`: the webhook of WAGATE_WEBHOOK_URL, reset at each start"
     )
+    format: str | None = Field(
+        default=None,
+        description="`evolution`: set through /evolution/webhook/set, posts Evolution API's "
+        "event shapes; none: wagate's",
+    )
 
 
 class EventOut(BaseModel):

@@ -27,6 +27,7 @@ from wagate.domain import Clock, RetryStrategy, wait_for
 from wagate.events.bus import EventBus
 from wagate.events.client import WebhookClient
 from wagate.events.endpoint import EndpointWorker
+from wagate.events.formatted import FormattedBodies
 from wagate.events.horizon import LogHorizon
 from wagate.events.media_out import OutgoingMedia
 from wagate.events.metrics import DeliveryMetrics
@@ -94,8 +95,10 @@ class WebhookDispatcher:
         metrics: DeliveryMetrics,
         worker_id: str,
         media: OutgoingMedia | None = None,
+        server_url: str | None = None,
     ) -> None:
         self.db = db
+        self.formatted = FormattedBodies(db, clock, server_url)  # bodies in other shapes
         self.media = media  # signed links (and inline files) in bodies; None: as stored
         self.clock = clock
         self.bus = bus

@@ -117,6 +117,8 @@ class Subscriptions:
         webhook_id: str | None = None,
         managed_by: str | None = None,
         inline_media_max_bytes: int | None = None,
+        body_format: str | None = None,
+        format_options: dict[str, Any] | None = None,
     ) -> tuple[Webhook, str]:
         """A new subscription and its signing secret (shown to the caller once)."""
         check_event_types(events)
@@ -142,6 +144,8 @@ class Subscriptions:
                 headers=seal_headers(self.box, webhook_id, headers),
                 managed_by=managed_by,
                 inline_media_max_bytes=inline_media_max_bytes,
+                body_format=body_format,
+                format_options=format_options,
             )
         self.dispatcher.reconfigure()
         return hook, secret

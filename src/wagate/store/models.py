@@ -392,6 +392,9 @@ class Webhook(Base):
     managed_by: Mapped[str | None] = mapped_column(String(20))  # "env": WAGATE_WEBHOOK_URL's
     inline_media_max_bytes: Mapped[int | None] = mapped_column(Integer)  # None: links only
     updated_at: Mapped[datetime | None]
+    # None: wagate's own event bodies; "evolution": Evolution API's (``events/evolution.py``)
+    format: Mapped[str | None] = mapped_column(String(20))
+    format_options: Mapped[dict[str, Any] | None]  # the format's own settings
 
 
 class WebhookDelivery(Base):

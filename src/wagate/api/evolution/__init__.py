@@ -1,5 +1,11 @@
 """Drop-in API surfaces for clients written against other gateways (Evolution API v2)."""
 
-from wagate.api.evolution.routes import router
+from fastapi import APIRouter
+
+from wagate.api.evolution import chat, instances, messages, webhook
+
+router = APIRouter()
+for part in (instances, messages, chat, webhook):
+    router.include_router(part.router)
 
 __all__ = ["router"]

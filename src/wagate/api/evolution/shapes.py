@@ -3,19 +3,11 @@ body. Pure functions: the routes (:mod:`.routes`) call them."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from wagate.domain import SessionStatus
+from wagate.events.evolution import message_data, state_of
 
 INTEGRATION = "WHATSAPP-BAILEYS"  # what Evolution calls a linked-device instance
-
-_STATES = {
-    SessionStatus.CONNECTED.value: "open",
-    SessionStatus.STARTING.value: "connecting",
-    SessionStatus.QR.value: "connecting",
-    SessionStatus.RECONNECTING.value: "connecting",
-}
 
 _ERRORS = {
     400: "Bad Request",
@@ -40,12 +32,6 @@ def error_body(status: int, messages: list[Any]) -> dict[str, Any]:
         "error": _ERRORS.get(status, "Error"),
         "response": {"message": messages},
     }
-
-
-def state_of(status: str) -> str:
-    """A session's status as Evolution's connection state: ``open``, ``connecting``,
-    ``close``."""
-    return _STATES.get(status, "close")
 
 
 def instance_state(name: str, status: str) -> dict[str, Any]:
@@ -88,40 +74,10 @@ def qrcode(code: str | None, image: str | None, pairing: str | None, count: int)
 
 
 def sent_message(message: dict[str, Any], instance_id: str) -> dict[str, Any]:
-    """A queued text as Evolution answers a send (``key.id`` is the WhatsApp id when the
-    transport fixes it before sending, else wagate's message id)."""
-    created = message.get("created_at") or message.get("timestamp")
-    return {
-        "key": {
-            "remoteJid": message["chat_id"],
-            "fromMe": True,
-            "id": message.get("wa_message_id") or message["id"],
-        },
-        "pushName": "",
-        "status": "PENDING",
-        "message": {"conversation": message.get("text") or ""},
-        "messageType": "conversation",
-        "messageTimestamp": _unix(created),
-        "instanceId": instance_id,
-        "source": "unknown",
-    }
-
-
-def sent_media(message: dict[str, Any], instance_id: str, kind: str) -> dict[str, Any]:
-    """A queued media message as Evolution answers ``sendMedia``."""
-    body = sent_message(message, instance_id)
-    media = message.get("media") or {}
-    part = f"{kind}Message"
-    body["message"] = {
-        part: {
-            "mimetype": media.get("mime_type"),
-            "caption": message.get("text"),
-            "fileName": media.get("file_name"),
-            "fileLength": media.get("size"),
-        }
-    }
-    body["messageType"] = part
-    return body
+    """A queued message as Evolution answers a send: ``key`` (``id`` is the WhatsApp id
+    when the transport fixes it before sending, else wagate's message id), ``message``
+    and ``status: "PENDING"``."""
+    return message_data(message, instance_id)
 
 
 def instance_row(session: dict[str, Any]) -> dict[str, Any]:
@@ -149,9 +105,3 @@ def whatsapp_numbers(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for item in items
     ]
-
-
-def _unix(iso: str | None) -> int:
-    if not iso:
-        return 0
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import segno
 from fastapi import APIRouter, Request, Response, status
 
 from wagate.api.deps import DatabaseDep, PrincipalDep, RegistryDep, RemoteDep, ServicesDep
@@ -19,6 +18,7 @@ from wagate.api.schemas import (
 )
 from wagate.domain import Forbidden, NotRunning, NotWaitingForScan, SessionStatus
 from wagate.domain.policy import validate_overrides
+from wagate.domain.qr import qr_data_url
 from wagate.domain.urls import check_url_syntax, ensure_public_url
 from wagate.sessions import UNCHANGED, Unchanged
 from wagate.store import Database
@@ -229,7 +229,3 @@ async def pairing_code(
         row.id, "pairing_code", {"phone": body.phone}, when_nobody_runs=NotRunning
     )
     return {"code": answer["code"]}
-
-
-def qr_data_url(raw: str) -> str:
-    return str(segno.make(raw, error="l", micro=False).png_data_uri(scale=6, border=4))

@@ -134,6 +134,7 @@ def webhook_json(hook: Webhook, box: SecretBox, secret: str | None = None) -> di
         "header_names": sorted(open_headers(box, hook)) if hook.headers else [],
         "inline_media_max_bytes": hook.inline_media_max_bytes,
         "managed_by": hook.managed_by,
+        "format": hook.format,
     }
 
 

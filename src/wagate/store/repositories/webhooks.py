@@ -32,6 +32,8 @@ async def create_webhook(
     headers: str | None = None,
     managed_by: str | None = None,
     inline_media_max_bytes: int | None = None,
+    body_format: str | None = None,
+    format_options: dict[str, Any] | None = None,
 ) -> Webhook:
     """A new subscription; it receives the events appended after it was created.
 
@@ -51,6 +53,8 @@ async def create_webhook(
         headers=headers,
         managed_by=managed_by,
         inline_media_max_bytes=inline_media_max_bytes,
+        format=body_format,
+        format_options=format_options,
         cursor_seq=await log_end(db),
         version=0,
         updated_at=now,
@@ -116,6 +120,17 @@ async def update_webhook(
     )
     await db.refresh(hook)
     return hook
+
+
+async def session_webhook(db: AsyncSession, session_id: str, body_format: str) -> Webhook | None:
+    """The one webhook of a session in ``body_format`` (Evolution's: one per instance)."""
+    query = (
+        select(Webhook)
+        .where(Webhook.session_id == session_id, Webhook.format == body_format)
+        .order_by(Webhook.created_at)
+        .limit(1)
+    )
+    return (await db.scalars(query)).first()
 
 
 async def find_webhook(db: AsyncSession, webhook_id: str) -> Webhook | None:

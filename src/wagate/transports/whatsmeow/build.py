@@ -27,7 +27,8 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
     ReactionMessage,
 )
 
-from wagate.domain import ContactCard, MessageType, OutgoingMessage, is_group
+from wagate.domain import MessageType, OutgoingMessage, is_group
+from wagate.domain.vcard import vcard
 
 # whatsmeow's MediaType numbering, as neonize's Upload takes it
 MEDIA_IMAGE = 0
@@ -190,30 +191,6 @@ def build_location(msg: OutgoingMessage, quoted: KnownMessage | None = None) -> 
     if context is not None:
         location.contextInfo.CopyFrom(context)
     return Message(locationMessage=location)
-
-
-def _vcard_escape(value: str) -> str:
-    return (
-        value.replace("\\", "\\\\")
-        .replace("\n", "\\n")
-        .replace("\r", "")
-        .replace(",", "\\,")
-        .replace(";", "\\;")
-    )
-
-
-def vcard(card: ContactCard) -> str:
-    """A vCard 3.0 for one contact; ``waid`` makes WhatsApp offer "Message" on it."""
-    digits = "".join(ch for ch in card.phone if ch.isdigit())
-    name = _vcard_escape(card.name)
-    return (
-        "BEGIN:VCARD\n"
-        "VERSION:3.0\n"
-        f"N:;{name};;;\n"
-        f"FN:{name}\n"
-        f"TEL;type=CELL;type=VOICE;waid={digits}:+{digits}\n"
-        "END:VCARD"
-    )
 
 
 def build_contact(msg: OutgoingMessage, quoted: KnownMessage | None = None) -> Message:

@@ -1,0 +1,86 @@
+"""What every route of the Evolution surface shares: errors in Evolution's shape, the
+``apikey`` caller, and finding an instance by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from wagate.api.deps import (
+    DatabaseDep,
+    principal_for,
+)
+from wagate.api.evolution import shapes
+from wagate.api.principal import Principal
+from wagate.api.routes.sessions import load_session_row
+from wagate.domain import (
+    AuthError,
+    Forbidden,
+    NotFound,
+    WagateError,
+)
+from wagate.store.models import Session
+
+if TYPE_CHECKING:
+    from wagate.app import Services
+
+NAME = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class EvolutionRoute(APIRoute):
+    """Answers every error of these routes in Evolution's shape (clients parse it)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except WagateError as exc:
+                return JSONResponse(
+                    shapes.error_body(exc.status_code, [exc.message]), status_code=exc.status_code
+                )
+            except RequestValidationError as exc:
+                messages = [f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors()]
+                return JSONResponse(shapes.error_body(400, messages), status_code=400)
+
+        return handler
+
+
+def evolution_router() -> APIRouter:
+    """A router of the surface: under ``/evolution``, errors in Evolution's shape."""
+    return APIRouter(prefix="/evolution", tags=["evolution"], route_class=EvolutionRoute)
+
+
+async def evolution_caller(
+    request: Request, apikey: Annotated[str | None, Header()] = None
+) -> Principal:
+    """The ``apikey`` header (a wagate key: the admin key or a tenant's); a bearer token
+    works too."""
+    services: Services = request.app.state.services
+    credential = apikey
+    if not credential:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        credential = token.strip() if scheme.lower() == "bearer" else None
+    if not credential:
+        raise AuthError("Unauthorized")
+    caller = await principal_for(services, credential)
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not caller.can_write:
+        raise Forbidden("a viewer may read but not change anything")
+    return caller
+
+
+CallerDep = Annotated[Principal, Depends(evolution_caller)]
+
+
+async def load_instance(db: DatabaseDep, name: str, caller: Principal) -> Session:
+    """The caller's instance by name (or session id), or Evolution's 404."""
+    try:
+        return await load_session_row(db, name, caller)
+    except NotFound:
+        raise NotFound(f'The "{name}" instance does not exist') from None

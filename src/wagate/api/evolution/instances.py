@@ -1,0 +1,169 @@
+"""Evolution's instance routes: create, connect (QR or pairing code), state, logout,
+fetch, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from wagate.api.deps import (
+    DatabaseDep,
+    DispatcherDep,
+    RemoteDep,
+    ServicesDep,
+    SubscriptionsDep,
+)
+from wagate.api.evolution import shapes
+from wagate.api.evolution.base import NAME, CallerDep, evolution_router, load_instance
+from wagate.api.evolution.webhook import WebhookOptions, check_webhook_url, set_instance_webhook
+from wagate.domain import (
+    Forbidden,
+    InvalidRequest,
+    NotRunning,
+    SessionStatus,
+    WagateError,
+    normalize_phone,
+)
+from wagate.domain.qr import qr_data_url
+from wagate.store.repositories import sessions, tenants
+from wagate.store.serialize import session_json
+
+router = evolution_router()
+
+
+class InstanceCreate(BaseModel):
+    model_config = ConfigDict(extra="allow")  # Evolution's many options; the rest is kept out
+
+    instanceName: str = Field(pattern=NAME)
+    qrcode: bool = False
+    number: str | None = None
+    integration: str | None = None
+    webhook: WebhookOptions | None = None
+
+
+@router.post("/instance/create", status_code=status.HTTP_201_CREATED)
+async def create_instance(
+    body: InstanceCreate,
+    services: ServicesDep,
+    subscriptions: SubscriptionsDep,
+    dispatcher: DispatcherDep,
+    caller: CallerDep,
+    db: DatabaseDep,
+) -> dict[str, Any]:
+    """A new instance: a session of the caller's tenant on ``WAGATE_EVOLUTION_TRANSPORT``,
+    connecting at once; its webhook, when the body has one, is set before it starts (so
+    the first QR code is posted to it)."""
+    if body.integration not in (None, shapes.INTEGRATION):
+        raise InvalidRequest(f"integration {body.integration!r} is not offered here")
+    transport = services.settings.evolution_transport
+    if transport == "simulator" and not caller.is_admin and not services.settings.tenant_simulator:
+        raise Forbidden("the simulator is not available to tenant keys on this server")
+    if body.webhook is not None:
+        check_webhook_url(body.webhook.url)
+    tenant_id = caller.tenant_id
+    if tenant_id is None:
+        async with services.db.transaction() as tx:
+            tenant = await tenants.ensure_tenant(tx, tenants.DEFAULT_TENANT, services.clock.now())
+            tenant_id = tenant.id
+    row = await services.manager.create(
+        tenant_id=tenant_id,
+        name=body.instanceName,
+        transport=transport,
+        config=services.validate_transport_config(transport, {}),
+        proxy_url=None,
+        priority=0,
+        start=body.webhook is None,
+        settings={},
+        default_quota=services.settings.tenant_max_sessions,
+    )
+    if body.webhook is not None:
+        await set_instance_webhook(
+            row,
+            body.webhook,
+            db=db,
+            subscriptions=subscriptions,
+            dispatcher=dispatcher,
+            settings=services.settings,
+        )
+        await services.manager.start(row.id)
+    session = {"id": row.id, "name": row.name, "desired_state": "running"}
+    return shapes.created_instance(
+        session, shapes.qrcode(None, None, None, 0) if body.qrcode else None
+    )
+
+
+@router.get("/instance/connect/{instance}")
+async def connect_instance(
+    instance: str,
+    services: ServicesDep,
+    remote: RemoteDep,
+    caller: CallerDep,
+    db: DatabaseDep,
+    number: Annotated[str | None, Query(max_length=32)] = None,
+) -> dict[str, Any]:
+    """Start the instance if it is stopped; its QR code (or, with ``number``, a pairing
+    code) while it waits for a login; its state once it is open."""
+    row = await load_instance(db, instance, caller)
+    if row.status == SessionStatus.CONNECTED.value:
+        return shapes.instance_state(row.name, row.status)
+    if row.desired_state != "running":
+        await services.manager.start(row.id)
+    pairing = None
+    if number:
+        digits = normalize_phone(number)
+        try:
+            answer = await remote.call(
+                row.id, "pairing_code", {"phone": digits}, when_nobody_runs=NotRunning
+            )
+            pairing = str(answer["code"])
+        except WagateError as exc:
+            if exc.status_code >= 500:
+                raise
+    now = services.clock.now()
+    qr = row.qr if row.qr_expires_at is not None and row.qr_expires_at > now else None
+    image = qr_data_url(qr) if qr else None
+    return shapes.qrcode(qr, image, pairing, 1 if qr or pairing else 0)
+
+
+@router.get("/instance/connectionState/{instance}")
+async def connection_state(instance: str, caller: CallerDep, db: DatabaseDep) -> dict[str, Any]:
+    row = await load_instance(db, instance, caller)
+    return shapes.instance_state(row.name, row.status)
+
+
+@router.delete("/instance/logout/{instance}")
+async def logout_instance(
+    instance: str, remote: RemoteDep, caller: CallerDep, db: DatabaseDep
+) -> dict[str, Any]:
+    """Unlink the device; the instance stays, to be connected again."""
+    row = await load_instance(db, instance, caller)
+    await remote.logout(row.id)
+    return {"status": "SUCCESS", "error": False, "response": {"message": "Instance logged out"}}
+
+
+@router.get("/instance/fetchInstances")
+async def fetch_instances(
+    services: ServicesDep,
+    caller: CallerDep,
+    instanceName: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[dict[str, Any]]:
+    """The caller's instances (one, with ``instanceName``)."""
+    async with services.db.read() as tx:
+        rows = await sessions.list_sessions(tx, caller.tenant_id)
+    return [
+        shapes.instance_row(session_json(row))
+        for row in rows
+        if instanceName is None or row.name == instanceName
+    ]
+
+
+@router.delete("/instance/delete/{instance}")
+async def delete_instance(
+    instance: str, remote: RemoteDep, caller: CallerDep, db: DatabaseDep
+) -> dict[str, Any]:
+    """Log out and delete the instance, with its messages and media."""
+    row = await load_instance(db, instance, caller)
+    await remote.delete(row.id)
+    return {"status": "SUCCESS", "error": False, "response": {"message": "Instance deleted"}}
