@@ -5,10 +5,18 @@ wagate's sessions and queue."""
 from __future__ import annotations
 
 import base64
+import uuid
 
 import httpx
 
-from tests.api.helpers import wait_sent, wait_status
+from tests.api.helpers import (
+    SENT_OR_LATER,
+    advance_until,
+    find_inbound,
+    inbound,
+    wait_sent,
+    wait_status,
+)
 from tests.support.server import ADMIN_KEY, RunningServer, eventually
 
 KEY = {"apikey": ADMIN_KEY}
@@ -156,3 +164,193 @@ async def test_media_instances_listed_and_an_instance_deleted(
         deleted = await evo.delete("/instance/delete/media")
         assert deleted.json()["status"] == "SUCCESS"
         assert (await evo.get("/instance/connectionState/media")).status_code == 404
+
+
+async def _open_instance(
+    server: RunningServer, admin: httpx.AsyncClient, evo: httpx.AsyncClient, name: str
+) -> str:
+    created = await evo.post("/instance/create", json={"instanceName": name})
+    sid = str(created.json()["instance"]["instanceId"])
+    await wait_status(admin, sid, "qr")
+    await admin.post(f"/v1/simulator/{sid}/scan")
+    await wait_status(admin, sid, "connected")
+    return sid
+
+
+async def test_every_kind_of_send_is_queued_and_reaches_whatsapp(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    async with await _evolution(server) as evo:
+        sid = await _open_instance(server, admin, evo, "sends")
+        hi = await evo.post("/message/sendText/sends", json={"number": TO, "text": "hi"})
+        target = hi.json()["key"]["id"]
+        sends = {
+            "sendWhatsAppAudio": {"number": TO, "audio": "T2dnUw" * 10},
+            "sendLocation": {
+                "number": TO,
+                "latitude": -23.55,
+                "longitude": -46.63,
+                "name": "Sé",
+                "address": "São Paulo",
+                "quoted": {"key": {"id": target}},
+            },
+            "sendContact": {
+                "number": TO,
+                "contact": [{"fullName": "Bruno", "wuid": "5511977776666", "organization": "X"}],
+            },
+            "sendReaction": {
+                "key": {"remoteJid": f"{TO}@s.whatsapp.net", "fromMe": True, "id": target},
+                "reaction": "👍",
+            },
+            "sendPoll": {
+                "number": TO,
+                "name": "Lunch?",
+                "selectableCount": 1,
+                "values": ["a", "b"],
+            },
+        }
+        kinds = {}
+        for route, body in sends.items():
+            answer = await evo.post(f"/message/{route}/sends", json=body)
+            assert answer.status_code == 201, (route, answer.text)
+            kinds[route] = answer.json()["messageType"]
+        assert kinds == {
+            "sendWhatsAppAudio": "audioMessage",
+            "sendLocation": "locationMessage",
+            "sendContact": "contactMessage",
+            "sendReaction": "reactionMessage",
+            "sendPoll": "pollCreationMessageV3",
+        }
+
+        page = (await admin.get(f"/v1/sessions/{sid}/messages?direction=out")).json()["items"]
+        # six sends to one person in a row: the burst guardrail spaces the last ones out
+        await advance_until(server, admin, page[0]["id"], SENT_OR_LATER, step=10)
+        assert [r.type for r in server.network.sent(sid)] == [
+            "text",
+            "voice",
+            "location",
+            "contact",
+            "reaction",
+            "poll",
+        ]
+        page = (await admin.get(f"/v1/sessions/{sid}/messages?direction=out")).json()["items"]
+        by_type = {m["type"]: m for m in page}
+        assert by_type["location"]["reply_to"] == target
+        assert by_type["reaction"]["reaction"]["emoji"] == "👍"
+        assert by_type["contact"]["contacts"] == [{"name": "Bruno", "phone": "5511977776666"}]
+
+        two = await evo.post(
+            "/message/sendContact/sends",
+            json={"number": TO, "contact": [{"fullName": "A", "wuid": "1"}] * 2},
+        )
+        assert two.status_code == 400  # one card per message here
+        empty = await evo.post("/message/sendPoll/sends", json={"number": TO, "name": "?"})
+        assert empty.status_code == 400
+        assert empty.json()["error"] == "Bad Request"
+
+
+async def test_read_presence_and_find_messages(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    async with await _evolution(server) as evo:
+        sid = await _open_instance(server, admin, evo, "chat")
+        first = await inbound(admin, sid, **{"from": TO, "text": "one"})
+        second = await inbound(admin, sid, **{"from": TO, "text": "two"})
+        await inbound(admin, sid, **{"from": "5511977776666", "text": "other chat"})
+        await find_inbound(admin, sid, second)
+        sent = await evo.post("/message/sendText/chat", json={"number": TO, "text": "three"})
+        assert sent.status_code == 201
+
+        read = await evo.post(
+            "/chat/markMessageAsRead/chat",
+            json={
+                "readMessages": [
+                    {"remoteJid": f"{TO}@s.whatsapp.net", "fromMe": False, "id": first},
+                    {"remoteJid": f"{TO}@s.whatsapp.net", "fromMe": False, "id": second},
+                ]
+            },
+        )
+        assert read.status_code == 201, read.text
+        assert read.json() == {"message": "Read messages", "read": "success"}
+        assert server.network.read_log(sid)[-1].wa_message_ids == (first, second)
+
+        typing = await evo.post(
+            "/chat/sendPresence/chat", json={"number": TO, "presence": "composing", "delay": 1200}
+        )
+        assert typing.status_code == 201, typing.text
+        assert server.network.presence_log(sid)[-1].state.value == "composing"
+
+        found = await evo.post(
+            "/chat/findMessages/chat",
+            json={"where": {"key": {"remoteJid": f"{TO}@s.whatsapp.net"}}, "page": 1, "offset": 2},
+        )
+        assert found.status_code == 200, found.text
+        pages = found.json()["messages"]
+        assert (pages["total"], pages["pages"], pages["currentPage"]) == (3, 2, 1)
+        texts = [r["message"]["conversation"] for r in pages["records"]]
+        assert texts == ["three", "two"]  # newest first
+        assert pages["records"][0]["key"]["fromMe"] is True
+        theirs = await evo.post(
+            "/chat/findMessages/chat",
+            json={"where": {"key": {"remoteJid": TO, "fromMe": False}}, "page": 2, "offset": 1},
+        )
+        assert [r["key"]["id"] for r in theirs.json()["messages"]["records"]] == [first]
+        one = await evo.post("/chat/findMessages/chat", json={"where": {"key": {"id": second}}})
+        assert [r["key"]["id"] for r in one.json()["messages"]["records"]] == [second]
+
+
+async def test_an_instance_token_opens_its_instance_and_nothing_else(
+    server: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    async with await _evolution(server) as evo:
+        mine = await evo.post(
+            "/instance/create", json={"instanceName": "mine", "token": "my-instance-token-1"}
+        )
+        assert mine.status_code == 201, mine.text
+        assert mine.json()["hash"] == "my-instance-token-1"
+        other = await evo.post("/instance/create", json={"instanceName": "other"})
+        generated = other.json()["hash"]
+        assert str(uuid.UUID(generated)).upper() == generated  # a UUID, as Evolution makes
+        taken = await evo.post(
+            "/instance/create", json={"instanceName": "third", "token": "my-instance-token-1"}
+        )
+        assert taken.status_code == 409
+        assert [i["name"] for i in (await evo.get("/instance/fetchInstances")).json()] == [
+            "mine",
+            "other",
+        ]
+        listed = {i["name"]: i["token"] for i in (await evo.get("/instance/fetchInstances")).json()}
+        assert listed == {"mine": "my-instance-token-1", "other": generated}
+
+    own = httpx.AsyncClient(
+        base_url=f"{server.base_url}/evolution",
+        headers={"apikey": "my-instance-token-1"},
+        timeout=10,
+    )
+    async with own:
+        state = await own.get("/instance/connectionState/mine")
+        assert state.status_code == 200, state.text
+        assert (await own.get("/instance/connectionState/other")).status_code == 401
+        assert (await own.post("/message/sendText/other", json={"number": TO, "text": "x"})).json()[
+            "status"
+        ] == 401
+        assert [i["name"] for i in (await own.get("/instance/fetchInstances")).json()] == ["mine"]
+        refused = await own.post("/instance/create", json={"instanceName": "more"})
+        assert refused.status_code == 403
+        assert refused.json()["response"]["message"] == [
+            "an instance token cannot create instances: use the global apikey"
+        ]
+    async with server.client("my-instance-token-1") as v1:  # not a key of wagate's own API
+        assert (await v1.get("/v1/sessions")).status_code == 401
+
+    async with await _evolution(server) as evo:
+        assert (await evo.delete("/instance/delete/mine")).status_code == 200
+
+    async def token_gone() -> bool:  # the token went with its instance
+        async with httpx.AsyncClient(
+            base_url=f"{server.base_url}/evolution", headers={"apikey": "my-instance-token-1"}
+        ) as gone:
+            assert (await gone.get("/instance/fetchInstances")).status_code == 401
+        return True
+
+    await eventually(token_gone)

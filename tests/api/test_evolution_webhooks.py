@@ -42,6 +42,7 @@ VOLATILE = {
     "sender",  # the simulator gives each session a number of its own
     "wuid",
     "profileName",
+    "apikey",  # the instance's token, generated at creation
 }
 
 
@@ -139,6 +140,7 @@ async def test_webhook_set_find_and_events_in_evolution_shapes(
         )
         assert created.status_code == 201, created.text
         sid = created.json()["instance"]["instanceId"]
+        token = created.json()["hash"]
         answer = await evo.post("/webhook/set/shop", json={"webhook": {"enabled": True, **hook}})
         assert answer.status_code == 201, answer.text
         view = answer.json()
@@ -191,6 +193,7 @@ async def test_webhook_set_find_and_events_in_evolution_shapes(
             assert got.headers["x-shop"] == "s3cret"
             assert got.path == "/hook"
             assert got.json["instance"] == "shop"
+            assert got.json["apikey"] == token  # what a workflow calls back with
             if got.json["event"] not in ("qrcode.updated", "connection.update"):  # login first
                 assert got.json["sender"] == f"{phone}@s.whatsapp.net"
         assert {body["event"] for body in receiver.bodies()} <= {

@@ -36,7 +36,7 @@ def message(**fields: Any) -> dict[str, Any]:
         "sender": CHAT,
         "push_name": "Ana",
         "from_me": False,
-        "direction": "inbound",
+        "direction": "in",
         "type": "text",
         "text": None,
         "timestamp": "2026-01-05T11:59:00Z",
@@ -121,7 +121,7 @@ def test_a_posted_message_reads_back_as_itself(fields: dict[str, Any]) -> None:
 
 
 def test_a_message_typed_on_the_phone_is_an_upsert_from_me() -> None:
-    body = posted(message(text="from the phone", from_me=True, direction="outbound"))
+    body = posted(message(text="from the phone", from_me=True, direction="out"))
     assert body["data"]["key"]["fromMe"] is True
     assert read_back(body).message.from_me is True
 

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2Pas
 
 from wagate.api.auth import LOGIN_COOKIE, Authenticator, CsrfGuard, looks_like_token
 from wagate.api.auth.csrf import SAFE_METHODS
+from wagate.api.keycache import KeyCache
 from wagate.api.principal import ADMIN, Principal
 from wagate.config import Settings
 from wagate.domain import AuthError, Clock, Forbidden
@@ -65,6 +66,7 @@ SubscriptionsDep = Annotated[Subscriptions, Depends(_service("subscriptions"))]
 DispatcherDep = Annotated[WebhookDispatcher, Depends(_service("webhooks"))]
 MediaDep = Annotated[MediaStore, Depends(_service("media"))]
 MediaLinksDep = Annotated[MediaLinks, Depends(_service("media_links"))]
+KeyCacheDep = Annotated[KeyCache[Principal], Depends(_service("key_cache"))]
 
 # Both only read the Authorization header; declared so that /docs offers its Authorize
 # button for a user's login (OAuth2 password flow) and for an API key.
@@ -102,13 +104,19 @@ async def get_caller(
     return await principal_for(services, credential)
 
 
-async def principal_for(services: Services, credential: str) -> Principal:
-    """Who holds ``credential``: the admin key, a user's access token, or a tenant's key."""
+async def principal_for(
+    services: Services, credential: str, *, instance_tokens: bool = False
+) -> Principal:
+    """Who holds ``credential``: the admin key, a user's access token, or a tenant's key.
+    An Evolution instance's token counts only where ``instance_tokens`` (``/evolution``)."""
     if hmac.compare_digest(hashlib.sha256(credential.encode()).digest(), services.admin_key_digest):
         return ADMIN
     if looks_like_token(credential):
         return await services.authenticator.from_access_token(credential)
-    return await _tenant_key(services, credential)
+    principal = await _tenant_key(services, credential)
+    if principal.session_id is not None and not instance_tokens:
+        raise AuthError("an Evolution instance token works only under /evolution")
+    return principal
 
 
 async def _tenant_key(services: Services, credential: str) -> Principal:
@@ -119,7 +127,7 @@ async def _tenant_key(services: Services, credential: str) -> Principal:
         key = await tenants.find_active_key(tx, credential)
     if key is None:
         raise AuthError("the API key is not valid")
-    principal = Principal(tenant_id=key.tenant_id, key_id=key.id)
+    principal = Principal(tenant_id=key.tenant_id, key_id=key.id, session_id=key.session_id)
     services.key_cache.put(credential, principal, services.clock.now())
     return principal
 

@@ -22,6 +22,7 @@ class Principal:
     user_id: str | None = None
     login_id: str | None = None  # the browser or API login a user's token or cookie names
     email: str | None = None
+    session_id: str | None = None  # an Evolution instance's token: this session only
 
     @property
     def is_admin(self) -> bool:

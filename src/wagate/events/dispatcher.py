@@ -98,7 +98,7 @@ class WebhookDispatcher:
         server_url: str | None = None,
     ) -> None:
         self.db = db
-        self.formatted = FormattedBodies(db, clock, server_url)  # bodies in other shapes
+        self.formatted = FormattedBodies(db, clock, server_url, box)  # bodies in other shapes
         self.media = media  # signed links (and inline files) in bodies; None: as stored
         self.clock = clock
         self.bus = bus

@@ -161,7 +161,7 @@ def message_key(message: Mapping[str, Any]) -> dict[str, Any]:
     none is known yet)."""
     key: dict[str, Any] = {
         "remoteJid": message.get("chat_id"),
-        "fromMe": bool(message.get("from_me") or message.get("direction") == "outbound"),
+        "fromMe": bool(message.get("from_me") or message.get("direction") == "out"),
         "id": message.get("wa_message_id") or message.get("id"),
     }
     if message.get("chat_type") == "group" and message.get("sender"):
@@ -202,7 +202,7 @@ def message_content(message: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     if kind == "poll":
         poll = message.get("poll") or {}
         part = {
-            "name": poll.get("question"),
+            "name": poll.get("name"),
             "options": [{"optionName": name} for name in poll.get("options") or []],
             "selectableOptionsCount": poll.get("selectable_count", 1),
         }

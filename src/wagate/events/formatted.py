@@ -17,12 +17,18 @@ from typing import Any
 from wagate.domain import Clock, NotFound
 from wagate.events.evolution import EvolutionFormat, Instance
 from wagate.store import Database
+from wagate.store.crypto import SecretBox
 from wagate.store.models import Webhook
-from wagate.store.repositories import sessions
+from wagate.store.repositories import sessions, tenants
 
 EVOLUTION = "evolution"
 FORMATS = (EVOLUTION,)
 INSTANCE_TTL = timedelta(seconds=30)
+
+
+def token_context(session_id: str) -> str:
+    """What an Evolution instance's token is sealed to (it opens for its session only)."""
+    return f"evolution-token:{session_id}"
 
 
 def evolution_format(hook: Webhook) -> EvolutionFormat | None:
@@ -36,8 +42,9 @@ def evolution_format(hook: Webhook) -> EvolutionFormat | None:
 
 
 class FormattedBodies:
-    def __init__(self, db: Database, clock: Clock, server_url: str | None) -> None:
+    def __init__(self, db: Database, clock: Clock, server_url: str | None, box: SecretBox) -> None:
         self.db = db
+        self.box = box
         self.clock = clock
         self.server_url = server_url
         self._instances: dict[str, tuple[Instance, datetime]] = {}
@@ -67,10 +74,16 @@ class FormattedBodies:
         try:
             async with self.db.read() as tx:
                 row = await sessions.get_session(tx, session_id, None)
+                key = (await tenants.instance_tokens(tx, [session_id])).get(session_id)
         except NotFound:
             self._instances.pop(session_id, None)
             return None
-        instance = Instance(name=row.name, id=row.id, phone=row.phone, profile_name=row.push_name)
+        token = None
+        if key is not None and key.sealed_key is not None:
+            token = self.box.open(key.sealed_key, token_context(session_id))
+        instance = Instance(
+            name=row.name, id=row.id, phone=row.phone, profile_name=row.push_name, token=token
+        )
         if row.phone is None:  # not linked yet: read again until it is
             return instance
         if len(self._instances) > 10_000:

@@ -59,7 +59,10 @@ class Tenant(Base):
 
 
 class ApiKey(Base):
-    """A tenant's API key. Only the SHA-256 of the key is stored."""
+    """A tenant's API key. Only the SHA-256 of the key is stored, except for an Evolution
+    instance's token (``session_id`` set): it works for that one session, on the
+    ``/evolution`` surface only, and is kept sealed too (``sealed_key``) because
+    Evolution shows it again (``fetchInstances``, the webhooks' ``apikey``)."""
 
     __tablename__ = "api_keys"
 
@@ -71,6 +74,10 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    session_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    sealed_key: Mapped[str | None] = mapped_column(Text)
 
 
 class User(Base):

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
 from wagate.api.deps import (
     DatabaseDep,
@@ -48,6 +49,9 @@ class EvolutionRoute(APIRoute):
             except RequestValidationError as exc:
                 messages = [f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors()]
                 return JSONResponse(shapes.error_body(400, messages), status_code=400)
+            except ValidationError as exc:  # a wagate request built from a valid body
+                messages = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+                return JSONResponse(shapes.error_body(400, messages), status_code=400)
 
         return handler
 
@@ -69,7 +73,7 @@ async def evolution_caller(
         credential = token.strip() if scheme.lower() == "bearer" else None
     if not credential:
         raise AuthError("Unauthorized")
-    caller = await principal_for(services, credential)
+    caller = await principal_for(services, credential, instance_tokens=True)
     if request.method not in ("GET", "HEAD", "OPTIONS") and not caller.can_write:
         raise Forbidden("a viewer may read but not change anything")
     return caller
@@ -79,8 +83,12 @@ CallerDep = Annotated[Principal, Depends(evolution_caller)]
 
 
 async def load_instance(db: DatabaseDep, name: str, caller: Principal) -> Session:
-    """The caller's instance by name (or session id), or Evolution's 404."""
+    """The caller's instance by name (or session id), or Evolution's 404; an instance's
+    token opens that instance only (401 for another, as in Evolution)."""
     try:
-        return await load_session_row(db, name, caller)
+        row = await load_session_row(db, name, caller)
     except NotFound:
         raise NotFound(f'The "{name}" instance does not exist') from None
+    if caller.session_id is not None and row.id != caller.session_id:
+        raise AuthError("Unauthorized")
+    return row

@@ -3,6 +3,7 @@ fetch, delete."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import Query, status
@@ -11,14 +12,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from wagate.api.deps import (
     DatabaseDep,
     DispatcherDep,
+    KeyCacheDep,
     RemoteDep,
     ServicesDep,
     SubscriptionsDep,
 )
 from wagate.api.evolution import shapes
-from wagate.api.evolution.base import NAME, CallerDep, evolution_router, load_instance
+from wagate.api.evolution.base import (
+    NAME,
+    CallerDep,
+    evolution_router,
+    load_instance,
+)
 from wagate.api.evolution.webhook import WebhookOptions, check_webhook_url, set_instance_webhook
+from wagate.api.principal import Principal
+from wagate.config import Settings
 from wagate.domain import (
+    Conflict,
     Forbidden,
     InvalidRequest,
     NotRunning,
@@ -27,6 +37,7 @@ from wagate.domain import (
     normalize_phone,
 )
 from wagate.domain.qr import qr_data_url
+from wagate.events.formatted import token_context
 from wagate.store.repositories import sessions, tenants
 from wagate.store.serialize import session_json
 
@@ -41,6 +52,9 @@ class InstanceCreate(BaseModel):
     number: str | None = None
     integration: str | None = None
     webhook: WebhookOptions | None = None
+    token: str | None = Field(
+        default=None, min_length=8, max_length=200, description="the instance's own apikey"
+    )
 
 
 @router.post("/instance/create", status_code=status.HTTP_201_CREATED)
@@ -55,18 +69,17 @@ async def create_instance(
     """A new instance: a session of the caller's tenant on ``WAGATE_EVOLUTION_TRANSPORT``,
     connecting at once; its webhook, when the body has one, is set before it starts (so
     the first QR code is posted to it)."""
-    if body.integration not in (None, shapes.INTEGRATION):
-        raise InvalidRequest(f"integration {body.integration!r} is not offered here")
     transport = services.settings.evolution_transport
-    if transport == "simulator" and not caller.is_admin and not services.settings.tenant_simulator:
-        raise Forbidden("the simulator is not available to tenant keys on this server")
-    if body.webhook is not None:
-        check_webhook_url(body.webhook.url)
-    tenant_id = caller.tenant_id
-    if tenant_id is None:
-        async with services.db.transaction() as tx:
-            tenant = await tenants.ensure_tenant(tx, tenants.DEFAULT_TENANT, services.clock.now())
-            tenant_id = tenant.id
+    _check_create(body, caller, services.settings)
+    token = body.token or str(uuid.uuid4()).upper()  # Evolution's own form of token
+    async with services.db.transaction() as tx:
+        if await tenants.find_active_key(tx, token) is not None:
+            raise Conflict("this token is already in use", code="token_in_use")
+        tenant_id = caller.tenant_id
+        if tenant_id is None:
+            tenant_id = (
+                await tenants.ensure_tenant(tx, tenants.DEFAULT_TENANT, services.clock.now())
+            ).id
     row = await services.manager.create(
         tenant_id=tenant_id,
         name=body.instanceName,
@@ -78,6 +91,16 @@ async def create_instance(
         settings={},
         default_quota=services.settings.tenant_max_sessions,
     )
+    async with services.db.transaction() as tx:
+        await tenants.create_instance_token(
+            tx,
+            tenant_id=tenant_id,
+            session_id=row.id,
+            token=token,
+            sealed=subscriptions.box.seal(token, token_context(row.id)),
+            name=f"evolution instance {row.name}",
+            now=services.clock.now(),
+        )
     if body.webhook is not None:
         await set_instance_webhook(
             row,
@@ -90,8 +113,21 @@ async def create_instance(
         await services.manager.start(row.id)
     session = {"id": row.id, "name": row.name, "desired_state": "running"}
     return shapes.created_instance(
-        session, shapes.qrcode(None, None, None, 0) if body.qrcode else None
+        session, token, shapes.qrcode(None, None, None, 0) if body.qrcode else None
     )
+
+
+def _check_create(body: InstanceCreate, caller: Principal, settings: Settings) -> None:
+    """What Evolution and wagate refuse before anything is created."""
+    if caller.session_id is not None:
+        raise Forbidden("an instance token cannot create instances: use the global apikey")
+    if body.integration not in (None, shapes.INTEGRATION):
+        raise InvalidRequest(f"integration {body.integration!r} is not offered here")
+    simulator = settings.evolution_transport == "simulator"
+    if simulator and not caller.is_admin and not settings.tenant_simulator:
+        raise Forbidden("the simulator is not available to tenant keys on this server")
+    if body.webhook is not None:
+        check_webhook_url(body.webhook.url)
 
 
 @router.get("/instance/connect/{instance}")
@@ -149,21 +185,34 @@ async def fetch_instances(
     caller: CallerDep,
     instanceName: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[dict[str, Any]]:
-    """The caller's instances (one, with ``instanceName``)."""
+    """The caller's instances (one, with ``instanceName``; an instance token sees its
+    own), each with its token, as Evolution lists them."""
     async with services.db.read() as tx:
-        rows = await sessions.list_sessions(tx, caller.tenant_id)
+        rows = [
+            row
+            for row in await sessions.list_sessions(tx, caller.tenant_id)
+            if (instanceName is None or row.name == instanceName)
+            and caller.session_id in (None, row.id)
+        ]
+        keys = await tenants.instance_tokens(tx, [row.id for row in rows])
+    box = services.secret_box
     return [
-        shapes.instance_row(session_json(row))
+        shapes.instance_row(
+            session_json(row),
+            box.open(keys[row.id].sealed_key or "", token_context(row.id))
+            if row.id in keys
+            else None,
+        )
         for row in rows
-        if instanceName is None or row.name == instanceName
     ]
 
 
 @router.delete("/instance/delete/{instance}")
 async def delete_instance(
-    instance: str, remote: RemoteDep, caller: CallerDep, db: DatabaseDep
+    instance: str, remote: RemoteDep, caller: CallerDep, db: DatabaseDep, keys: KeyCacheDep
 ) -> dict[str, Any]:
-    """Log out and delete the instance, with its messages and media."""
+    """Log out and delete the instance, with its messages, media and token."""
     row = await load_instance(db, instance, caller)
     await remote.delete(row.id)
+    keys.clear()  # its token stops working on this worker now, elsewhere within the TTL
     return {"status": "SUCCESS", "error": False, "response": {"message": "Instance deleted"}}

@@ -38,7 +38,9 @@ def instance_state(name: str, status: str) -> dict[str, Any]:
     return {"instance": {"instanceName": name, "state": state_of(status)}}
 
 
-def created_instance(session: dict[str, Any], qrcode: dict[str, Any] | None) -> dict[str, Any]:
+def created_instance(
+    session: dict[str, Any], token: str, qrcode: dict[str, Any] | None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "instance": {
             "instanceName": session["name"],
@@ -48,7 +50,7 @@ def created_instance(session: dict[str, Any], qrcode: dict[str, Any] | None) -> 
             "accessTokenWaBusiness": "",
             "status": "connecting" if session["desired_state"] == "running" else "created",
         },
-        "hash": None,  # no per-instance token: the caller's key works for its instances
+        "hash": token,  # the instance's own apikey
         "webhook": {},
         "websocket": {},
         "rabbitmq": {},
@@ -80,7 +82,7 @@ def sent_message(message: dict[str, Any], instance_id: str) -> dict[str, Any]:
     return message_data(message, instance_id)
 
 
-def instance_row(session: dict[str, Any]) -> dict[str, Any]:
+def instance_row(session: dict[str, Any], token: str | None) -> dict[str, Any]:
     """One instance as ``/instance/fetchInstances`` lists it."""
     phone = session.get("phone")
     return {
@@ -90,6 +92,7 @@ def instance_row(session: dict[str, Any]) -> dict[str, Any]:
         "ownerJid": f"{phone}@s.whatsapp.net" if phone else None,
         "profileName": session.get("push_name"),
         "integration": INTEGRATION,
+        "token": token,
         "createdAt": session.get("created_at"),
         "updatedAt": session.get("updated_at"),
     }

@@ -11,6 +11,8 @@ from wagate.api.deps import DatabaseDep, PrincipalDep, RegistryDep, RemoteDep
 from wagate.api.routes.sessions import load_session_row
 from wagate.api.schemas import PresenceOut, ReadOut
 from wagate.domain import normalize_destination
+from wagate.sessions.remote import RemoteCalls
+from wagate.store import Database
 from wagate.store.repositories import messages
 
 router = APIRouter(prefix="/v1/sessions", tags=["chats"])
@@ -65,17 +67,26 @@ async def mark_read(
     session = await load_session_row(db, session_id, principal)
     registry.require(session.transport, "read receipts", lambda c: c.read_receipts)
     chat = normalize_destination(body.chat_id)
+    wa_ids = await send_read_receipts(db, remote, session.id, chat, body.message_ids)
+    return {"chat_id": chat, "message_ids": wa_ids}
+
+
+async def send_read_receipts(
+    db: Database, remote: RemoteCalls, session_id: str, chat: str, refs: list[str]
+) -> list[str]:
+    """Read receipts for ``refs`` (wagate or WhatsApp ids) in ``chat``, sent by the worker
+    that runs the session; the WhatsApp ids they went out with."""
     wa_ids: list[str] = []
     sender: str | None = None
     async with db.read() as tx:
-        for ref in body.message_ids:
-            row = await messages.resolve_reference(tx, session.id, ref)
+        for ref in refs:
+            row = await messages.resolve_reference(tx, session_id, ref)
             if row is not None and row.wa_message_id:
                 wa_ids.append(row.wa_message_id)
                 sender = sender or row.sender
             else:
                 wa_ids.append(ref)
     await remote.call(
-        session.id, "read", {"chat": chat, "wa_message_ids": wa_ids, "sender": sender}
+        session_id, "read", {"chat": chat, "wa_message_ids": wa_ids, "sender": sender}
     )
-    return {"chat_id": chat, "message_ids": wa_ids}
+    return wa_ids

@@ -158,6 +158,7 @@ async def delete_session(
     credentials and media, and delete the session and its messages."""
     row = await load_session(services, session_id, principal)
     await remote.delete(row.id)
+    services.key_cache.clear()  # an Evolution instance token went with it
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, func, select, update
+from sqlalchemy import Select, Table, bindparam, func, not_, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -183,21 +183,12 @@ class MessageFilter:
     since: datetime | None = None  # created at or after
     until: datetime | None = None  # created before
     text: str | None = None  # part of the text or caption, any case
+    from_me: bool | None = None  # sent by the session (from wagate or typed on the phone)
+    wa_message_id: str | None = None
 
 
-async def list_messages(
-    db: AsyncSession,
-    *,
-    session_id: str,
-    chat_id: str | None = None,
-    direction: Direction | None = None,
-    limit: int = 50,
-    before_seq: int | None = None,
-    where: MessageFilter | None = None,
-) -> tuple[list[Message], int | None]:
-    """Newest first. Returns the page and the cursor of the next (older) page, if any."""
-    where = where or MessageFilter(chat_id=chat_id, direction=direction)
-    query: Select[Message] = select(Message).where(Message.session_id == session_id)
+def _narrowed(query: Select[Any], session_id: str, where: MessageFilter) -> Select[Any]:
+    query = query.where(Message.session_id == session_id)
     if where.chat_id is not None:
         query = query.where(Message.chat_id == where.chat_id)
     if where.direction is not None:
@@ -213,6 +204,38 @@ async def list_messages(
     if where.text:
         pattern = "%" + re.sub(r"([\\%_])", r"\\\1", where.text.lower()) + "%"
         query = query.where(func.lower(Message.text).like(pattern, escape="\\"))
+    if where.from_me is not None:
+        mine = or_(Message.from_me.is_(True), Message.direction == Direction.OUT.value)
+        query = query.where(mine if where.from_me else not_(mine))
+    if where.wa_message_id is not None:
+        query = query.where(Message.wa_message_id == where.wa_message_id)
+    return query
+
+
+async def page_of_messages(
+    db: AsyncSession, session_id: str, where: MessageFilter, *, page: int, size: int
+) -> tuple[list[Message], int]:
+    """Numbered pages, newest first (for clients that page so, as Evolution's do): the
+    page's rows and how many match in all."""
+    total = await db.scalar(_narrowed(select(func.count()).select_from(Message), session_id, where))
+    query = _narrowed(select(Message), session_id, where).order_by(Message.seq.desc())
+    rows = await db.scalars(query.offset((page - 1) * size).limit(size))
+    return list(rows), int(total or 0)
+
+
+async def list_messages(
+    db: AsyncSession,
+    *,
+    session_id: str,
+    chat_id: str | None = None,
+    direction: Direction | None = None,
+    limit: int = 50,
+    before_seq: int | None = None,
+    where: MessageFilter | None = None,
+) -> tuple[list[Message], int | None]:
+    """Newest first. Returns the page and the cursor of the next (older) page, if any."""
+    where = where or MessageFilter(chat_id=chat_id, direction=direction)
+    query: Select[Message] = _narrowed(select(Message), session_id, where)
     if before_seq is not None:
         query = query.where(Message.seq < before_seq)
     rows = list(await db.scalars(query.order_by(Message.seq.desc()).limit(limit + 1)))

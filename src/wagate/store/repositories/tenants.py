@@ -95,6 +95,43 @@ async def create_api_key(
     return key, plaintext
 
 
+async def create_instance_token(
+    db: AsyncSession,
+    *,
+    tenant_id: str,
+    session_id: str,
+    token: str,
+    sealed: str,
+    name: str,
+    now: datetime,
+) -> ApiKey:
+    """An Evolution instance's token: a key for one session, ``sealed`` (the caller
+    seals it) to be shown again. A token already in use is a conflict."""
+    if await db.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(token))):
+        raise Conflict("this token is already in use", code="token_in_use")
+    key = ApiKey(
+        id=new_id("key"),
+        tenant_id=tenant_id,
+        name=name,
+        prefix=token[:12],
+        key_hash=hash_key(token),
+        created_at=now,
+        session_id=session_id,
+        sealed_key=sealed,
+    )
+    db.add(key)
+    await db.flush()
+    return key
+
+
+async def instance_tokens(db: AsyncSession, session_ids: list[str]) -> dict[str, ApiKey]:
+    """The active instance token of each session that has one."""
+    rows = await db.scalars(
+        select(ApiKey).where(ApiKey.session_id.in_(session_ids), ApiKey.revoked_at.is_(None))
+    )
+    return {key.session_id: key for key in rows if key.session_id is not None}
+
+
 async def find_active_key(db: AsyncSession, plaintext: str) -> ApiKey | None:
     result = await db.scalars(
         select(ApiKey).where(ApiKey.key_hash == hash_key(plaintext), ApiKey.revoked_at.is_(None))
