@@ -2,7 +2,7 @@
 # Both bootstrap what they need on a fresh machine (uv, the locked packages,
 # and for tests the Debian PostgreSQL server when run as root).
 
-.PHONY: run test test-fast lint format bench docs bootstrap system-deps runtime-deps clean
+.PHONY: run test test-fast lint format bench docs bootstrap system-deps runtime-deps test-clients clean
 
 VENV := .venv/bin
 
@@ -15,12 +15,15 @@ system-deps:
 runtime-deps:
 	@scripts/system-deps.sh --runtime
 
+test-clients:
+	@scripts/test-clients.sh
+
 run: bootstrap runtime-deps
 	$(VENV)/wagate serve
 
 # Two workers (pytest-xdist), each with its own PostgreSQL server: the suite is
 # mostly waiting on servers and databases, so two processes share two cores well.
-test: bootstrap system-deps
+test: bootstrap system-deps test-clients
 	$(VENV)/pytest -n 2
 
 # SQLite only, without the server-process walk-throughs: the quick inner loop.

@@ -9,6 +9,8 @@
 #               made here, and runs it (not with --runtime)
 #   rabbitmq-server
 #               the RabbitMQ event sink's tests start their own broker (not with --runtime)
+#   nodejs, npm the Evolution surface's test drives the published n8n node (not with --runtime;
+#               scripts/test-clients.sh installs the node itself)
 # `scripts/system-deps.sh --runtime` (make run) installs only what the server uses.
 # Never fails: when a package cannot be installed, the features and tests that need
 # it say so (the test run's summary lists what was skipped).
@@ -19,6 +21,7 @@ have_ffmpeg() { command -v ffmpeg >/dev/null 2>&1; }
 have_chromium() { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
 have_containers() { command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 && command -v mmdebstrap >/dev/null 2>&1; }
 have_rabbitmq() { test -x /usr/lib/rabbitmq/bin/rabbitmq-server; }
+have_node() { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; }
 have_libmagic() { ls /usr/lib/*/libmagic.so.1 >/dev/null 2>&1 || ls /usr/lib/libmagic.so.1 >/dev/null 2>&1; }
 
 missing=()
@@ -27,6 +30,7 @@ if [ "${1:-}" != "--runtime" ]; then
   have_chromium || missing+=(chromium)
   have_containers || missing+=(podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs)
   have_rabbitmq || missing+=(rabbitmq-server)
+  have_node || missing+=(nodejs npm)
 fi
 have_ffmpeg || missing+=(ffmpeg)
 have_libmagic || missing+=(libmagic1)

@@ -10,67 +10,17 @@ committing it.
 from __future__ import annotations
 
 import base64
-import json
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
+from tests.api.goldens import check_golden
 from tests.api.helpers import inbound, wait_sent
 from tests.events.support import Receiver
 from tests.support.server import ADMIN_KEY, RunningServer, eventually
 
 KEY = {"apikey": ADMIN_KEY}
 TO = "5511988887777"
-GOLDEN = Path(__file__).parent / "golden" / "evolution"
-VOLATILE = {
-    "id",
-    "keyId",
-    "messageId",
-    "instanceId",
-    "messageTimestamp",
-    "date_time",
-    "destination",
-    "url",
-    "code",
-    "base64",
-    "fileSha256",
-    "stanzaId",
-    "sender",  # the simulator gives each session a number of its own
-    "wuid",
-    "profileName",
-    "apikey",  # the instance's token, generated at creation
-}
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rx = await Receiver().start()
-    yield rx
-    await rx.stop()
-
-
-def stable(value: Any, key: str | None = None) -> Any:
-    """``value`` with what differs between runs replaced by ``<name>`` (None stays None)."""
-    if isinstance(value, dict):
-        return {k: stable(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [stable(v) for v in value]
-    if key in VOLATILE and value is not None:
-        return f"<{key}>"
-    return value
-
-
-def check_golden(name: str, body: dict[str, Any]) -> None:
-    path = GOLDEN / f"{name}.json"
-    got = stable(body)
-    if os.environ.get("WAGATE_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(got, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
-    assert got == json.loads(path.read_text()), f"{name}: {json.dumps(got, indent=2)}"
 
 
 async def _evolution(server: RunningServer) -> httpx.AsyncClient:
@@ -159,15 +109,15 @@ async def test_webhook_set_find_and_events_in_evolution_shapes(
         # the instance's first QR code, then the scan
         qr = await _one(receiver, "qrcode.updated")
         assert qr["data"]["qrcode"]["base64"].startswith("data:image/png;base64,")
-        check_golden("qrcode_updated", qr)
+        check_golden("evolution", "qrcode_updated", qr)
         await _scan(evo, admin, sid, "shop")
         opened = await _one(receiver, "connection.update", state="open")
-        check_golden("connection_update_open", opened)
+        check_golden("evolution", "connection_update_open", opened)
 
         wa_id = await inbound(admin, sid, **{"from": TO, "text": "oi", "push_name": "Ana"})
         upsert = await _one(receiver, "messages.upsert")
         assert upsert["data"]["key"]["id"] == wa_id
-        check_golden("messages_upsert_text", upsert)
+        check_golden("evolution", "messages_upsert_text", upsert)
 
         sent = await evo.post(
             "/message/sendText/shop",
@@ -178,14 +128,14 @@ async def test_webhook_set_find_and_events_in_evolution_shapes(
         message = await wait_sent(admin, page[0]["id"])
         send = await _one(receiver, "send.message")
         assert send["data"]["key"]["id"] == message["wa_message_id"]
-        check_golden("send_message_reply", send)
+        check_golden("evolution", "send_message_reply", send)
         await admin.post(
             f"/v1/simulator/{sid}/receipt",
             json={"wa_message_id": message["wa_message_id"], "status": "read"},
         )
         read = await _one(receiver, "messages.update", status="READ")
         assert read["data"]["keyId"] == message["wa_message_id"]
-        check_golden("messages_update_read", read)
+        check_golden("evolution", "messages_update_read", read)
 
         # every body is Evolution's envelope, and carries the operator's header
         phone = (await admin.get(f"/v1/sessions/{sid}")).json()["phone"]
@@ -246,7 +196,7 @@ async def test_by_events_and_base64_put_each_event_on_its_path_with_the_file(
         assert link.startswith("/v1/media/")  # absolute with WAGATE_PUBLIC_URL set
         async with httpx.AsyncClient(base_url=server.base_url) as anyone:  # signed: no key
             assert (await anyone.get(link)).content == picture
-        check_golden("messages_upsert_image_base64", upsert)
+        check_golden("evolution", "messages_upsert_image_base64", upsert)
 
 
 async def test_a_disabled_webhook_drops_events_until_enabled_again(

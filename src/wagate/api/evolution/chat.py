@@ -12,7 +12,7 @@ from wagate.api.deps import DatabaseDep, RegistryDep, RemoteDep
 from wagate.api.evolution import shapes
 from wagate.api.evolution.base import CallerDep, evolution_router, load_instance
 from wagate.api.routes.chats import send_read_receipts
-from wagate.domain import normalize_destination, normalize_phone
+from wagate.domain import InvalidRequest, normalize_destination, normalize_phone
 from wagate.events.evolution import message_data
 from wagate.store.repositories import messages
 from wagate.store.serialize import message_json
@@ -32,11 +32,24 @@ class NumbersBody(BaseModel):
 async def whatsapp_numbers(
     instance: str, body: NumbersBody, remote: RemoteDep, caller: CallerDep, db: DatabaseDep
 ) -> list[dict[str, Any]]:
-    """Which numbers have a WhatsApp account, and at which JID (asked of WhatsApp)."""
+    """Which numbers have a WhatsApp account, and at which JID (asked of WhatsApp); one
+    that is no phone number at all is simply not on WhatsApp, as Evolution answers."""
     row = await load_instance(db, instance, caller)
-    digits = [normalize_phone(n) for n in body.numbers]
-    found = await remote.call(row.id, "check_numbers", {"phones": digits})
-    return shapes.whatsapp_numbers(list(found["items"]))
+    valid: dict[str, str] = {}
+    for number in body.numbers:
+        try:
+            valid[number] = normalize_phone(number)
+        except InvalidRequest:
+            continue
+    items: dict[str, dict[str, Any]] = {}
+    if valid:
+        found = await remote.call(row.id, "check_numbers", {"phones": list(valid.values())})
+        items = {str(item.get("phone")): item for item in found["items"]}
+    answers = []
+    for number in body.numbers:
+        digits = valid.get(number) or "".join(filter(str.isdigit, number))
+        answers.append(items.get(digits, {"phone": digits, "on_whatsapp": False}))
+    return shapes.whatsapp_numbers(answers)
 
 
 class MessageKey(BaseModel):
