@@ -54,6 +54,7 @@ from wagate.api.routes import (
     workers,
 )
 from wagate.api.routes import assistant as assistant_routes
+from wagate.api.routes import chatwoot as chatwoot_routes
 from wagate.api.routes import conversations as conversation_routes
 from wagate.api.routes import media as media_routes
 from wagate.api.routes import (
@@ -66,6 +67,8 @@ from wagate.domain import Clock, RetryStrategy, SystemClock
 from wagate.domain.policy import DeliveryPolicy, QuietHours
 from wagate.domain.public_net import PublicTransport, outbound_transport
 from wagate.engine import ConversationEngine, EngineSettings
+from wagate.engine.chatwoot import ChatwootBridge, ChatwootLinks
+from wagate.engine.chatwoot import http_client as chatwoot_client
 from wagate.events import (
     DeliveryMetrics,
     DeliverySettings,
@@ -207,6 +210,7 @@ class Services:
         default_factory=dict
     )
     engine: ConversationEngine | None = None  # None when WAGATE_ENGINE_ENABLED is false
+    chatwoot: ChatwootLinks | None = None  # sessions' Chatwoot inboxes (set up with the engine)
     whatsmeow: EngineSupervisor | None = None  # the engine hosts of whatsmeow sessions
 
     def validate_transport_config(self, transport: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -621,6 +625,32 @@ async def build_services(
                 media_link=media_links.link_for_path,
             )
             stack.push_async_callback(services.engine.shutdown, settings.shutdown_timeout_s)
+        chatwoot_http = chatwoot_client(allow_private=settings.allow_private_urls)
+        stack.push_async_callback(chatwoot_http.aclose)
+        bridge = ChatwootBridge(
+            db=db,
+            clock=clock,
+            bus=bus,
+            horizon=horizon,
+            box=secret_box,
+            media=media,
+            http=chatwoot_http,
+            worker_id=worker_id,
+            lease_ttl_s=settings.lease_ttl_s,
+            poll_s=settings.events_poll_s,
+        )
+        services.chatwoot = ChatwootLinks(
+            db=db,
+            clock=clock,
+            box=secret_box,
+            bridge=bridge,
+            acceptor=acceptor,
+            wake_outbox=outbox.wake,
+            engine=lambda: services.engine,
+            media_max_bytes=settings.media_max_bytes,
+            allow_private_urls=settings.allow_private_urls,
+        )
+        stack.push_async_callback(bridge.shutdown)
         yield services
 
 
@@ -745,6 +775,8 @@ def create_app(
                     tasks.start("rabbitmq-sink", services.rabbitmq.run())
                 if services.engine is not None:
                     tasks.start("conversation-engine", services.engine.run())
+                if services.chatwoot is not None:
+                    tasks.start("chatwoot-bridge", services.chatwoot.bridge.run())
                 tasks.start("retention", services.retention.run())
                 log.info(
                     "wagate ready",
@@ -805,6 +837,7 @@ def create_app(
         assistant_routes.router,
         conversation_routes.router,
         evolution_surface.router,
+        chatwoot_routes.router,
     ):
         app.include_router(router)
     document_send_body(app)

@@ -358,6 +358,7 @@ class FakeChatwoot:
             ("GET", re.compile(r"/inboxes"), self._list_inboxes),
             ("POST", re.compile(r"/inboxes"), self._create_inbox),
             ("GET", re.compile(r"/inboxes/(\d+)"), self._show_inbox),
+            ("PATCH", re.compile(r"/inboxes/(\d+)"), self._update_inbox),
             ("POST", re.compile(r"/contacts"), self._create_contact),
             ("GET", re.compile(r"/contacts/search"), self._search_contacts),
             ("POST", re.compile(r"/contacts/filter"), self._filter_contacts),
@@ -592,6 +593,19 @@ class FakeChatwoot:
         if name is None:
             raise _invalid(("name", "Name can't be blank"))
         inbox = self._new_inbox(name, str(channel.get("webhook_url") or ""))
+        return web.json_response(self._inbox_json(inbox))
+
+    def _update_inbox(self, call: _Call) -> web.Response:
+        """Chatwoot's "Update Inbox": ``name``, and ``channel.webhook_url`` of an API inbox."""
+        inbox = self._inboxes.get(call.ids[0])
+        if inbox is None:
+            raise _not_found()
+        name = _blank(call.params.get("name"))
+        if name is not None:
+            inbox.name = name
+        channel = call.params.get("channel")
+        if isinstance(channel, dict) and "webhook_url" in channel:
+            inbox.webhook_url = str(channel.get("webhook_url") or "")
         return web.json_response(self._inbox_json(inbox))
 
     def _new_inbox(self, name: str, webhook_url: str) -> Inbox:

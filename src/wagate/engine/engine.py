@@ -250,9 +250,11 @@ class ConversationEngine:
         self.bus.notify()
         return body
 
-    async def human_reply(self, session: Session, chat_id: str, message_id: str) -> dict[str, Any]:
-        """An operator answered from the dashboard: the chat pauses as after a reply typed on
-        the phone (the assistant keeps quiet for its ``resume_after_s``)."""
+    async def human_reply(
+        self, session: Session, chat_id: str, message_id: str, *, source: str = "dashboard"
+    ) -> dict[str, Any]:
+        """An operator answered (from the dashboard, or Chatwoot): the chat pauses as after a
+        reply typed on the phone (the assistant keeps quiet for its ``resume_after_s``)."""
         chat = normalize_destination(chat_id)
         now = self.clock.now()
         async with self.db.transaction() as tx:
@@ -266,20 +268,22 @@ class ConversationEngine:
                 PauseReason.HUMAN_REPLY,
                 now=now,
                 resume_after_s=rules.resume_after_s,
-                data={"message_id": message_id, "from": "dashboard"},
+                data={"message_id": message_id, "from": source},
             )
             body = conversation_json(conv)
         self.bus.notify()
         return body
 
-    async def resume(self, session: Session, chat_id: str) -> dict[str, Any]:
+    async def resume(
+        self, session: Session, chat_id: str, *, reason: str = "manual"
+    ) -> dict[str, Any]:
         chat = normalize_destination(chat_id)
         now = self.clock.now()
         async with self.db.transaction() as tx:
             conv = await conversations.ensure_conversation(
                 tx, session_id=session.id, tenant_id=session.tenant_id, chat_id=chat, now=now
             )
-            moved = await takeover.resume(tx, session.id, chat, now=now, reason="manual")
+            moved = await takeover.resume(tx, session.id, chat, now=now, reason=reason)
             body = conversation_json(moved or conv)
         self.bus.notify()
         return body

@@ -133,3 +133,47 @@ class EngineCursor(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+class ChatwootLink(Base):
+    """A session's Chatwoot inbox (``PUT /v1/sessions/{id}/chatwoot``): where its chats are
+    mirrored, and how agents' replies come back. The access token is sealed; the webhook
+    token (in the inbox's webhook URL) is kept as its SHA-256 only."""
+
+    __tablename__ = "chatwoot_links"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    url: Mapped[str] = mapped_column(String(2048))
+    account_id: Mapped[int] = mapped_column(Integer)
+    token: Mapped[str] = mapped_column(String(2048))  # sealed
+    inbox_id: Mapped[int] = mapped_column(Integer)
+    inbox_name: Mapped[str] = mapped_column(String(255))
+    webhook_token_hash: Mapped[str] = mapped_column(String(64))
+    sign_messages: Mapped[bool] = mapped_column(Boolean)
+    reopen_conversation: Mapped[bool] = mapped_column(Boolean)
+    conversation_pending: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ChatwootConversation(Base):
+    """Which Chatwoot conversation mirrors a chat: kept, so that a restart continues it
+    rather than opening a second one."""
+
+    __tablename__ = "chatwoot_conversations"
+    __table_args__ = (
+        Index("ix_chatwoot_conversations_conversation", "session_id", "conversation_id"),
+    )
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    chat_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(Integer)
+    conversation_id: Mapped[int] = mapped_column(Integer)
+    source_id: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime]

@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from wagate.api.evolution import chat, instances, messages, webhook
+from wagate.api.evolution import chat, chatwoot, instances, messages, webhook
 
 router = APIRouter()
-for part in (instances, messages, chat, webhook):
+for part in (instances, messages, chat, webhook, chatwoot):
     router.include_router(part.router)
 
 __all__ = ["router"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,3 +62,15 @@ async def release(db: AsyncSession, name: str, owner: str) -> None:
         .values(lease_owner=None, lease_expires_at=None)
         .execution_options(synchronize_session=False)
     )
+
+
+async def start(db: AsyncSession, name: str, now: datetime) -> None:
+    """Make the sink's cursor at the log's end now (not at its first claim), so that it
+    gets every event appended after this transaction."""
+    if await db.get(SinkCursor, name) is None:
+        db.add(SinkCursor(name=name, cursor_seq=await log_end(db), updated_at=now))
+        await db.flush()
+
+
+async def forget(db: AsyncSession, name: str) -> None:
+    await db.execute(delete(SinkCursor).where(SinkCursor.name == name))

@@ -1,0 +1,172 @@
+"""One session's chats mirrored into its Chatwoot inbox: each chat's contact and
+conversation, found or made once and remembered, and each message posted into it.
+
+A chat is one Chatwoot contact, keyed by the chat's JID (its phone JID once wagate knows
+the number behind an ``@lid``) and found by that identifier or by phone number before
+one is made. Its conversation is remembered in ``chatwoot_conversations``; without a row
+(a first message, or a row lost) the contact's conversations in the inbox are looked at
+before a new one is opened, so a restart never opens a second conversation. A resolved
+conversation is continued when the link says ``reopen_conversation``; else the next
+message opens a new one, as Evolution does.
+
+Messages that wagate posts carry ``source_id`` ``WAID:<WhatsApp id>``: Chatwoot sends
+them back in its webhook, and the agent-reply handler skips them by that mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from wagate.domain import Clock
+from wagate.engine.chatwoot import content
+from wagate.engine.chatwoot.api import ChatwootApi
+from wagate.store import Database
+from wagate.store.media import MediaStore
+from wagate.store.media_links import KEYED_PATH
+from wagate.store.models_engine import ChatwootLink
+from wagate.store.repositories import chatwoot, contacts
+
+OURS = "WAID:"  # source_id prefix of the messages wagate posts
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """Who a message's chat is, for Chatwoot."""
+
+    key: str  # the JID the contact is identified by (and replies go to)
+    name: str
+    phone: str | None  # E.164 with '+', when known
+
+
+class Mirror:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        media: MediaStore,
+        link: ChatwootLink,
+        api: ChatwootApi,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.media = media
+        self.link = link
+        self.api = api
+
+    async def chat_of(self, message: Mapping[str, Any]) -> Chat:
+        chat_id = str(message.get("chat_id"))
+        if message.get("chat_type") == "group":
+            return Chat(chat_id, f"Group {chat_id.split('@')[0]}", None)
+        digits: str | None = None
+        if chat_id.endswith("@s.whatsapp.net"):
+            digits = chat_id.split("@")[0]
+        elif not message.get("from_me") and message.get("sender_phone"):
+            digits = str(message["sender_phone"])
+        elif chat_id.endswith("@lid"):
+            async with self.db.read() as tx:
+                digits = await contacts.phone_for_lid(tx, self.link.session_id, chat_id)
+        key = f"{digits}@s.whatsapp.net" if digits else chat_id
+        name = (None if message.get("from_me") else message.get("push_name")) or (
+            f"+{digits}" if digits else chat_id.split("@")[0]
+        )
+        return Chat(key, str(name), f"+{digits}" if digits else None)
+
+    async def post(self, message: Mapping[str, Any], *, outgoing: bool) -> None:
+        """The message into its chat's conversation (``outgoing``: sent by the business)."""
+        if not content.shown(message):
+            return
+        chat = await self.chat_of(message)
+        conversation_id = await self.conversation_for(chat)
+        text = content.text_of(message)
+        attachment = await self._file(message) if content.has_file(message) else None
+        if text is None and attachment is None:
+            return
+        await self.api.create_message(
+            conversation_id,
+            content=text,
+            message_type="outgoing" if outgoing else "incoming",
+            source_id=f"{OURS}{message.get('wa_message_id') or message.get('id')}",
+            attachment=attachment,
+        )
+
+    async def note(self, message: Mapping[str, Any], text: str) -> None:
+        """A private note in the message's conversation, if it has one (no conversation is
+        opened for a note)."""
+        chat = await self.chat_of(message)
+        async with self.db.read() as tx:
+            row = await chatwoot.conversation_of(tx, self.link.session_id, chat.key)
+        if row is not None:
+            await self.api.create_message(
+                row.conversation_id, content=text, message_type="outgoing", private=True
+            )
+
+    async def conversation_for(self, chat: Chat) -> int:
+        link = self.link
+        async with self.db.read() as tx:
+            row = await chatwoot.conversation_of(tx, link.session_id, chat.key)
+        if row is not None:
+            if link.reopen_conversation:
+                return row.conversation_id
+            current = await self.api.conversation(row.conversation_id)
+            if current.get("status") != "resolved":
+                return row.conversation_id
+            contact_id = row.contact_id
+        else:
+            contact_id = await self._contact(chat)
+            reused = await self._open_conversation(contact_id)
+            if reused is not None:
+                await self._remember(chat, contact_id, reused)
+                return reused
+        status = "pending" if link.conversation_pending else None
+        created = await self.api.create_conversation(
+            inbox_id=link.inbox_id, contact_id=contact_id, status=status
+        )
+        await self._remember(chat, contact_id, int(created["id"]))
+        return int(created["id"])
+
+    async def _contact(self, chat: Chat) -> int:
+        found = await self.api.find_contact(phone=chat.phone, identifier=chat.key)
+        if found is not None:
+            if found.get("identifier") != chat.key:
+                await self.api.update_contact(int(found["id"]), {"identifier": chat.key})
+            return int(found["id"])
+        made = await self.api.create_contact(
+            inbox_id=self.link.inbox_id, name=chat.name, phone=chat.phone, identifier=chat.key
+        )
+        return int(made["id"])
+
+    async def _open_conversation(self, contact_id: int) -> int | None:
+        """The contact's latest conversation in this inbox that may be continued."""
+        mine = [
+            c
+            for c in await self.api.contact_conversations(contact_id)
+            if int(c.get("inbox_id") or 0) == self.link.inbox_id
+            and (self.link.reopen_conversation or c.get("status") != "resolved")
+        ]
+        return max((int(c["id"]) for c in mine), default=None)
+
+    async def _remember(self, chat: Chat, contact_id: int, conversation_id: int) -> None:
+        async with self.db.transaction() as tx:
+            await chatwoot.remember_conversation(
+                tx,
+                session_id=self.link.session_id,
+                chat_id=chat.key,
+                contact_id=contact_id,
+                conversation_id=conversation_id,
+                source_id=None,
+                now=self.clock.now(),
+            )
+
+    async def _file(self, message: Mapping[str, Any]) -> tuple[str, bytes, str] | None:
+        media = message.get("media") or {}
+        match = KEYED_PATH.match(str(media.get("url")))
+        if match is None:
+            return None
+        mime = str(media.get("mime_type") or "application/octet-stream")
+        data = await self.media.read(self.link.session_id, match.group(1), mime)
+        if data is None:
+            return None
+        return content.file_name(message), data, mime.split(";")[0]
