@@ -18,6 +18,11 @@ import httpx
 import pytest
 
 from tests.api.helpers import SENT_OR_LATER, advance_until, find_inbound, wait_sent, wait_status
+from tests.support.fake_chatwoot import (
+    CHATWOOT_ACCOUNT_ID,
+    CHATWOOT_TOKEN,
+    running_fake_chatwoot,
+)
 from tests.support.fleet import two_workers
 from tests.support.s3 import s3_overrides
 from tests.support.server import RunningServer, eventually
@@ -212,6 +217,13 @@ async def test_the_whole_session_api_answers_the_same_through_another_worker(
         await through_b("POST", f"{sim}/pair", 409, json={"code": "ABCD-EFGH"})  # linked already
         dropped = await through_b("POST", "/v1/simulator/outage", json={"code": 428})
         assert dropped["dropped"] == 1  # A's session, dropped by A
+
+        async with running_fake_chatwoot() as chatwoot:  # linked through B, seen by A
+            desk = {"url": chatwoot.url, "account_id": CHATWOOT_ACCOUNT_ID, "token": CHATWOOT_TOKEN}
+            linked = await through_b("PUT", f"{base}/chatwoot", 200, json=desk)
+            assert linked["webhook_url"].startswith(b.base_url)
+            await same("GET", f"{base}/chatwoot")
+            await through_b("DELETE", f"{base}/chatwoot", 204)
 
         await through_b("PATCH", base, 200, json={"config": {"push_name": "Shop"}})
         await through_b("POST", f"{base}/stop")
