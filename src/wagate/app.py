@@ -63,6 +63,7 @@ from wagate.api.routes import (
 from wagate.api.send_body import document_send_body
 from wagate.bootstrap import ensure_data_dir, load_or_create_admin_key
 from wagate.config import Settings
+from wagate.controlplane import ControlPlane, build_control_plane, instance_locks
 from wagate.domain import Clock, RetryStrategy, SystemClock
 from wagate.domain.policy import DeliveryPolicy, QuietHours
 from wagate.domain.public_net import PublicTransport, outbound_transport
@@ -211,6 +212,7 @@ class Services:
     )
     engine: ConversationEngine | None = None  # None when WAGATE_ENGINE_ENABLED is false
     chatwoot: ChatwootLinks | None = None  # sessions' Chatwoot inboxes (set up with the engine)
+    control_plane: ControlPlane | None = None  # with WAGATE_CONTROL_PLANE_URL
     whatsmeow: EngineSupervisor | None = None  # the engine hosts of whatsmeow sessions
 
     def validate_transport_config(self, transport: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -401,6 +403,9 @@ async def build_services(
             session_deleted=network.forget,
             inbound_committed=lambda *seen: outbox_ref[0].inbound_seen(*seen),
         )
+        gate = (
+            instance_locks(settings, db, clock, worker_id) if settings.control_plane_url else None
+        )
         manager = SessionManager(
             db=db,
             registry=registry,
@@ -435,6 +440,7 @@ async def build_services(
                 cooldown_s=settings.displace_cooldown_s,
                 moves_per_minute=settings.moves_per_minute,
             ),
+            gate=gate,
         )
         outbox = Outbox(
             db=db,
@@ -651,6 +657,21 @@ async def build_services(
             allow_private_urls=settings.allow_private_urls,
         )
         stack.push_async_callback(bridge.shutdown)
+        if gate is not None:
+            services.control_plane = await build_control_plane(
+                settings,
+                locks=gate,
+                db=db,
+                clock=clock,
+                bus=bus,
+                horizon=horizon,
+                manager=manager,
+                acceptor=acceptor,
+                wake_outbox=outbox.wake,
+                media=media,
+                worker_id=worker_id,
+            )
+            stack.push_async_callback(services.control_plane.close)
         yield services
 
 
@@ -777,6 +798,8 @@ def create_app(
                     tasks.start("conversation-engine", services.engine.run())
                 if services.chatwoot is not None:
                     tasks.start("chatwoot-bridge", services.chatwoot.bridge.run())
+                if services.control_plane is not None:
+                    tasks.start("control-plane", services.control_plane.run())
                 tasks.start("retention", services.retention.run())
                 log.info(
                     "wagate ready",

@@ -342,6 +342,32 @@ class Settings(BaseSettings):
         description="Delivered webhook deliveries are listed this long, then deleted "
         "(dead ones are kept until replayed or their webhook is deleted).",
     )
+    control_plane_url: str | None = Field(
+        None,
+        description="Take instances, priorities, the outbound queue and instance locks from "
+        "a control plane speaking wa-worker's HTTP contract (its `EDGE_BASE_URL`), and "
+        "report statuses, sends and inbound messages back (docs/control-plane.md).",
+    )
+    control_plane_secret: SecretStr | None = Field(
+        None, description="The control plane's `WORKER_SECRET` (sent as a bearer token)."
+    )
+    control_plane_transport: Literal["simulator", "whatsmeow"] = Field(
+        "whatsmeow", description="The transport of the control plane's instances."
+    )
+    control_plane_discovery_s: PositiveSeconds = Field(
+        10.0, description="How often the control plane's instances and settings are read."
+    )
+    control_plane_queue_poll_s: PositiveSeconds = Field(
+        2.0, description="How often each instance's queued messages are read."
+    )
+    control_plane_lock_ttl_s: PositiveSeconds = Field(
+        30.0, description="The TTL of the control plane's instance locks (renewed at half)."
+    )
+    control_plane_stop_cooldown_s: Seconds = Field(
+        60.0,
+        description="How long a connected instance that fell out of the top "
+        "`max_active_instances` keeps running before it is stopped (no thrash).",
+    )
     rabbitmq_url: SecretStr | None = Field(
         None,
         description="Publish every event to RabbitMQ too (`amqp://user:password@host:5672/"
@@ -539,6 +565,12 @@ class Settings(BaseSettings):
         if len(key) != 32:
             raise ValueError("expected 32 bytes in base64 (openssl rand -base64 32)")
         return value
+
+    @model_validator(mode="after")
+    def _control_plane_needs_its_secret(self) -> Settings:
+        if self.control_plane_url and self.control_plane_secret is None:
+            raise ValueError("WAGATE_CONTROL_PLANE_URL needs WAGATE_CONTROL_PLANE_SECRET")
+        return self
 
     @model_validator(mode="after")
     def _s3_needs_a_bucket(self) -> Settings:

@@ -28,6 +28,7 @@ from wagate.domain import (
 )
 from wagate.observability import Metrics
 from wagate.sessions.fleet import FleetPlan
+from wagate.sessions.gate import SessionGate
 from wagate.sessions.hooks import SessionHooks
 from wagate.sessions.lease import Lease
 from wagate.sessions.recorder import EventRecorder, SessionRef
@@ -77,8 +78,10 @@ class SessionManager:
         secrets: ConfigSecrets | None = None,
         identity: WorkerIdentity | None = None,
         balance: Balance | None = None,
+        gate: SessionGate | None = None,
     ) -> None:
         self.db = db
+        self.gate = gate  # a control plane's instance locks, when one decides too
         self.identity = identity
         self.balance = balance or Balance()
         self._out_of_target: dict[str, datetime] = {}  # running here, ranked out: since when
@@ -240,14 +243,17 @@ class SessionManager:
                 )
             if session_id not in claimed:
                 return False
-            await self._start_claimed(session_id, claimed[session_id], began)
-            return True
+            return await self._start_claimed(session_id, claimed[session_id], began)
 
     async def _start_claimed(
         self, session_id: str, claimed: sessions.Claimed, began: datetime
-    ) -> None:
+    ) -> bool:
         """Start the runtime of a session whose lease this worker just claimed (the
-        session's lock held); on failure the lease is released again."""
+        session's lock held); on failure, or when the gate says no, the lease is released
+        again (False)."""
+        if self.gate is not None and not await self.gate.admit(session_id):
+            await self._release(session_id)
+            return False
         runtime = SessionRuntime(
             SessionRef(session_id, claimed.tenant_id),
             db=self.db,
@@ -269,10 +275,14 @@ class SessionManager:
             self._runtimes.pop(session_id, None)
             await self._release(session_id)
             raise
+        return True
 
     async def _release(self, session_id: str) -> None:
+        """Let the session's lease go (and the gate's lock, when there is a gate)."""
         async with self._lease_transaction() as tx:
             await sessions.release_lease(tx, session_id, self.worker_id)
+        if self.gate is not None:
+            await self.gate.release(session_id)
 
     async def update(
         self,
@@ -424,11 +434,10 @@ class SessionManager:
         async def start_one(session_id: str, claim: sessions.Claimed) -> bool:
             async with gate:
                 try:
-                    await self._start_claimed(session_id, claim, began)
+                    return await self._start_claimed(session_id, claim, began)
                 except Exception as exc:
                     log.error("could not start session", session_id=session_id, error=str(exc))
                     return False
-                return True
 
         results = await asyncio.gather(*(start_one(sid, c) for sid, c in claimed.items()))
         return sum(results)
@@ -540,6 +549,14 @@ class SessionManager:
         for session_id, state in desired.items():  # stopped through another worker's API
             if state == DesiredState.STOPPED.value:
                 await self._close_here(session_id, record=True)
+        if self.gate is not None:
+            for session_id in await self.gate.keep(list(self._runtimes)):
+                log.warning("instance lock lost; closing the session here", session_id=session_id)
+                if (runtime := self._runtimes.get(session_id)) is not None:
+                    runtime.lease.end()
+                await self._close_here(session_id, record=False)
+                async with self._lease_transaction() as tx:  # another worker may take it
+                    await sessions.release_lease(tx, session_id, self.worker_id)
         if self.identity is None:
             await self.restore()
             return
@@ -672,6 +689,8 @@ class SessionManager:
                 )
             if record:
                 await self._release(session_id)
+            elif self.gate is not None:
+                await self.gate.release(session_id)
 
     async def shutdown(self) -> None:
         """Close every session of this process and release its leases, so another worker

@@ -14,6 +14,7 @@ import httpx
 
 from wagate.domain import WagateError
 from wagate.domain.public_net import outbound_transport
+from wagate.events.follower import Unreachable
 
 TIMEOUT_S = 15.0
 
@@ -25,7 +26,7 @@ class ChatwootError(WagateError):
     code = "chatwoot_error"
 
 
-class ChatwootUnavailable(WagateError):
+class ChatwootUnavailable(Unreachable):
     """Chatwoot did not answer, or answered 5xx / 429: the call may work later."""
 
     status_code = 502

@@ -115,6 +115,12 @@ async def find_by_wa_id(db: AsyncSession, session_id: str, wa_message_id: str) -
     return (await db.scalars(query)).first()
 
 
+async def idempotency_key_of(db: AsyncSession, message_id: str) -> str | None:
+    """The key a message was accepted with (None: none, or no such message)."""
+    query = select(Message.idempotency_key).where(Message.id == message_id)
+    return (await db.scalars(query)).first()
+
+
 async def set_transcript(db: AsyncSession, message_id: str, text: str, now: datetime) -> None:
     await db.execute(
         update(Message)
