@@ -354,3 +354,15 @@ async def test_an_instance_token_opens_its_instance_and_nothing_else(
         return True
 
     await eventually(token_gone)
+
+
+async def test_what_is_not_served_is_evolutions_404(server: RunningServer) -> None:
+    async with await _evolution(server) as evo:
+        for method, path in (("POST", "/group/create/x"), ("GET", "/settings/find/x")):
+            answer = await evo.request(method, path)
+            assert answer.status_code == 404
+            assert answer.json() == {
+                "status": 404,
+                "error": "Not Found",
+                "response": {"message": [f"Cannot {method} {path}"]},
+            }
