@@ -14,6 +14,7 @@ import httpx
 
 from wagate.domain import WagateError
 from wagate.events.follower import Unreachable
+from wagate.events.remote_api import body_of, json_call
 
 TIMEOUT_S = 15.0
 
@@ -67,27 +68,19 @@ class ControlPlaneClient:
         await self.http.aclose()
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            answer = await self.http.request(
-                method, self.base + path, headers=self.headers, **kwargs
-            )
-        except httpx.HTTPError as exc:
-            raise ControlPlaneUnavailable(f"the control plane did not answer: {exc!r}") from None
+        answer = await json_call(
+            self.http,
+            method,
+            self.base + path,
+            what="the control plane",
+            unreachable=ControlPlaneUnavailable,
+            refused=ControlPlaneRefused,
+            headers=self.headers,
+            **kwargs,
+        )
         if answer.status_code == 409:
             raise LockConflict(answer.text[:300])
-        if answer.status_code >= 500 or answer.status_code == 429:
-            raise ControlPlaneUnavailable(f"the control plane answered {answer.status_code}")
-        if answer.status_code >= 400:
-            raise ControlPlaneRefused(
-                f"the control plane answered {answer.status_code} to {method} {path}: "
-                f"{answer.text[:300]}"
-            )
-        if not answer.content:
-            return None
-        try:
-            return answer.json()
-        except ValueError:
-            return answer.text
+        return body_of(answer)
 
     # ------------------------------------------------------------------ instances
 

@@ -15,6 +15,7 @@ import httpx
 from wagate.domain import WagateError
 from wagate.domain.public_net import outbound_transport
 from wagate.events.follower import Unreachable
+from wagate.events.remote_api import body_of, json_call
 
 TIMEOUT_S = 15.0
 
@@ -51,19 +52,19 @@ class ChatwootApi:
         self.headers = {"api_access_token": token}
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            answer = await self.http.request(
-                method, self.base + path, headers=self.headers, **kwargs
-            )
-        except httpx.HTTPError as exc:
-            raise ChatwootUnavailable(f"Chatwoot did not answer: {exc!r}") from None
-        if answer.status_code >= 500 or answer.status_code == 429:
-            raise ChatwootUnavailable(f"Chatwoot answered {answer.status_code}")
-        if answer.status_code >= 400:
-            raise ChatwootError(
-                f"Chatwoot answered {answer.status_code} to {method} {path}: {answer.text[:300]}"
-            )
-        return answer.json() if answer.content else None
+        answer = await json_call(
+            self.http,
+            method,
+            self.base + path,
+            what="Chatwoot",
+            unreachable=ChatwootUnavailable,
+            refused=ChatwootError,
+            headers=self.headers,
+            **kwargs,
+        )
+        if answer.status_code == 409:
+            raise ChatwootError(f"Chatwoot answered 409 to {method} {path}: {answer.text[:300]}")
+        return body_of(answer)
 
     # ------------------------------------------------------------------ inboxes
 

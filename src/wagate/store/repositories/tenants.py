@@ -82,17 +82,9 @@ async def create_api_key(
 ) -> tuple[ApiKey, str]:
     """Create a key; the plaintext is returned here once and never stored."""
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(
-        id=new_id("key"),
-        tenant_id=tenant_id,
-        name=name,
-        prefix=plaintext[:12],
-        key_hash=hash_key(plaintext),
-        created_at=now,
-    )
-    db.add(key)
-    await db.flush()
-    return key, plaintext
+    return await _add_key(
+        db, tenant_id=tenant_id, name=name, plaintext=plaintext, now=now
+    ), plaintext
 
 
 async def create_instance_token(
@@ -109,12 +101,33 @@ async def create_instance_token(
     seals it) to be shown again. A token already in use is a conflict."""
     if await db.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(token))):
         raise Conflict("this token is already in use", code="token_in_use")
+    return await _add_key(
+        db,
+        tenant_id=tenant_id,
+        name=name,
+        plaintext=token,
+        now=now,
+        session_id=session_id,
+        sealed=sealed,
+    )
+
+
+async def _add_key(
+    db: AsyncSession,
+    *,
+    tenant_id: str,
+    name: str,
+    plaintext: str,
+    now: datetime,
+    session_id: str | None = None,
+    sealed: str | None = None,
+) -> ApiKey:
     key = ApiKey(
         id=new_id("key"),
         tenant_id=tenant_id,
         name=name,
-        prefix=token[:12],
-        key_hash=hash_key(token),
+        prefix=plaintext[:12],
+        key_hash=hash_key(plaintext),
         created_at=now,
         session_id=session_id,
         sealed_key=sealed,
