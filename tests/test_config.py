@@ -69,3 +69,26 @@ def test_contract_variables_are_documented() -> None:
         "WAGATE_ALLOW_PRIVATE_URLS",
     ):
         assert f"`{variable}`" in documented
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ({}, "WAGATE_CONTROL_PLANE_URL needs WAGATE_CONTROL_PLANE_SECRET"),
+        (
+            {"WAGATE_CONTROL_PLANE_SECRET": "s", "WAGATE_CONTROL_PLANE_LOCK_TTL_S": "5"},
+            "WAGATE_CONTROL_PLANE_LOCK_TTL_S must be longer than WAGATE_LEASE_TTL_S / 3",
+        ),
+    ],
+)
+def test_a_control_plane_needs_its_secret_and_a_lock_ttl_its_renewals_keep(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, extra: dict[str, str], fragment: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WAGATE_CONTROL_PLANE_URL", "http://127.0.0.1:9/worker-proxy")
+    monkeypatch.setenv("WAGATE_LEASE_TTL_S", "30")
+    for name, value in extra.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert fragment in str(refused.value)

@@ -570,6 +570,10 @@ class Settings(BaseSettings):
     def _control_plane_needs_its_secret(self) -> Settings:
         if self.control_plane_url and self.control_plane_secret is None:
             raise ValueError("WAGATE_CONTROL_PLANE_URL needs WAGATE_CONTROL_PLANE_SECRET")
+        if self.control_plane_url and self.control_plane_lock_ttl_s <= self.lease_ttl_s / 3:
+            raise ValueError(  # the locks are renewed at each lease pass, a third of the TTL
+                "WAGATE_CONTROL_PLANE_LOCK_TTL_S must be longer than WAGATE_LEASE_TTL_S / 3"
+            )
         return self
 
     @model_validator(mode="after")

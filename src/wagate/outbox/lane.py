@@ -45,7 +45,7 @@ from wagate.domain import (
 from wagate.domain.ids import PHONE_SERVER
 from wagate.outbox import pacing
 from wagate.outbox.guardrails import Hold, HoldReason
-from wagate.outbox.writer import Op, failure
+from wagate.outbox.writer import OPEN, Op, failure
 from wagate.store.models import Message
 from wagate.store.repositories import contacts, messages
 from wagate.store.serialize import message_json
@@ -340,7 +340,7 @@ class ChatLane:
             check_change_of(kind, target, sender.clock.now())
         except MessageNotChangeable as exc:
             raise PermanentSendError(exc.message, code=exc.code) from None
-        if target.status in (MessageStatus.QUEUED.value, MessageStatus.SENDING.value):
+        if target.status in OPEN:
             raise TransientSendError(
                 "the message to change has not been sent yet", code="target_not_sent"
             )

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
 
 from wagate.api.deps import (
     DatabaseDep,
@@ -26,6 +28,9 @@ from wagate.domain import (
     WagateError,
 )
 from wagate.store.models import Session
+from wagate.store.repositories import sessions
+
+log = structlog.get_logger("wagate.api")
 
 if TYPE_CHECKING:
     from wagate.app import Services
@@ -52,6 +57,12 @@ class EvolutionRoute(APIRoute):
             except ValidationError as exc:  # a wagate request built from a valid body
                 messages = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
                 return JSONResponse(shapes.error_body(400, messages), status_code=400)
+            except HTTPException:
+                raise  # Starlette's own (405, ...): its handler answers
+            except Exception:  # a bug: logged with its traceback, answered in the shape
+                log.exception("unhandled error", path=request.url.path)
+                message = "an unexpected error occurred; see the server log"
+                return JSONResponse(shapes.error_body(500, [message]), status_code=500)
 
         return handler
 
@@ -82,11 +93,18 @@ async def evolution_caller(
 CallerDep = Annotated[Principal, Depends(evolution_caller)]
 
 
-async def load_instance(db: DatabaseDep, name: str, caller: Principal) -> Session:
+async def load_instance(
+    db: DatabaseDep, name: str, caller: Principal, *, fresh: bool = False
+) -> Session:
     """The caller's instance by name (or session id), or Evolution's 404; an instance's
-    token opens that instance only (401 for another, as in Evolution)."""
+    token opens that instance only (401 for another, as in Evolution). ``fresh``: read
+    now, not from the short-lived row cache of the hot routes (for its status)."""
     try:
-        row = await load_session_row(db, name, caller)
+        if fresh:
+            async with db.read() as tx:
+                row = await sessions.get_session(tx, name, caller.tenant_id)
+        else:
+            row = await load_session_row(db, name, caller)
     except NotFound:
         raise NotFound(f'The "{name}" instance does not exist') from None
     if caller.session_id is not None and row.id != caller.session_id:

@@ -4,19 +4,14 @@ fetch, delete."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Query, status
+from fastapi import Depends, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from wagate.api.deps import (
-    DatabaseDep,
-    DispatcherDep,
-    KeyCacheDep,
-    RemoteDep,
-    ServicesDep,
-    SubscriptionsDep,
-)
+from wagate.api.deps import DatabaseDep, KeyCacheDep, RemoteDep
 from wagate.api.evolution import shapes
 from wagate.api.evolution.base import (
     NAME,
@@ -28,6 +23,7 @@ from wagate.api.evolution.webhook import WebhookOptions, check_webhook_url, set_
 from wagate.api.principal import Principal
 from wagate.config import Settings
 from wagate.domain import (
+    Clock,
     Conflict,
     Forbidden,
     InvalidRequest,
@@ -37,7 +33,11 @@ from wagate.domain import (
     normalize_phone,
 )
 from wagate.domain.qr import qr_data_url
+from wagate.events.dispatcher import WebhookDispatcher
 from wagate.events.formatted import token_context
+from wagate.events.subscriptions import Subscriptions
+from wagate.sessions import SessionManager
+from wagate.store import Database
 from wagate.store.repositories import sessions, tenants
 from wagate.store.serialize import session_json
 
@@ -57,64 +57,109 @@ class InstanceCreate(BaseModel):
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Instances:
+    """What the instance routes do with wagate's sessions, tokens and webhooks."""
+
+    db: Database
+    clock: Clock
+    settings: Settings
+    manager: SessionManager
+    validate_config: Callable[[str, dict[str, Any]], dict[str, Any]]
+    subscriptions: Subscriptions
+    dispatcher: WebhookDispatcher
+
+    async def create(self, body: InstanceCreate, caller: Principal) -> dict[str, Any]:
+        transport = self.settings.evolution_transport
+        _check_create(body, caller, self.settings)
+        token = body.token or str(uuid.uuid4()).upper()  # Evolution's own form of token
+        async with self.db.transaction() as tx:
+            if await tenants.find_active_key(tx, token) is not None:
+                raise Conflict("this token is already in use", code="token_in_use")
+            tenant_id = caller.tenant_id
+            if tenant_id is None:
+                tenant = await tenants.ensure_tenant(tx, tenants.DEFAULT_TENANT, self.clock.now())
+                tenant_id = tenant.id
+        row = await self.manager.create(
+            tenant_id=tenant_id,
+            name=body.instanceName,
+            transport=transport,
+            config=self.validate_config(transport, {}),
+            proxy_url=None,
+            priority=0,
+            start=body.webhook is None,
+            settings={},
+            default_quota=self.settings.tenant_max_sessions,
+        )
+        async with self.db.transaction() as tx:
+            await tenants.create_instance_token(
+                tx,
+                tenant_id=tenant_id,
+                session_id=row.id,
+                token=token,
+                sealed=self.subscriptions.box.seal(token, token_context(row.id)),
+                name=f"evolution instance {row.name}",
+                now=self.clock.now(),
+            )
+        if body.webhook is not None:
+            await set_instance_webhook(
+                row,
+                body.webhook,
+                db=self.db,
+                subscriptions=self.subscriptions,
+                dispatcher=self.dispatcher,
+                settings=self.settings,
+            )
+            await self.manager.start(row.id)
+        session = {"id": row.id, "name": row.name, "desired_state": "running"}
+        qrcode = shapes.qrcode(None, None, None, 0) if body.qrcode else None
+        return shapes.created_instance(session, token, qrcode)
+
+    async def listed(self, caller: Principal, name: str | None) -> list[dict[str, Any]]:
+        """The caller's instances (an instance token sees its own), with their tokens."""
+        async with self.db.read() as tx:
+            rows = [
+                row
+                for row in await sessions.list_sessions(tx, caller.tenant_id)
+                if (name is None or row.name == name) and caller.session_id in (None, row.id)
+            ]
+            keys = await tenants.instance_tokens(tx, [row.id for row in rows])
+        box = self.subscriptions.box
+        return [
+            shapes.instance_row(
+                session_json(row),
+                box.open(keys[row.id].sealed_key or "", token_context(row.id))
+                if row.id in keys
+                else None,
+            )
+            for row in rows
+        ]
+
+
+def _instances(request: Request) -> Instances:
+    services = request.app.state.services
+    return Instances(
+        db=services.db,
+        clock=services.clock,
+        settings=services.settings,
+        manager=services.manager,
+        validate_config=services.validate_transport_config,
+        subscriptions=services.subscriptions,
+        dispatcher=services.webhooks,
+    )
+
+
+InstancesDep = Annotated[Instances, Depends(_instances)]
+
+
 @router.post("/instance/create", status_code=status.HTTP_201_CREATED)
 async def create_instance(
-    body: InstanceCreate,
-    services: ServicesDep,
-    subscriptions: SubscriptionsDep,
-    dispatcher: DispatcherDep,
-    caller: CallerDep,
-    db: DatabaseDep,
+    body: InstanceCreate, instances: InstancesDep, caller: CallerDep
 ) -> dict[str, Any]:
     """A new instance: a session of the caller's tenant on ``WAGATE_EVOLUTION_TRANSPORT``,
     connecting at once; its webhook, when the body has one, is set before it starts (so
     the first QR code is posted to it)."""
-    transport = services.settings.evolution_transport
-    _check_create(body, caller, services.settings)
-    token = body.token or str(uuid.uuid4()).upper()  # Evolution's own form of token
-    async with services.db.transaction() as tx:
-        if await tenants.find_active_key(tx, token) is not None:
-            raise Conflict("this token is already in use", code="token_in_use")
-        tenant_id = caller.tenant_id
-        if tenant_id is None:
-            tenant_id = (
-                await tenants.ensure_tenant(tx, tenants.DEFAULT_TENANT, services.clock.now())
-            ).id
-    row = await services.manager.create(
-        tenant_id=tenant_id,
-        name=body.instanceName,
-        transport=transport,
-        config=services.validate_transport_config(transport, {}),
-        proxy_url=None,
-        priority=0,
-        start=body.webhook is None,
-        settings={},
-        default_quota=services.settings.tenant_max_sessions,
-    )
-    async with services.db.transaction() as tx:
-        await tenants.create_instance_token(
-            tx,
-            tenant_id=tenant_id,
-            session_id=row.id,
-            token=token,
-            sealed=subscriptions.box.seal(token, token_context(row.id)),
-            name=f"evolution instance {row.name}",
-            now=services.clock.now(),
-        )
-    if body.webhook is not None:
-        await set_instance_webhook(
-            row,
-            body.webhook,
-            db=db,
-            subscriptions=subscriptions,
-            dispatcher=dispatcher,
-            settings=services.settings,
-        )
-        await services.manager.start(row.id)
-    session = {"id": row.id, "name": row.name, "desired_state": "running"}
-    return shapes.created_instance(
-        session, token, shapes.qrcode(None, None, None, 0) if body.qrcode else None
-    )
+    return await instances.create(body, caller)
 
 
 def _check_create(body: InstanceCreate, caller: Principal, settings: Settings) -> None:
@@ -133,7 +178,7 @@ def _check_create(body: InstanceCreate, caller: Principal, settings: Settings) -
 @router.get("/instance/connect/{instance}")
 async def connect_instance(
     instance: str,
-    services: ServicesDep,
+    instances: InstancesDep,
     remote: RemoteDep,
     caller: CallerDep,
     db: DatabaseDep,
@@ -141,11 +186,11 @@ async def connect_instance(
 ) -> dict[str, Any]:
     """Start the instance if it is stopped; its QR code (or, with ``number``, a pairing
     code) while it waits for a login; its state once it is open."""
-    row = await load_instance(db, instance, caller)
+    row = await load_instance(db, instance, caller, fresh=True)
     if row.status == SessionStatus.CONNECTED.value:
         return shapes.instance_state(row.name, row.status)
     if row.desired_state != "running":
-        await services.manager.start(row.id)
+        await instances.manager.start(row.id)
     pairing = None
     if number:
         digits = normalize_phone(number)
@@ -157,7 +202,7 @@ async def connect_instance(
         except WagateError as exc:
             if exc.status_code >= 500:
                 raise
-    now = services.clock.now()
+    now = instances.clock.now()
     qr = row.qr if row.qr_expires_at is not None and row.qr_expires_at > now else None
     image = qr_data_url(qr) if qr else None
     return shapes.qrcode(qr, image, pairing, 1 if qr or pairing else 0)
@@ -165,7 +210,7 @@ async def connect_instance(
 
 @router.get("/instance/connectionState/{instance}")
 async def connection_state(instance: str, caller: CallerDep, db: DatabaseDep) -> dict[str, Any]:
-    row = await load_instance(db, instance, caller)
+    row = await load_instance(db, instance, caller, fresh=True)
     return shapes.instance_state(row.name, row.status)
 
 
@@ -181,30 +226,13 @@ async def logout_instance(
 
 @router.get("/instance/fetchInstances")
 async def fetch_instances(
-    services: ServicesDep,
+    instances: InstancesDep,
     caller: CallerDep,
     instanceName: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[dict[str, Any]]:
     """The caller's instances (one, with ``instanceName``; an instance token sees its
     own), each with its token, as Evolution lists them."""
-    async with services.db.read() as tx:
-        rows = [
-            row
-            for row in await sessions.list_sessions(tx, caller.tenant_id)
-            if (instanceName is None or row.name == instanceName)
-            and caller.session_id in (None, row.id)
-        ]
-        keys = await tenants.instance_tokens(tx, [row.id for row in rows])
-    box = services.secret_box
-    return [
-        shapes.instance_row(
-            session_json(row),
-            box.open(keys[row.id].sealed_key or "", token_context(row.id))
-            if row.id in keys
-            else None,
-        )
-        for row in rows
-    ]
+    return await instances.listed(caller, instanceName)
 
 
 @router.delete("/instance/delete/{instance}")
