@@ -21,10 +21,8 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-
 from wagate.store import Database
-from wagate.store.models import Event
+from wagate.store.repositories import events, webhooks
 
 GRACE_S = 5.0  # longer than any transaction that appends events stays open
 LOOKBACK = 1000  # at start, gaps this close to the end of the log may still be filling
@@ -81,18 +79,11 @@ class LogHorizon:
             self._runs += 1
             if self._safe is None:
                 async with self.db.read() as tx:
-                    last = await tx.scalar(select(func.max(Event.seq)))
-                self._safe = max(0, (last or 0) - LOOKBACK)
+                    last = await webhooks.log_end(tx)
+                self._safe = max(0, last - LOOKBACK)
             while True:
                 async with self.db.read() as tx:
-                    seqs = list(
-                        await tx.scalars(
-                            select(Event.seq)
-                            .where(Event.seq > self._safe)
-                            .order_by(Event.seq)
-                            .limit(PAGE)
-                        )
-                    )
+                    seqs = await events.seqs_after(tx, self._safe, PAGE)
                 self._advance(seqs)
                 if len(seqs) < PAGE or self._gaps_block():
                     return self._safe

@@ -18,29 +18,15 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, bindparam, insert, update
 
-from wagate.domain import new_id
 from wagate.store import AsyncSession, Database
 from wagate.store.group_commit import GroupCommitter
-from wagate.store.models import Event, Webhook, WebhookDelivery
+from wagate.store.repositories import deliveries, events
 
 log = structlog.get_logger("wagate.events")
 
 MAX_BATCH = 1000
 OPEN = ("pending", "failed")
-OUTCOME_FIELDS = (
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "last_attempt_at",
-    "last_status",
-    "last_error",
-    "last_response",
-    "last_duration_ms",
-    "delivered_at",
-    "updated_at",
-)
 
 
 def _future() -> asyncio.Future[bool]:
@@ -61,7 +47,7 @@ class FanOut:
 
 @dataclass(slots=True)
 class Outcome:
-    """The result of one attempt: every field of :data:`OUTCOME_FIELDS`."""
+    """The result of one attempt: every field of ``deliveries.OUTCOME_FIELDS``."""
 
     delivery_id: str
     values: dict[str, Any]
@@ -130,58 +116,27 @@ class DeliveryWriter(GroupCommitter[Op]):
 
 
 async def _apply_outcomes(tx: AsyncSession, outcomes: list[Outcome]) -> None:
-    if not outcomes:
-        return
-    table: Table = WebhookDelivery.__table__  # type: ignore[assignment]  # Core: one executemany
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values({name: bindparam(f"b_{name}") for name in OUTCOME_FIELDS})
-    )
-    params = [
-        {"b_id": o.delivery_id, **{f"b_{k}": o.values[k] for k in OUTCOME_FIELDS}} for o in outcomes
-    ]
-    await tx.execute(statement, params)
+    await deliveries.record_outcomes(tx, [(o.delivery_id, o.values) for o in outcomes])
 
 
 async def _apply_fan_out(tx: AsyncSession, op: FanOut) -> bool:
-    moved = await tx.execute(
-        update(Webhook)
-        .where(
-            Webhook.id == op.webhook_id,
-            Webhook.cursor_seq == op.old_cursor,
-            Webhook.lease_owner == op.owner,
-            Webhook.enabled.is_(True),
-        )
-        .values(cursor_seq=op.new_cursor)
-        .execution_options(synchronize_session=False)
+    return await deliveries.fan_out(
+        tx,
+        webhook_id=op.webhook_id,
+        owner=op.owner,
+        old_cursor=op.old_cursor,
+        new_cursor=op.new_cursor,
+        rows=op.rows,
     )
-    if not getattr(moved, "rowcount", 0):
-        return False
-    if op.rows:
-        await tx.execute(insert(WebhookDelivery), op.rows)
-    return True
 
 
 async def _apply_change(tx: AsyncSession, op: EndpointChange, now: datetime) -> bool:
-    statement = update(Webhook).where(Webhook.id == op.webhook_id)
-    if op.only_if_enabled:
-        statement = statement.where(Webhook.enabled.is_(True))
-    changed = await tx.execute(
-        statement.values(**op.values).execution_options(synchronize_session=False)
+    changed = await deliveries.change_endpoint(
+        tx, op.webhook_id, op.values, only_if_enabled=op.only_if_enabled
     )
-    if not getattr(changed, "rowcount", 0):
-        return False
-    if op.event is not None:
+    if changed and op.event is not None:
         tenant_id, session_id, kind, data = op.event
-        await tx.execute(
-            insert(Event).values(
-                id=new_id("evt"),
-                tenant_id=tenant_id,
-                session_id=session_id,
-                type=kind,
-                data=data,
-                created_at=now,
-            )
+        await events.append_event(
+            tx, tenant_id=tenant_id, session_id=session_id, type=kind, data=data, now=now
         )
-    return True
+    return changed

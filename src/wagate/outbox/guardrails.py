@@ -15,12 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select
-
-from wagate.domain import Direction
 from wagate.domain.policy import DeliveryPolicy
 from wagate.store import AsyncSession
-from wagate.store.models import Message
+from wagate.store.repositories import messages
 
 PROACTIVE_AFTER = timedelta(hours=24)  # no inbound from the chat for this long: proactive
 
@@ -142,33 +139,12 @@ class Guard:
             )
             for chat_id in new:
                 self._chats[chat_id] = ChatHistory()
-            sends = await tx.execute(
-                select(Message.chat_id, Message.sent_at)
-                .where(
-                    Message.session_id == self.session_id,
-                    Message.chat_id.in_(new),
-                    Message.direction == Direction.OUT.value,
-                    Message.sent_at >= since,
-                )
-                .order_by(Message.sent_at)
-            )
-            for chat_id, sent_at in sends:
-                if sent_at is not None:
-                    self._chats[chat_id].sends.append(sent_at)
-        last = await tx.execute(
-            select(Message.chat_id, func.max(Message.timestamp))
-            .where(
-                Message.session_id == self.session_id,
-                Message.chat_id.in_(chat_ids),
-                Message.direction == Direction.IN.value,
-                Message.from_me.is_(False),
-            )
-            .group_by(Message.chat_id)
-        )
+            for chat_id, sent_at in await messages.sent_since(tx, self.session_id, new, since):
+                self._chats[chat_id].sends.append(sent_at)
+        last = await messages.last_inbound_at(tx, self.session_id, chat_ids)
         checked = time.monotonic()
-        for chat_id, at in last:
-            if at is not None:
-                self.inbound_seen(chat_id, at)
+        for chat_id, at in last.items():
+            self.inbound_seen(chat_id, at)
         for chat_id in chat_ids:
             self._chats[chat_id].inbound_checked = checked
         await self._load_day(tx, now)
@@ -178,18 +154,7 @@ class Guard:
         if self._day_start == start:
             return
         self._day_start = start
-        self._sent_today = int(
-            await tx.scalar(
-                select(func.count())
-                .select_from(Message)
-                .where(
-                    Message.session_id == self.session_id,
-                    Message.proactive.is_(True),
-                    Message.sent_at >= start,
-                )
-            )
-            or 0
-        )
+        self._sent_today = await messages.proactive_sent_since(tx, self.session_id, start)
 
     def is_proactive(self, chat_id: str, now: datetime) -> bool:
         history = self._chats.get(chat_id)

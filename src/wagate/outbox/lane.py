@@ -14,14 +14,11 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from wagate.domain import (
     CHANGE_TYPES,
     Buttons,
     ConnectionGone,
     ContactCard,
-    Direction,
     Jid,
     ListMenu,
     Location,
@@ -402,20 +399,7 @@ class ChatLane:
     async def mark_chat_read(self, chat: Jid) -> None:
         sender = self.sender
         async with sender.outbox.db.read() as tx:
-            unread = list(
-                await tx.scalars(
-                    select(Message)
-                    .where(
-                        Message.session_id == sender.session_id,
-                        Message.chat_id == self.chat_id,
-                        Message.direction == Direction.IN.value,
-                        Message.from_me.is_(False),
-                        Message.read_at.is_(None),
-                    )
-                    .order_by(Message.seq.desc())
-                    .limit(50)
-                )
-            )
+            unread = await messages.unread_inbound(tx, sender.session_id, self.chat_id)
         if not unread:
             return
         await sender.runtime.mark_read(

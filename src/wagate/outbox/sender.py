@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select
 
 from wagate.domain import Clock, MessageStatus, RetryStrategy, wait_for
 from wagate.domain.policy import DeliveryPolicy, resolve_policy
@@ -126,18 +125,7 @@ class Outbox:
     async def _supervise(self) -> None:
         async with self.db.read() as tx:
             pending = await messages.sessions_with_open_outbound(tx)
-            expired = list(
-                await tx.scalars(
-                    select(Message)
-                    .where(
-                        Message.status.in_(
-                            (MessageStatus.QUEUED.value, MessageStatus.SENDING.value)
-                        ),
-                        Message.expires_at <= self.clock.now(),
-                    )
-                    .limit(BATCH)
-                )
-            )
+            expired = await messages.expired_open(tx, self.clock.now(), BATCH)
         for session_id in pending:
             if self.manager.runtime(session_id) is not None:
                 self.wake(session_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import NotFound
@@ -123,3 +123,76 @@ async def purge_delivered(db: AsyncSession, before: datetime, limit: int = 5000)
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+OUTCOME_FIELDS = (
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_attempt_at",
+    "last_status",
+    "last_error",
+    "last_response",
+    "last_duration_ms",
+    "delivered_at",
+    "updated_at",
+)
+
+
+async def record_outcomes(db: AsyncSession, outcomes: list[tuple[str, dict[str, Any]]]) -> None:
+    """Attempts' results, ``(delivery id, OUTCOME_FIELDS' values)``, in one executemany."""
+    if not outcomes:
+        return
+    table: Table = WebhookDelivery.__table__  # type: ignore[assignment]  # Core: one executemany
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}") for name in OUTCOME_FIELDS})
+    )
+    params = [
+        {"b_id": delivery_id, **{f"b_{k}": values[k] for k in OUTCOME_FIELDS}}
+        for delivery_id, values in outcomes
+    ]
+    await db.execute(statement, params)
+
+
+async def fan_out(
+    db: AsyncSession,
+    *,
+    webhook_id: str,
+    owner: str,
+    old_cursor: int,
+    new_cursor: int,
+    rows: list[dict[str, Any]],
+) -> bool:
+    """Move the endpoint's cursor and insert its new deliveries, only while ``owner``
+    holds its lease and the cursor is where it read from; whether it did."""
+    moved = await db.execute(
+        update(Webhook)
+        .where(
+            Webhook.id == webhook_id,
+            Webhook.cursor_seq == old_cursor,
+            Webhook.lease_owner == owner,
+            Webhook.enabled.is_(True),
+        )
+        .values(cursor_seq=new_cursor)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(moved, "rowcount", 0):
+        return False
+    if rows:
+        await db.execute(insert(WebhookDelivery), rows)
+    return True
+
+
+async def change_endpoint(
+    db: AsyncSession, webhook_id: str, values: dict[str, Any], *, only_if_enabled: bool
+) -> bool:
+    """Change the endpoint's delivery state (failing since, disabled); whether it did."""
+    statement = update(Webhook).where(Webhook.id == webhook_id)
+    if only_if_enabled:
+        statement = statement.where(Webhook.enabled.is_(True))
+    changed = await db.execute(
+        statement.values(**values).execution_options(synchronize_session=False)
+    )
+    return bool(getattr(changed, "rowcount", 0))

@@ -109,3 +109,9 @@ async def add_dead_letter(
 
 async def list_dead_letters(db: AsyncSession, limit: int = 100) -> list[DeadLetter]:
     return list(await db.scalars(select(DeadLetter).order_by(DeadLetter.seq.desc()).limit(limit)))
+
+
+async def seqs_after(db: AsyncSession, after: int, limit: int) -> list[int]:
+    """The seqs committed after ``after``, in order (the horizon looks for gaps in them)."""
+    query = select(Event.seq).where(Event.seq > after).order_by(Event.seq).limit(limit)
+    return list(await db.scalars(query))

@@ -461,3 +461,80 @@ async def count_open_outbound(db: AsyncSession) -> int:
         select(func.count()).select_from(Message).where(Message.status.in_(OPEN_OUTBOUND))
     )
     return int(count or 0)
+
+
+async def unread_inbound(
+    db: AsyncSession, session_id: str, chat_id: str, limit: int = 50
+) -> list[Message]:
+    """A chat's newest inbound messages not read yet (the contact's, not the phone's)."""
+    query = (
+        select(Message)
+        .where(
+            Message.session_id == session_id,
+            Message.chat_id == chat_id,
+            Message.direction == Direction.IN.value,
+            Message.from_me.is_(False),
+            Message.read_at.is_(None),
+        )
+        .order_by(Message.seq.desc())
+        .limit(limit)
+    )
+    return list(await db.scalars(query))
+
+
+async def expired_open(db: AsyncSession, now: datetime, limit: int) -> list[Message]:
+    """Outbound messages still queued or sending whose time to live has passed."""
+    query = (
+        select(Message)
+        .where(Message.status.in_(OPEN_OUTBOUND), Message.expires_at <= now)
+        .limit(limit)
+    )
+    return list(await db.scalars(query))
+
+
+async def sent_since(
+    db: AsyncSession, session_id: str, chat_ids: Sequence[str], since: datetime
+) -> list[tuple[str, datetime]]:
+    """When each of these chats was sent to since ``since``, oldest first (guardrails)."""
+    rows = await db.execute(
+        select(Message.chat_id, Message.sent_at)
+        .where(
+            Message.session_id == session_id,
+            Message.chat_id.in_(chat_ids),
+            Message.direction == Direction.OUT.value,
+            Message.sent_at >= since,
+        )
+        .order_by(Message.sent_at)
+    )
+    return [(chat_id, sent_at) for chat_id, sent_at in rows if sent_at is not None]
+
+
+async def last_inbound_at(
+    db: AsyncSession, session_id: str, chat_ids: Sequence[str]
+) -> dict[str, datetime]:
+    """The time of each chat's latest message from the contact (not from the phone)."""
+    rows = await db.execute(
+        select(Message.chat_id, func.max(Message.timestamp))
+        .where(
+            Message.session_id == session_id,
+            Message.chat_id.in_(chat_ids),
+            Message.direction == Direction.IN.value,
+            Message.from_me.is_(False),
+        )
+        .group_by(Message.chat_id)
+    )
+    return {chat_id: at for chat_id, at in rows if at is not None}
+
+
+async def proactive_sent_since(db: AsyncSession, session_id: str, since: datetime) -> int:
+    """Proactive messages (no inbound from the chat in 24 h) sent since ``since``."""
+    count = await db.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.session_id == session_id,
+            Message.proactive.is_(True),
+            Message.sent_at >= since,
+        )
+    )
+    return int(count or 0)
