@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from tests.api.helpers import connected_session
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, eventually
 
 CONTACT = "5511977776666"
 CHAT = f"{CONTACT}@s.whatsapp.net"
@@ -90,13 +90,32 @@ async def advance_until(
         moved += step
 
 
+async def caught_up(server: RunningServer) -> None:
+    """Wait until the engine has made a whole pass at the clock's time (the log read, the
+    timers due fired, ready batches claimed) and answers no batch: what it would do by
+    now, it has done. A test that then finds nothing happened knows it, on any machine."""
+    engine = server.services.engine
+    assert engine is not None
+    now = server.clock.now()
+    engine.wake()
+
+    async def done() -> bool:
+        started = engine.last_pass_started
+        if started is None or started < now or engine.answering:
+            engine.wake()
+            return False
+        return True
+
+    await eventually(done, interval=0.005)
+
+
 async def hold_still(server: RunningServer, seconds: float, step: float = 0.5) -> None:
-    """Move the clock forward ``seconds`` in steps, letting effects land."""
+    """Move the clock forward ``seconds`` in steps, the engine caught up after each."""
     moved = 0.0
     while moved < seconds:
         await server.advance(step)
         moved += step
-        await settle(5)
+        await caught_up(server)
 
 
 async def step_times(

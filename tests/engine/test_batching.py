@@ -9,11 +9,11 @@ from tests.engine.conftest import BrainServer
 from tests.engine.helpers import (
     advance_until,
     assistant_session,
+    caught_up,
     chat,
     hold_still,
     say,
     sent_texts,
-    settle,
     step_times,
     typing,
 )
@@ -103,7 +103,7 @@ async def test_flushed_at_the_maximum_wait(
         await hold_still(server, 3)
         if brain.requests:
             break
-    await settle()
+    await caught_up(server)
     assert len(brain.requests) == 1
     assert brain.requests[0]["message"] == "part 0\npart 1\npart 2\npart 3"  # due at 10 s
 

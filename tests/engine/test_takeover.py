@@ -12,12 +12,12 @@ from tests.engine.helpers import (
     CHAT,
     advance_until,
     assistant_session,
+    caught_up,
     chat,
     hold_still,
     owner_says,
     say,
     sent_texts,
-    settle,
     steps,
 )
 from tests.support.server import RunningServer, eventually
@@ -186,4 +186,4 @@ async def test_keywords_match_whole_words_only(
 
     await advance_until(server, answered)
     assert (await chat(admin, sid))["state"] == "bot"
-    await settle()
+    await caught_up(server)

@@ -71,13 +71,14 @@ class QueueReader:
         self.poll_s = poll_s
         self._accepted: dict[str, None] = {}  # insertion-ordered, bounded
 
-    async def run(self) -> None:
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read every ``poll_s`` until ``stop`` is set."""
+        while not stop.is_set():
             try:
                 await self.read_once()
             except Exception as exc:
                 log.warning("control plane queue not read", error=repr(exc))
-            await wait_for(asyncio.Event(), self.clock, real_timeout=self.poll_s)
+            await wait_for(stop, self.clock, real_timeout=self.poll_s)
 
     async def read_once(self) -> int:
         """One pass over the instances connected here; how many messages were accepted."""

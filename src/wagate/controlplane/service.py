@@ -28,6 +28,7 @@ from wagate.events.follower import FollowerSpec, LogFollower
 log = structlog.get_logger("wagate.controlplane")
 
 NAME = "control-plane"  # the follower's cursor, and the tenant of its instances
+STOP_WAIT_S = 10.0
 
 
 class ControlPlane:
@@ -51,25 +52,40 @@ class ControlPlane:
         self.follower = follower
         self.clock = clock
         self.discovery_s = discovery_s
+        self._stop = asyncio.Event()
 
     @staticmethod
     def follower_spec(tenant_id: str) -> FollowerSpec:
         return FollowerSpec(name=NAME, source="control_plane", types=TYPES, tenant_id=tenant_id)
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._discover(), name="control-plane-discovery")
-            group.create_task(self.queue.run(), name="control-plane-queue")
-            group.create_task(self.follower.run(), name="control-plane-reporter")
+        """The three loops until cancelled; then each is stopped between two steps (not in
+        the middle of a transaction), and cancelled only if it does not stop in time."""
+        loop = asyncio.get_running_loop()
+        loops = [
+            loop.create_task(self._discover(), name="control-plane-discovery"),
+            loop.create_task(self.queue.run(self._stop), name="control-plane-queue"),
+            loop.create_task(self.follower.run(), name="control-plane-reporter"),
+        ]
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            self._stop.set()
+            self.follower.stop()
+            _, late = await asyncio.wait(loops, timeout=STOP_WAIT_S)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
 
     async def _discover(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 running = await self.scheduler.sync()
                 log.debug("control plane instances", target=running)
             except Exception as exc:
                 log.warning("control plane discovery failed", error=repr(exc))
-            await wait_for(asyncio.Event(), self.clock, real_timeout=self.discovery_s)
+            await wait_for(self._stop, self.clock, real_timeout=self.discovery_s)
 
     async def close(self) -> None:
         await self.client.close()

@@ -105,6 +105,9 @@ class ConversationEngine:
         self._held_at: datetime | None = None  # the last renewal of the cursor's lease
         self._claim_wanted = True  # batches may be ready: made here, or a slot was freed
         self._next_poll = 0.0  # loop time when other workers' batches are looked for
+        # what an observer (a test holding the clock still) can wait on: the clock time at
+        # the start of the last whole pass, and whether batches are being answered
+        self.last_pass_started: datetime | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -137,9 +140,15 @@ class ConversationEngine:
         finally:
             self.bus.unsubscribe(self._wake)
 
+    @property
+    def answering(self) -> int:
+        """Batches of this worker being answered now."""
+        return sum(1 for task in self._tasks if not task.done())
+
     async def step(self) -> float | None:
         """One pass; returns the clock time until the next timer, if there is one."""
         timeout: float | None = None
+        started = self.clock.now()
         try:
             if await self._hold():
                 while await self.reader.read():
@@ -160,6 +169,7 @@ class ConversationEngine:
                 await self._claim()
         except Exception as exc:
             log.error("engine pass failed", error=repr(exc))
+        self.last_pass_started = started
         return timeout
 
     def _monotonic(self) -> float:

@@ -80,15 +80,27 @@ class LogFollower:
         self.lease_ttl_s = lease_ttl_s
         self.poll_s = poll_s
         self.retry = retry
+        self._stopping = False
+        self._stop = asyncio.Event()
+        self._waiter = asyncio.Event()
+
+    def stop(self) -> None:
+        """End :meth:`run` between two events (never in the middle of a transaction: a
+        cancelled one may leave the database's connection to be torn down under it)."""
+        self._stopping = True
+        self._stop.set()
+        self._waiter.set()
 
     async def run(self) -> None:
-        """Follow until cancelled: wait while another worker holds the lease."""
-        waiter = self.bus.subscribe()
+        """Follow until :meth:`stop`: wait while another worker holds the lease."""
+        waiter = self._waiter = self.bus.subscribe()
+        if self._stopping:
+            waiter.set()
         try:
-            while True:
+            while not self._stopping:
                 cursor = await self._claim()
                 if cursor is None:  # another worker follows it
-                    await wait_for(asyncio.Event(), self.clock, timeout=self.lease_ttl_s / 3)
+                    await wait_for(self._stop, self.clock, timeout=self.lease_ttl_s / 3)
                     continue
                 upto = await self.horizon.refresh()
                 async with self.db.read() as tx:
@@ -130,8 +142,10 @@ class LogFollower:
     async def _follow(self, rows: list[Event]) -> bool:
         """Handle each event, moving the cursor past it; False when the lease was lost."""
         for row in rows:
+            if self._stopping:
+                return True
             attempt = 0
-            while True:
+            while not self._stopping:
                 try:
                     await self.handle(row)
                     break
@@ -146,10 +160,12 @@ class LogFollower:
                     )
                     if not await self._advance(row.seq - 1):  # keeps the lease meanwhile
                         return False
-                    await wait_for(asyncio.Event(), self.clock, timeout=delay)
+                    await wait_for(self._stop, self.clock, timeout=delay)
                 except Exception as exc:  # refused, or a bug: kept, then skipped
                     await self._dead_letter(row, exc)
                     break
+            else:
+                return True  # stopped while the other side was away: the event stays
             if not await self._advance(row.seq):
                 return False
         if not rows:

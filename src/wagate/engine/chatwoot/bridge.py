@@ -19,7 +19,6 @@ again, with backoff on the clock, and nothing after it moves; an event Chatwoot 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import httpx
@@ -39,6 +38,7 @@ from wagate.store.repositories import chatwoot, messages
 log = structlog.get_logger("wagate.chatwoot")
 
 TYPES = ["message.received", "message.sent", "message.status"]
+STOP_WAIT_S = 10.0
 AGENT_KEY = "chatwoot:"  # the idempotency key prefix of agents' replies
 
 
@@ -75,7 +75,7 @@ class ChatwootBridge:
         self.worker_id = worker_id
         self.lease_ttl_s = lease_ttl_s
         self.poll_s = poll_s
-        self._tasks: dict[str, tuple[asyncio.Task[None], ChatwootLink]] = {}
+        self._running: dict[str, tuple[LinkRunner, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
 
     def api_for(self, link: ChatwootLink) -> ChatwootApi:
@@ -99,29 +99,40 @@ class ChatwootBridge:
             await self.shutdown()
 
     async def shutdown(self) -> None:
-        tasks = [task for task, _ in self._tasks.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
+        running, self._running = list(self._running.values()), {}
+        await _stop(running)
 
     async def _sync(self) -> None:
         async with self.db.read() as tx:
             links = {link.session_id: link for link in await chatwoot.enabled_links(tx)}
-        for session_id, (task, known) in list(self._tasks.items()):
+        ended = []
+        for session_id, (runner, task) in list(self._running.items()):
             current = links.get(session_id)
-            if task.done() or current is None or current.updated_at != known.updated_at:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-                del self._tasks[session_id]
+            if task.done() or current is None or current.updated_at != runner.link.updated_at:
+                ended.append(self._running.pop(session_id))
+        await _stop(ended)
         for session_id, link in links.items():
-            if session_id not in self._tasks:
+            if session_id not in self._running:
                 runner = LinkRunner(self, link)
                 task = asyncio.get_running_loop().create_task(
                     runner.run(), name=f"chatwoot:{session_id}"
                 )
-                self._tasks[session_id] = (task, link)
+                self._running[session_id] = (runner, task)
+
+
+async def _stop(running: list[tuple[LinkRunner, asyncio.Task[None]]]) -> None:
+    """Stop runners between two events; cancel only those that do not stop in time (a
+    Chatwoot call that hangs)."""
+    for runner, _ in running:
+        runner.follower.stop()
+    tasks = [task for _, task in running]
+    if not tasks:
+        return
+    _, late = await asyncio.wait(tasks, timeout=STOP_WAIT_S)
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.wait(late)
 
 
 class LinkRunner:
