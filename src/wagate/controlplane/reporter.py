@@ -26,7 +26,6 @@ from wagate.domain.qr import qr_data_url
 from wagate.events.evolution import unix
 from wagate.store import Database
 from wagate.store.media import MediaStore
-from wagate.store.media_links import KEYED_PATH
 from wagate.store.models import Event
 from wagate.store.repositories import messages, sessions
 
@@ -138,13 +137,10 @@ class Reporter:
         self, session_id: str, instance: str, data: dict[str, Any]
     ) -> dict[str, Any] | None:
         media = data.get("media") or {}
-        match = KEYED_PATH.match(str(media.get("url")))
-        if match is None:
-            return None
-        mime = str(media.get("mime_type") or "application/octet-stream")
-        content = await self.media.read(session_id, match.group(1), mime)
+        content = await self.media.read_attached(session_id, media)
         if content is None:
             return None
+        mime = str(media.get("mime_type") or "application/octet-stream")
         name = (
             media.get("file_name")
             or f"{data.get('wa_message_id')}.{mime.split('/')[-1].split(';')[0]}"

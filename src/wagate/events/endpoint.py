@@ -302,17 +302,15 @@ class EndpointWorker:
     async def _attempt(self, item: Pending) -> AttemptResult:
         if self.signer is None:
             return AttemptResult(None, f"secret_unreadable: {self.secret_error}", None, None, 0)
-        text, body = item.text, item.body
+        text, url = item.text, self.hook.url
         if self.d.media is not None:  # a fresh signed link per attempt, or the file inline
             text = await self.d.media.webhook_body(text, self.hook.inline_media_max_bytes)
-            body = body if text is item.text else text.encode()
-        url = self.hook.url
         if self.shape is not None:
             formatted = await self.d.formatted.evolution(self.hook, self.shape, text)
             if formatted is None:  # an event the webhook stopped asking for since fan-out
                 return AttemptResult(204, None, "not sent: not an event of this format", None, 0)
             url, text = formatted
-            body = text.encode()
+        body = item.body if text is item.text else text.encode()
         headers = self.signer.headers(item.event_id, text, self.clock.now())
         operator = self.hook.managed_by is not None  # set in the environment, not by a tenant
         return await self.d.client.post(url, body, headers, operator=operator)

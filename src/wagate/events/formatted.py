@@ -22,7 +22,6 @@ from wagate.store.models import Webhook
 from wagate.store.repositories import sessions, tenants
 
 EVOLUTION = "evolution"
-FORMATS = (EVOLUTION,)
 INSTANCE_TTL = timedelta(seconds=30)
 
 

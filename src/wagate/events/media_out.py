@@ -10,7 +10,7 @@ from typing import Any
 
 from wagate.events.signing import event_body
 from wagate.store.media import MediaStore
-from wagate.store.media_links import KEYED_PATH, MediaLinks, media_of
+from wagate.store.media_links import MediaLinks, media_of
 
 
 class OutgoingMedia:
@@ -45,11 +45,10 @@ class OutgoingMedia:
 
     async def _inline(self, media: dict[str, Any], session_id: Any, limit: int) -> None:
         size = media.get("size")
-        match = KEYED_PATH.match(str(media.get("url")))
-        if not isinstance(session_id, str) or match is None:
+        if not isinstance(session_id, str):
             return
         if not isinstance(size, int) or size > limit:
             return  # too big for this webhook (or of unknown size): the link only
-        data = await self.store.read(session_id, match.group(1), media.get("mime_type"))
+        data = await self.store.read_attached(session_id, media)
         if data is not None and len(data) <= limit:
             media["base64"] = base64.b64encode(data).decode()

@@ -17,12 +17,15 @@ import mimetypes
 import os
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import obstore
 from obstore.store import S3Store
+
+from wagate.store.media_links import KEYED_PATH
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -77,6 +80,14 @@ class MediaStore(ABC):
     @abstractmethod
     async def remove(self, session_id: str, message_id: str, mime_type: str | None) -> bool:
         """Delete one file; whether there was one."""
+
+    async def read_attached(self, session_id: str, media: Mapping[str, Any]) -> bytes | None:
+        """The file of a message's ``media`` as events carry it (its ``url`` wagate's own
+        path for the file); None when it points elsewhere or the file is gone."""
+        match = KEYED_PATH.match(str(media.get("url")))
+        if match is None:
+            return None
+        return await self.read(session_id, match.group(1), media.get("mime_type"))
 
     @abstractmethod
     async def delete_session(self, session_id: str) -> None:

@@ -1,5 +1,5 @@
 """wagate's sessions and messages in Evolution API v2's JSON shapes, and Evolution's error
-body. Pure functions: the routes (:mod:`.routes`) call them."""
+body. Pure functions: the surface's routes call them."""
 
 from __future__ import annotations
 
@@ -103,8 +103,8 @@ def whatsapp_numbers(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "exists": bool(item.get("on_whatsapp")),
-            "jid": item.get("jid") or f"{item.get('phone') or item.get('input')}@s.whatsapp.net",
-            "number": item.get("phone") or item.get("input"),
+            "jid": item.get("jid") or f"{item['phone']}@s.whatsapp.net",
+            "number": item["phone"],
         }
         for item in items
     ]

@@ -24,7 +24,6 @@ from wagate.engine.chatwoot import content
 from wagate.engine.chatwoot.api import ChatwootApi
 from wagate.store import Database
 from wagate.store.media import MediaStore
-from wagate.store.media_links import KEYED_PATH
 from wagate.store.models_engine import ChatwootLink
 from wagate.store.repositories import chatwoot, contacts
 
@@ -162,11 +161,8 @@ class Mirror:
 
     async def _file(self, message: Mapping[str, Any]) -> tuple[str, bytes, str] | None:
         media = message.get("media") or {}
-        match = KEYED_PATH.match(str(media.get("url")))
-        if match is None:
-            return None
-        mime = str(media.get("mime_type") or "application/octet-stream")
-        data = await self.media.read(self.link.session_id, match.group(1), mime)
+        data = await self.media.read_attached(self.link.session_id, media)
         if data is None:
             return None
+        mime = str(media.get("mime_type") or "application/octet-stream")
         return content.file_name(message), data, mime.split(";")[0]

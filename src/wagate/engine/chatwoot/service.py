@@ -21,7 +21,6 @@ From the webhook:
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
@@ -49,6 +48,7 @@ from wagate.store import Database
 from wagate.store.models import Session
 from wagate.store.models_engine import ChatwootLink
 from wagate.store.repositories import chatwoot, sessions
+from wagate.store.repositories.tenants import hash_key
 
 log = structlog.get_logger("wagate.chatwoot")
 
@@ -71,10 +71,6 @@ class LinkRequest:
     sign_messages: bool = False
     reopen_conversation: bool = True
     conversation_pending: bool = False
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def link_json(link: ChatwootLink, webhook_url: str | None = None) -> dict[str, Any]:
@@ -146,7 +142,7 @@ class ChatwootLinks:
             "token": self.box.seal(request.token, token_context(session.id)),
             "inbox_id": int(inbox["id"]),
             "inbox_name": str(inbox.get("name") or request.inbox_name),
-            "webhook_token_hash": _digest(webhook_token),
+            "webhook_token_hash": hash_key(webhook_token),
             "sign_messages": request.sign_messages,
             "reopen_conversation": request.reopen_conversation,
             "conversation_pending": request.conversation_pending,
@@ -190,7 +186,7 @@ class ChatwootLinks:
             session = await sessions.get_session(tx, session_id, None) if link else None
         if link is None or session is None:
             raise AuthError("the Chatwoot webhook token is not valid", code="invalid_ingest_token")
-        if not hmac.compare_digest(_digest(token), link.webhook_token_hash):
+        if not hmac.compare_digest(hash_key(token), link.webhook_token_hash):
             raise AuthError("the Chatwoot webhook token is not valid", code="invalid_ingest_token")
         if not link.enabled:
             return "ignored: the link is disabled"
