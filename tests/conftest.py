@@ -25,6 +25,8 @@ from tests.support.server import RunningServer, make_settings, running_server
 from wagate.domain import FakeClock
 from wagate.store import Database
 
+pytest_plugins = ["tests.support.stalls"]
+
 _pg_state: dict[str, object] = {}
 TEMPLATE_DB = "wagate_template"
 

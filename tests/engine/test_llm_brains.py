@@ -4,7 +4,11 @@ reply sent, and errors falling back."""
 
 from __future__ import annotations
 
+import importlib
+import sys
+import threading
 from collections.abc import AsyncIterator
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -13,6 +17,7 @@ import pytest
 from tests.engine.helpers import advance_until, assistant_session, hold_still, say, sent_texts
 from tests.support.fake_llm import FakeLLM, fake_anthropic, fake_openai
 from tests.support.server import RunningServer
+from wagate.engine.brains import Brains
 
 
 @pytest.fixture
@@ -143,3 +148,30 @@ async def test_model_errors_fall_back(
     await advance_until(server, answered)
     assert await sent_texts(server, sid) == ["We'll be right back."]
     assert len(fake.requests) == 1  # no SDK retries: the engine decides
+
+
+@pytest.mark.parametrize(
+    ("kind", "module"),
+    [
+        ("anthropic", "wagate.engine.brains.anthropic"),
+        ("openai_compatible", "wagate.engine.brains.openai"),
+    ],
+)
+async def test_a_brains_sdk_is_imported_off_the_event_loop_once(
+    kind: str, module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its first use would otherwise hold every session of the worker for the import."""
+    real_import = importlib.import_module
+    imports: list[tuple[str, bool]] = []
+
+    def watched_import(name: str, package: str | None = None) -> ModuleType:
+        imports.append((name, threading.current_thread() is threading.main_thread()))
+        return real_import(name, package)
+
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.setattr(importlib, "import_module", watched_import)
+    await Brains.load(kind)
+    await Brains.load(kind)
+    assert [name for name, _ in imports].count(module) == 1  # once
+    assert not [name for name, in_loop_thread in imports if in_loop_thread]  # (the SDK's own too)
+    assert module in sys.modules

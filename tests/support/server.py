@@ -7,8 +7,10 @@ reach of the test, while every request still crosses a real socket.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +27,38 @@ from wagate.transports.simulator import SimulatorNetwork
 ADMIN_KEY = "wga_test_admin_key_0123456789abcdef"
 
 
+def _port_block() -> Iterator[int]:
+    """This test process's own ports, each handed out once, below the ephemeral range.
+
+    A port that is picked now and bound later (a server process started, stopped and
+    started again on it) must not be taken in between. Ports that the kernel hands
+    out (``bind(0)``, outgoing connections) come from the ephemeral range, so ours
+    are below it; and each xdist worker has its own block of them."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    size = (ephemeral_low - _LOWEST_PORT) // max(workers, 1)
+    start = _LOWEST_PORT + (worker % max(workers, 1)) * size
+    return itertools.cycle(range(start, start + size))
+
+
+_LOWEST_PORT = 10_000
+_ports: Iterator[int] | None = None
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on, not handed out before by this process."""
+    global _ports
+    if _ports is None:
+        _ports = _port_block()
+    for port in _ports:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # someone else's (another program on this machine)
+            return port
+    raise AssertionError("unreachable: the port cycle is endless")
 
 
 def make_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
@@ -79,7 +109,17 @@ async def running_server(
     )
     port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        # uvicorn closes an idle kept-alive connection after 5 s. The client and the
+        # server share one loop here: if the process is held up (a stalled machine)
+        # between a response and the next request on that connection, the server's
+        # timer fires first and the request meets a closed socket.
+        timeout_keep_alive=120,
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]

@@ -200,6 +200,7 @@ class BatchWorker:
                     settings.brain.base_url, allow_private=self.allow_private_urls
                 )
             opened = open_brain(self.box, session.id, settings)
+            await self.brains.load(opened.kind)
             brain = self.brains.build(opened, opened.api_key, session.name)
             answer = await asyncio.wait_for(brain.reply(request), settings.brain.timeout_s)
         except TimeoutError:

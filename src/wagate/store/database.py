@@ -53,7 +53,11 @@ class Database:
             else None
         )
         self._write_turns = asyncio.Lock() if batch_writer is not None else None
-        write_class = type("WriteSession", (OrmSession,), {})  # our own, for the listeners
+        # A session class of our own, for the listeners. SQLAlchemy keeps class-level
+        # listeners in a process-wide registry: dispose() removes them, or this handle
+        # (and its engines and their statement caches) would stay alive.
+        write_class = type("WriteSession", (OrmSession,), {})
+        self._write_class = write_class
         self._write_sessions = async_sessionmaker(
             writer, expire_on_commit=False, sync_session_class=write_class
         )
@@ -186,6 +190,12 @@ class Database:
 
     async def dispose(self) -> None:
         await self.batches.close()
+        for name, listener in (
+            ("after_flush", self._session_rows_flushed),
+            ("after_commit", self._session_rows_committed),
+        ):
+            if event.contains(self._write_class, name, listener):
+                event.remove(self._write_class, name, listener)
         if self._batch_engine is not None and self._batch_thread is not None:
             self._batch_thread.submit(self._batch_engine.dispose).result()
             self._batch_thread.shutdown()

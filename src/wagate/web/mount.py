@@ -25,26 +25,38 @@ def error_page(request: Request, exc: WagateError) -> Response | None:
     )
 
 
+async def api_console(request: Request) -> Response:
+    """FastAPI's Swagger UI with its files from the package, so it works offline."""
+    app = request.app
+    return get_swagger_ui_html(
+        openapi_url=app.openapi_url or "/openapi.json",
+        title=f"{app.title} API",
+        swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+        swagger_favicon_url="/ui/static/favicon.svg",
+    )
+
+
+async def ui_root() -> Response:
+    return RedirectResponse("/ui/", status_code=307)
+
+
+async def login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    return to_login(request, exc)
+
+
 def install(app: FastAPI) -> None:
+    """The dashboard's routes on ``app``.
+
+    The handlers are module-level functions, never closures over ``app``: FastAPI
+    caches facts about each endpoint callable in process-wide LRU caches, so a
+    closure would keep its whole application alive after the app is gone (every
+    test builds one).
+    """
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     for module in (login, sessions, inbox, webhooks, activity, simulator, users):
         app.include_router(module.router)
-
-    @app.get("/docs", include_in_schema=False)
-    async def api_console() -> Response:
-        """FastAPI's Swagger UI with its files from the package, so it works offline."""
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} API",
-            swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
-            swagger_css_url=f"{SWAGGER}/swagger-ui.css",
-            swagger_favicon_url="/ui/static/favicon.svg",
-        )
-
-    @app.get("/ui", include_in_schema=False)
-    async def ui_root() -> Response:
-        return RedirectResponse("/ui/", status_code=307)
-
-    @app.exception_handler(LoginRequired)
-    async def login_required(request: Request, exc: LoginRequired) -> Response:
-        return to_login(request, exc)
+    app.add_api_route("/docs", api_console, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/ui", ui_root, methods=["GET"], include_in_schema=False)
+    app.add_exception_handler(LoginRequired, login_required)

@@ -5,12 +5,16 @@ reused between batches; :meth:`Brains.close` closes them.
 
 The OpenAI and Anthropic SDKs are imported when a session first uses them:
 together they take about 1.5 s to import, which every worker would otherwise
-pay at start even when no assistant uses them.
+pay at start even when no assistant uses them. :meth:`Brains.load` imports
+them in a thread, so that first use does not hold up the event loop (and with
+it every session of the worker) for that long.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +45,11 @@ __all__ = [
 ]
 
 
+_SDK_MODULES = {
+    "openai": "wagate.engine.brains.openai",
+    "openai_compatible": "wagate.engine.brains.openai",
+    "anthropic": "wagate.engine.brains.anthropic",
+}
 MAX_CLIENTS = 64  # SDK clients kept open (their connection pools), least recently used first out
 
 
@@ -61,6 +70,15 @@ class Brains:
         self.answer_limit = media_max_bytes * 4 // 3 + 1024 * 1024
         self._clients: OrderedDict[tuple[str, str | None, str | None, float], Any] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
+
+    @staticmethod
+    async def load(kind: str) -> None:
+        """Import the SDK that brains of ``kind`` use, off the event loop, once.
+
+        :meth:`build` would import it too, but in the loop's thread."""
+        module = _SDK_MODULES.get(kind)
+        if module is not None and module not in sys.modules:
+            await asyncio.to_thread(importlib.import_module, module)
 
     def build(self, settings: BrainSettings, api_key: str | None, bot_name: str) -> Brain:
         match settings.kind:
@@ -112,6 +130,7 @@ class Brains:
         file_name: str,
     ) -> str:
         """A voice note's words, by the transcription service the assistant names."""
+        await self.load("openai")
         from wagate.engine.brains import openai as openai_brain
 
         return await openai_brain.transcribe(
