@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -225,3 +227,42 @@ async def test_the_docs_page_can_authorize_with_a_login_or_a_key(
     sessions = spec["paths"]["/v1/sessions"]["get"]
     assert {"OAuth2PasswordBearer": []} in sessions["security"]
     assert not any(path.startswith("/ui") for path in spec["paths"])
+
+
+async def test_two_setups_at_once_make_one_admin(db_url: str) -> None:
+    """Two workers' setup pages submitted together: both see no user yet, one wins."""
+    from wagate.api.auth.accounts import Accounts
+    from wagate.api.auth.passwords import Passwords
+    from wagate.domain import FakeClock, SetupDone
+    from wagate.store import Database
+    from wagate.store.repositories import users
+
+    workers = [Database.connect(db_url) for _ in range(2)]
+    try:
+        await workers[0].migrate()
+        together = asyncio.Barrier(2)
+
+        class HashingTogether(Passwords):
+            """Both finish hashing at once, so their transactions start together."""
+
+            async def hash(self, password: str) -> str:
+                hashed = await super().hash(password)
+                await together.wait()
+                return hashed
+
+        accounts = [Accounts(db, FakeClock(), HashingTogether()) for db in workers]
+        outcomes = await asyncio.gather(
+            *(
+                account.create_first_admin(email=f"admin{n}@example.test", password=PASSWORD)
+                for n, account in enumerate(accounts)
+            ),
+            return_exceptions=True,
+        )
+        assert sorted(type(o).__name__ for o in outcomes) == ["SetupDone", "User"]
+        async with workers[0].read() as tx:
+            assert await users.count_users(tx) == 1
+        with pytest.raises(SetupDone):  # and later ones are refused before hashing
+            await accounts[1].create_first_admin(email="late@example.test", password=PASSWORD)
+    finally:
+        for db in workers:
+            await db.dispose()

@@ -118,6 +118,12 @@ class InvalidRequest(WagateError):
     status_code = 422
 
 
+class SetupDone(InvalidRequest):
+    """The first user exists already: setting up is over."""
+
+    code = "setup_done"
+
+
 class IdempotencyKeyReused(InvalidRequest):
     """This Idempotency-Key was used with a different request body."""
 

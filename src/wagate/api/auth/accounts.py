@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from wagate.api.auth.passwords import Passwords
-from wagate.domain import Clock, InvalidRequest, Role
+from wagate.domain import Clock, InvalidRequest, Role, SetupDone
 from wagate.store import Database
 from wagate.store.models import User
 from wagate.store.repositories import tenants, users
@@ -45,11 +45,17 @@ class Accounts:
             )
 
     async def create_first_admin(self, *, email: str, password: str) -> User:
-        """The setup page's one use: only while no user exists at all."""
-        async with self.db.read() as tx:
+        """The setup page's one use: only while no user exists at all (else
+        :class:`SetupDone`), decided in the transaction that creates the user."""
+        email = check_email(email)
+        async with self.db.read() as tx:  # cheap refusal before the slow hash
             if await users.count_users(tx) > 0:
-                raise InvalidRequest("the first user exists already", code="setup_done")
-        return await self.create(email=email, password=password, role=Role.ADMIN)
+                raise SetupDone("the first user exists already")
+        password_hash = await self.passwords.hash(password)
+        async with self.db.transaction() as tx:
+            return await users.create_first_user(
+                tx, email=email, password_hash=password_hash, role=Role.ADMIN, now=self.clock.now()
+            )
 
     async def update(
         self,

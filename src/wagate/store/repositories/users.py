@@ -7,11 +7,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wagate.domain import Conflict, InvalidRequest, NotFound, Role, new_id
+from wagate.domain import Conflict, InvalidRequest, NotFound, Role, SetupDone, new_id
 from wagate.store.models import Login, Tenant, User
 
 
@@ -81,6 +81,23 @@ async def list_users(db: AsyncSession, tenant_id: str | None = None) -> list[Use
     if tenant_id is not None:
         query = query.where(User.tenant_id == tenant_id)
     return list(await db.scalars(query))
+
+
+async def create_first_user(
+    db: AsyncSession, *, email: str, password_hash: str, role: Role, now: datetime
+) -> User:
+    """The first user, only while there is none: two setups at once make one user.
+
+    SQLite's write transactions already run one at a time. On PostgreSQL two
+    transactions could both count no user and both insert, so this one first takes a
+    lock on the table that conflicts with itself and with inserts."""
+    if db.get_bind().dialect.name == "postgresql":
+        await db.execute(text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
+    if await count_users(db) > 0:
+        raise SetupDone("the first user exists already")
+    return await create_user(
+        db, email=email, password_hash=password_hash, role=role, tenant_id=None, now=now
+    )
 
 
 async def count_users(db: AsyncSession) -> int:

@@ -13,7 +13,7 @@ from wagate.api.auth import LOGIN_COOKIE, CsrfGuard
 from wagate.api.auth.authenticator import BROWSER
 from wagate.api.auth.csrf import FORM_COOKIE
 from wagate.api.routes.auth import client_address
-from wagate.domain import AuthError, InvalidRequest, TooManyAttempts, WagateError
+from wagate.domain import AuthError, InvalidRequest, SetupDone, TooManyAttempts, WagateError
 from wagate.store.repositories import users
 from wagate.web.templating import render
 
@@ -143,9 +143,9 @@ async def setup(
         )
     try:
         await services.accounts.create_first_admin(email=email, password=password)
+    except SetupDone:
+        return RedirectResponse("/ui/login", status_code=303)
     except InvalidRequest as exc:
-        if exc.code == "setup_done":
-            return RedirectResponse("/ui/login", status_code=303)
         return _form_page(request, "setup.html", status_code=422, error=exc.message, email=email)
     try:
         secret = await _open_login(request, email, password)
