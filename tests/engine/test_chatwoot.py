@@ -1,7 +1,8 @@
 """Chatwoot, as Evolution offers it (issue 17), against a fake Chatwoot that follows its
 Application API and webhooks (tests/support/fake_chatwoot.py), on both databases:
 inbound messages open or continue a conversation, agents' replies go out on WhatsApp
-and pause the assistant, files go both ways, and a restart opens no second conversation.
+and pause the assistant, files go both ways, receipts become ticks, and a restart opens
+no second conversation.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from tests.support.server import (
     make_settings,
     running_server,
 )
-from wagate.domain import FakeClock
+from wagate.domain import FakeClock, MessageStatus
+from wagate.store.repositories import events
 
 PICTURE = b"\x89PNG\r\n\x1a\n a picture"
 
@@ -290,3 +292,96 @@ async def test_evolutions_chatwoot_set_and_find(
         assert missing.json()["response"]["message"] == [
             "url, token and accountId are required to enable Chatwoot"
         ]
+
+
+async def _receipt(server: RunningServer, sid: str, text: str, status: MessageStatus) -> None:
+    """The contact's phone reports the message with this text ``status``."""
+
+    def sent() -> list[str]:
+        return [r.wa_message_id for r in server.network.sent(sid) if r.text == text]
+
+    async def reached() -> bool:
+        return bool(sent())
+
+    await advance_until(server, reached)
+    assert await server.network.receipt(sid, sent()[0], status)
+
+
+async def _ticks(server: RunningServer, fake: FakeChatwoot, message_id: int, status: str) -> None:
+    async def shown() -> bool:
+        found = [
+            m for c in fake.conversations for m in fake.messages(c["id"]) if m["id"] == message_id
+        ]
+        return bool(found) and found[0]["status"] == status
+
+    await advance_until(server, shown)
+
+
+async def test_receipts_become_the_ticks_of_the_chatwoot_messages(
+    server: RunningServer, admin: httpx.AsyncClient, chatwoot: FakeChatwoot
+) -> None:
+    sid = await assistant_session(server, admin, resume_after_s=600)
+    await _link(admin, sid, chatwoot)
+    await say(admin, sid, "hello")
+    await _messages(chatwoot, 1)
+    [conversation] = chatwoot.conversations
+
+    # an agent's reply: delivered, then read on the contact's phone
+    reply = await chatwoot.agent_reply(conversation["id"], "Ana here, how can I help?")
+    assert reply["status"] == "sent"
+    await _receipt(server, sid, "Ana here, how can I help?", MessageStatus.DELIVERED)
+    await _ticks(server, chatwoot, reply["id"], "delivered")
+    await _receipt(server, sid, "Ana here, how can I help?", MessageStatus.READ)
+    await _ticks(server, chatwoot, reply["id"], "read")
+
+    # a message sent through the API, mirrored by wagate: its ticks too
+    sent = await admin.post(f"/v1/sessions/{sid}/messages", json={"to": CONTACT, "text": "Promo"})
+    assert sent.status_code == 202, sent.text
+    found = await _messages(chatwoot, 3)
+    [mirrored] = [m for m in found if m["content"] == "Promo"]
+    await _receipt(server, sid, "Promo", MessageStatus.READ)
+    await _ticks(server, chatwoot, mirrored["id"], "read")
+
+    # Chatwoot tells of each change (message_updated): wagate sends nothing for it
+    await chatwoot.settle()
+    assert len(chatwoot.webhooks("message_updated")) >= 3
+    texts = [r.text for r in server.network.sent(sid)]
+    assert texts.count("Ana here, how can I help?") == 1
+    assert texts.count("Promo") == 1
+
+    # a reply WhatsApp refuses: failed, with the reason, besides the private note
+    server.network.fail_next_sends(sid, 1, code="recipient_blocked", transient=False)
+    refused = await chatwoot.agent_reply(conversation["id"], "this one fails")
+    await _ticks(server, chatwoot, refused["id"], "failed")
+    [failed] = [m for m in chatwoot.messages(conversation["id"]) if m["id"] == refused["id"]]
+    assert failed["content_attributes"]["external_error"]
+
+
+async def test_a_chatwoot_without_the_status_api_still_gets_every_message(
+    db_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    """Ticks are a courtesy: a Chatwoot from before its message status API refuses them
+    (404); nothing is dead-lettered and the messages after them still arrive."""
+    async with (
+        running_fake_chatwoot(status_api=False) as old,
+        running_server(make_settings(db_url, tmp_path), clock) as server,
+        server.client(ADMIN_KEY) as admin,
+    ):
+        sid = await assistant_session(server, admin, resume_after_s=600)
+        await _link(admin, sid, old)
+        await say(admin, sid, "hello")
+        await _messages(old, 1)
+        [conversation] = old.conversations
+        await old.agent_reply(conversation["id"], "Ana here")
+        await _receipt(server, sid, "Ana here", MessageStatus.READ)
+
+        async def refused() -> bool:
+            return any(r.method == "PATCH" and "/messages/" in r.path for r in old.requests)
+
+        await advance_until(server, refused)
+        await say(admin, sid, "thanks")
+        found = await _messages(old, 3)
+        assert [m["content"] for m in found] == ["hello", "Ana here", "thanks"]
+        assert {m["status"] for m in found} == {"sent"}
+        async with server.services.db.read() as tx:
+            assert await events.list_dead_letters(tx) == []

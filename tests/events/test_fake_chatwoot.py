@@ -279,6 +279,38 @@ async def test_status_changes(
     assert len(receiver.received) == 3
 
 
+async def test_message_statuses(
+    chatwoot: FakeChatwoot, api: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """Chatwoot's message status API for API inboxes: read never goes back to delivered,
+    and each change is a ``message_updated`` webhook."""
+    _, _, conversation = await setup_conversation(api, receiver.url)
+    path = f"/conversations/{conversation['id']}/messages"
+    message = await post(api, path, content="hi", message_type="outgoing")
+    await chatwoot.settle()
+    receiver.received.clear()
+
+    for status in ("delivered", "read", "delivered"):
+        answer = await api.patch(f"{path}/{message['id']}", json={"status": status})
+        assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "read"
+    assert (await api.patch(f"{path}/{message['id']}", json={"status": "seen"})).status_code == 422
+    assert (await api.patch(f"{path}/999", json={"status": "read"})).status_code == 404
+    failed = await api.patch(
+        f"{path}/{message['id']}", json={"status": "failed", "external_error": "blocked"}
+    )
+    assert failed.json()["content_attributes"]["external_error"] == "blocked"
+    await chatwoot.settle()
+    assert [(b["event"], b["id"]) for b in receiver.bodies()] == [
+        ("message_updated", message["id"]),
+        ("message_updated", message["id"]),
+        ("message_updated", message["id"]),
+    ]
+
+    chatwoot.status_api = False  # a Chatwoot from before that API
+    assert (await api.patch(f"{path}/{message['id']}", json={"status": "read"})).status_code == 404
+
+
 async def test_failed_deliveries_are_recorded_not_raised(
     chatwoot: FakeChatwoot, api: httpx.AsyncClient, receiver: Receiver
 ) -> None:

@@ -16,7 +16,11 @@ answer 200 (not 201), and every request needs the ``api_access_token`` header
   ``POST /conversations/<id>/toggle_status``;
 * ``GET|POST /conversations/<id>/messages``: JSON, or multipart with ``attachments[]``
   files; ``message_type`` is a string in requests and webhooks but an integer
-  (0 incoming, 1 outgoing, 2 activity, 3 template) in API answers, as in Chatwoot.
+  (0 incoming, 1 outgoing, 2 activity, 3 template) in API answers, as in Chatwoot;
+* ``PATCH /conversations/<id>/messages/<id>``: a message's ``status`` (``sent``,
+  ``delivered``, ``read``, ``failed`` with ``external_error``), as API-channel inboxes
+  allow since Chatwoot's 2025 status API: a ``read`` message does not go back to
+  ``delivered``, and a change sends ``message_updated``.
 
 Attachments answer a ``data_url`` on this server, as Active Storage's:
 ``/rails/active_storage/blobs/redirect/...`` redirects (302) to
@@ -64,6 +68,7 @@ CHATWOOT_ACCOUNT_ID = 1
 
 NOT_FOUND = {"error": "Resource could not be found"}
 STATUSES = ("open", "resolved", "pending", "snoozed")
+MESSAGE_STATUSES = ("sent", "delivered", "read", "failed")
 MESSAGE_TYPES = {"incoming": 0, "outgoing": 1, "activity": 2, "template": 3}
 E164 = re.compile(r"\+[1-9]\d{1,14}\Z")  # Chatwoot's own regex: anchored at the end only
 EMAIL = re.compile(r"\A[^@\s]+@[^@\s]+\Z")  # Devise's default
@@ -329,6 +334,7 @@ class FakeChatwoot:
         agent_email: str = "alice@acme.example",
         echo_api_messages: bool = True,
         redirect_downloads: bool = True,
+        status_api: bool = True,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.token = token
@@ -339,6 +345,7 @@ class FakeChatwoot:
         self.agent_email = agent_email
         self.echo_api_messages = echo_api_messages
         self.redirect_downloads = redirect_downloads
+        self.status_api = status_api  # False: a Chatwoot from before the message status API
         self.now = now
         self.url = ""
         self.requests: list[Recorded] = []
@@ -372,6 +379,7 @@ class FakeChatwoot:
             ("POST", re.compile(r"/conversations/(\d+)/toggle_status"), self._toggle_status),
             ("GET", re.compile(r"/conversations/(\d+)/messages"), self._list_messages),
             ("POST", re.compile(r"/conversations/(\d+)/messages"), self._create_message),
+            ("PATCH", re.compile(r"/conversations/(\d+)/messages/(\d+)"), self._update_message),
         ]
 
     # ------------------------------------------------------------------ test controls
@@ -993,6 +1001,25 @@ class FakeChatwoot:
             self._emit_message_created_now(message)
         return web.json_response(self._message_json(message))
 
+    def _update_message(self, call: _Call) -> web.Response:
+        if not self.status_api:  # no such route: Rails' 404
+            raise ApiError(404, {"error": "Not Found"})
+        conversation = self._conversation(call.ids[0])
+        message = self._messages.get(call.ids[1])
+        if message is None or message.conversation_id != conversation.id:
+            raise _not_found()
+        status = call.params.get("status")
+        if status not in MESSAGE_STATUSES:
+            raise ApiError(422, {"error": f"'{status}' is not a valid status"})
+        if message.status != status and not (message.status == "read" and status == "delivered"):
+            message.status = str(status)
+            if status == "failed":
+                message.content_attributes["external_error"] = call.params.get("external_error")
+            message.updated_at = self.now()
+            payload = {**self._message_webhook(message), "event": "message_updated"}
+            self._emit(self._inboxes[message.inbox_id], payload)
+        return web.json_response(self._message_json(message))
+
     def _add_message(
         self,
         conversation: Conversation,
@@ -1499,6 +1526,7 @@ async def running_fake_chatwoot(
     account_id: int = CHATWOOT_ACCOUNT_ID,
     echo_api_messages: bool = True,
     redirect_downloads: bool = True,
+    status_api: bool = True,
     now: Callable[[], float] = time.time,
 ) -> AsyncIterator[FakeChatwoot]:
     fake = FakeChatwoot(
@@ -1506,6 +1534,7 @@ async def running_fake_chatwoot(
         account_id=account_id,
         echo_api_messages=echo_api_messages,
         redirect_downloads=redirect_downloads,
+        status_api=status_api,
         now=now,
     )
     app = web.Application(client_max_size=64 * 1024 * 1024)

@@ -177,3 +177,18 @@ class ChatwootConversation(Base):
     conversation_id: Mapped[int] = mapped_column(Integer)
     source_id: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[datetime]
+
+
+class ChatwootMessage(Base):
+    """Which Chatwoot message shows a message sent on WhatsApp (posted by the mirror, or
+    an agent's reply): its receipts become that message's ticks in Chatwoot."""
+
+    __tablename__ = "chatwoot_messages"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    message_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(Integer)
+    chatwoot_message_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]

@@ -10,8 +10,9 @@ a crash may be posted again.
 
 What is mirrored: messages received (the contact's, incoming; those typed on the
 phone, outgoing), messages sent through wagate (outgoing, the assistant's included)
-except the agents' own replies from Chatwoot, and a private note when an agent's reply
-could not be delivered. While Chatwoot is away (no answer, 5xx, 429) the event is tried
+except the agents' own replies from Chatwoot, the receipts of sent messages as their
+ticks (delivered, read, failed), and a private note when a message could not be
+delivered. While Chatwoot is away (no answer, 5xx, 429) the event is tried
 again, with backoff on the clock, and nothing after it moves; an event Chatwoot refuses
 (4xx) is dead-lettered (``source`` ``chatwoot``) and skipped.
 """
@@ -176,12 +177,14 @@ class LinkRunner:
         elif row.type == "message.sent":
             if not await self._from_an_agent(str(data.get("id"))):
                 await self.mirror.post(data, outgoing=True)
-        elif row.type == "message.status" and data.get("status") == "failed":
-            error = data.get("error") or {}
-            await self.mirror.note(
-                data,
-                f"⚠️ Not delivered on WhatsApp: {error.get('message') or error.get('code')}",
-            )
+        elif row.type == "message.status":
+            await self.mirror.tick(data)
+            if data.get("status") == "failed":
+                error = data.get("error") or {}
+                await self.mirror.note(
+                    data,
+                    f"⚠️ Not delivered on WhatsApp: {error.get('message') or error.get('code')}",
+                )
 
     async def _from_an_agent(self, message_id: str) -> bool:
         async with self.bridge.db.read() as tx:

@@ -11,6 +11,10 @@ message opens a new one, as Evolution does.
 
 Messages that wagate posts carry ``source_id`` ``WAID:<WhatsApp id>``: Chatwoot sends
 them back in its webhook, and the agent-reply handler skips them by that mark.
+
+A message sent on WhatsApp is remembered with the Chatwoot message that shows it
+(``chatwoot_messages``: posted here, or an agent's reply), so that its receipts become
+that message's ticks (:meth:`Mirror.tick`).
 """
 
 from __future__ import annotations
@@ -19,15 +23,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from wagate.domain import Clock
 from wagate.engine.chatwoot import content
-from wagate.engine.chatwoot.api import ChatwootApi
+from wagate.engine.chatwoot.api import ChatwootApi, ChatwootError
 from wagate.store import Database
 from wagate.store.media import MediaStore
 from wagate.store.models_engine import ChatwootLink
 from wagate.store.repositories import chatwoot, contacts
 
+log = structlog.get_logger("wagate.chatwoot")
+
 OURS = "WAID:"  # source_id prefix of the messages wagate posts
+TICKS = {"delivered": "delivered", "read": "read", "played": "read", "failed": "failed"}
+"""wagate's receipt statuses as Chatwoot's message statuses (a voice note played is read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +93,52 @@ class Mirror:
         attachment = await self._file(message) if content.has_file(message) else None
         if text is None and attachment is None:
             return
-        await self.api.create_message(
+        posted = await self.api.create_message(
             conversation_id,
             content=text,
             message_type="outgoing" if outgoing else "incoming",
             source_id=f"{OURS}{message.get('wa_message_id') or message.get('id')}",
             attachment=attachment,
         )
+        if outgoing and message.get("id") and posted.get("id"):
+            async with self.db.transaction() as tx:
+                await chatwoot.remember_message(
+                    tx,
+                    session_id=self.link.session_id,
+                    message_ids=[str(message["id"])],
+                    conversation_id=conversation_id,
+                    chatwoot_message_id=int(posted["id"]),
+                    now=self.clock.now(),
+                )
+
+    async def tick(self, status_event: Mapping[str, Any]) -> None:
+        """A receipt (``message.status``) as the ticks of the Chatwoot message that shows
+        the message, if one does. Ticks are a courtesy: a Chatwoot that refuses them
+        (older than the call, or not an API inbox) is logged, not dead-lettered."""
+        status = TICKS.get(str(status_event.get("status")))
+        if status is None:
+            return
+        async with self.db.read() as tx:
+            shown = await chatwoot.message_shown_by(
+                tx, self.link.session_id, str(status_event.get("message_id"))
+            )
+        if shown is None:
+            return
+        error = status_event.get("error") or {}
+        reason = (error.get("message") or error.get("code")) if status == "failed" else None
+        try:
+            await self.api.set_message_status(
+                shown.conversation_id,
+                shown.chatwoot_message_id,
+                status,
+                external_error=str(reason) if reason else None,
+            )
+        except ChatwootError as exc:
+            log.info(
+                "chatwoot refused a message's ticks",
+                session_id=self.link.session_id,
+                error=exc.message,
+            )
 
     async def note(self, message: Mapping[str, Any], text: str) -> None:
         """A private note in the message's conversation, if it has one (no conversation is

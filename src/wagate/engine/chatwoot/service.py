@@ -14,6 +14,7 @@ From the webhook:
   as media, the reply's words as the first one's caption. With ``sign_messages`` the
   agent's name goes first, as Evolution does. The chat then pauses the assistant as a
   reply typed on the phone does (``conversation.paused``, ``human_reply``).
+  The reply's messages are remembered with it, so their receipts become its ticks.
 - a conversation resolved in Chatwoot hands the chat back to the assistant
   (``conversation.resumed``, reason ``chatwoot_resolved``).
 """
@@ -226,14 +227,23 @@ class ChatwootLinks:
             text = f"*{name}:*\n{text}"
         key = f"{AGENT_KEY}{link.account_id}:{payload.get('id')}"
         requests = await self._requests(link, chat, text, payload.get("attachments") or [])
-        first_id = None
-        for index, request in enumerate(requests):
-            accepted = await self.acceptor.accept(session, request, f"{key}:{index}")
-            first_id = first_id or str(accepted.json["id"])
+        queued = [
+            str((await self.acceptor.accept(session, request, f"{key}:{index}")).json["id"])
+            for index, request in enumerate(requests)
+        ]
+        async with self.db.transaction() as tx:  # its receipts become the reply's ticks
+            await chatwoot.remember_message(
+                tx,
+                session_id=session.id,
+                message_ids=queued,
+                conversation_id=int((payload.get("conversation") or {}).get("id") or 0),
+                chatwoot_message_id=int(payload.get("id") or 0),
+                now=self.clock.now(),
+            )
         self.wake_outbox(session.id)
         engine = self.engine()
-        if engine is not None and first_id is not None:
-            await engine.human_reply(session, chat, first_id, source="chatwoot")
+        if engine is not None and queued:
+            await engine.human_reply(session, chat, queued[0], source="chatwoot")
         return f"queued {len(requests)}"
 
     async def _requests(

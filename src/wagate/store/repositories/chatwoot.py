@@ -1,4 +1,5 @@
-"""Chatwoot links (a session's inbox) and the conversations that mirror its chats."""
+"""Chatwoot links (a session's inbox), the conversations that mirror its chats, and the
+Chatwoot messages that show its sent messages."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wagate.domain import NotFound
-from wagate.store.models_engine import ChatwootConversation, ChatwootLink
+from wagate.store.models_engine import ChatwootConversation, ChatwootLink, ChatwootMessage
 from wagate.store.repositories import sinks
 
 
@@ -49,9 +52,8 @@ async def save_link(
 
 async def delete_link(db: AsyncSession, session_id: str) -> None:
     await db.delete(await get_link(db, session_id))
-    await db.execute(
-        delete(ChatwootConversation).where(ChatwootConversation.session_id == session_id)
-    )
+    for table in (ChatwootConversation, ChatwootMessage):
+        await db.execute(delete(table).where(table.session_id == session_id))
     await sinks.forget(db, sink_name(session_id))
 
 
@@ -103,3 +105,40 @@ async def remember_conversation(
         row.source_id = source_id
         row.updated_at = now
     await db.flush()
+
+
+async def remember_message(
+    db: AsyncSession,
+    *,
+    session_id: str,
+    message_ids: list[str],
+    conversation_id: int,
+    chatwoot_message_id: int,
+    now: datetime,
+) -> None:
+    """The Chatwoot message that shows these sent messages (an agent's reply with files is
+    several). Remembering one again (a webhook posted twice, even at once) keeps the first."""
+    if not message_ids:
+        return
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    rows = [
+        {
+            "session_id": session_id,
+            "message_id": message_id,
+            "conversation_id": conversation_id,
+            "chatwoot_message_id": chatwoot_message_id,
+            "created_at": now,
+        }
+        for message_id in message_ids
+    ]
+    await db.execute(
+        insert(ChatwootMessage)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["session_id", "message_id"])
+    )
+
+
+async def message_shown_by(
+    db: AsyncSession, session_id: str, message_id: str
+) -> ChatwootMessage | None:
+    return await db.get(ChatwootMessage, (session_id, message_id))
