@@ -653,7 +653,6 @@ async def build_services(
             acceptor=acceptor,
             wake_outbox=outbox.wake,
             engine=lambda: services.engine,
-            media_max_bytes=settings.media_max_bytes,
             allow_private_urls=settings.allow_private_urls,
         )
         stack.push_async_callback(bridge.shutdown)

@@ -73,9 +73,13 @@ async def local_server() -> AsyncIterator[str]:
     async def hop(request: web.Request) -> web.Response:
         raise web.HTTPFound("http://127.0.0.1:1/")
 
+    async def to_secret(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/secret")
+
     app = web.Application()
     app.router.add_get("/secret", secret)
     app.router.add_get("/hop", hop)
+    app.router.add_get("/to-secret", to_secret)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -135,3 +139,54 @@ async def test_media_whose_host_turns_private_fails_the_message_for_good(
         await loader.load(message)
     assert refused.value.code == "unsafe_url"
     assert not (tmp_path / "media").exists()
+
+
+class _OnlyTheFirstHopIsPublic(httpx.AsyncBaseTransport):
+    """As if ``/to-secret`` were on a public host: it connects; any other URL goes through
+    the public-only transport (and, on loopback, is refused)."""
+
+    def __init__(self) -> None:
+        self.plain = httpx.AsyncHTTPTransport()
+        self.public = PublicTransport()
+
+    async def aclose(self) -> None:
+        await self.plain.aclose()
+        await self.public.aclose()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        through = self.plain if request.url.path == "/to-secret" else self.public
+        return await through.handle_async_request(request)
+
+
+async def test_media_behind_a_redirect_is_fetched_and_every_hop_is_checked(
+    local_server: str, tmp_path: Path
+) -> None:
+    """Signed storage links and Chatwoot's attachments redirect: the download follows,
+    and each hop connects through the same check, so a redirect to a private address is
+    refused like a link to one."""
+    message = Message(
+        id="msg_1",
+        session_id="ses_1",
+        media={"mime_type": "text/plain", "source_url": f"http://{local_server}/to-secret"},
+    )
+    async with (
+        httpx.AsyncClient(transport=outbound_transport(allow_private=True)) as plain,
+        httpx.AsyncClient(transport=_OnlyTheFirstHopIsPublic()) as first_hop_only,
+    ):
+        allowed = MediaLoader(
+            LocalMediaStore(tmp_path / "allowed"),
+            plain,
+            max_bytes=1024,
+            allow_private_urls=True,
+        )
+        assert (await allowed.load(message)).data == b"internal"  # type: ignore[union-attr]
+
+        public_only = MediaLoader(
+            LocalMediaStore(tmp_path / "public"),
+            first_hop_only,
+            max_bytes=1024,
+            allow_private_urls=True,  # no check before: the hops' checks are what is left
+        )
+        with pytest.raises(PermanentSendError) as refused:
+            await public_only.load(message)
+        assert refused.value.code == "unsafe_url"

@@ -11,8 +11,9 @@ URL's host name.
 
 Used for media downloads, voice audio, the OpenAI and Anthropic clients and
 Evolution API calls (webhooks and the webhook brain use aiohttp with the same
-rule: ``events.PublicHttp``). Redirects are not followed by these clients'
-callers; environment proxies are not used (the check would see the proxy).
+rule: ``events.PublicHttp``). A caller may follow redirects (media downloads do):
+every hop's connection goes through the same check. Environment proxies are not
+used (the check would see the proxy).
 """
 
 from __future__ import annotations

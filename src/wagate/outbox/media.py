@@ -43,7 +43,10 @@ class MediaLoader:
     async def _download(self, url: str) -> bytes:
         await ensure_public_url(url, allow_private=self.allow_private_urls)
         try:
-            async with self.client.stream("GET", url, follow_redirects=False) as response:
+            # Redirects are followed (signed storage links, Chatwoot's Active Storage):
+            # each hop connects through the client's transport, which refuses private
+            # addresses unless they are allowed.
+            async with self.client.stream("GET", url, follow_redirects=True) as response:
                 if response.status_code >= 500 or response.status_code == 429:
                     raise TransientSendError(
                         f"media URL answered {response.status_code}", code="media_unreachable"

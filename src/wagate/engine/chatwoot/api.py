@@ -175,21 +175,3 @@ class ChatwootApi:
         await self._call(
             "PATCH", f"/conversations/{conversation_id}/messages/{message_id}", json=body
         )
-
-    async def download(self, url: str, limit: int) -> tuple[bytes, str | None]:
-        """An attachment's bytes (following Active Storage's redirects) and type; at most
-        ``limit`` bytes, else :class:`ChatwootError`."""
-        try:
-            async with self.http.stream("GET", url, follow_redirects=True) as answer:
-                if answer.status_code >= 400:
-                    raise ChatwootError(f"the attachment answered {answer.status_code}")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in answer.aiter_bytes():
-                    size += len(chunk)
-                    if size > limit:
-                        raise ChatwootError(f"the attachment is over {limit} bytes")
-                    chunks.append(chunk)
-                return b"".join(chunks), answer.headers.get("content-type")
-        except httpx.HTTPError as exc:
-            raise ChatwootUnavailable(f"the attachment could not be read: {exc!r}") from None

@@ -10,8 +10,9 @@ From the webhook:
 - an agent's reply (``message_created``, outgoing, not a private note, not one wagate
   posted) is queued as a send to the conversation's chat, through the guardrails, with
   the idempotency key ``chatwoot:<account>:<message id>`` (so Chatwoot posting it twice
-  sends it once). Attachments are fetched (Active Storage redirects followed) and sent
-  as media, the reply's words as the first one's caption. With ``sign_messages`` the
+  sends it once). Attachments are queued by their URL (the queue fetches them at send
+  time, following Active Storage's redirects) and sent as media, the reply's words as
+  the first one's caption. With ``sign_messages`` the
   agent's name goes first, as Evolution does. The chat then pauses the assistant as a
   reply typed on the phone does (``conversation.paused``, ``human_reply``).
   The reply's messages are remembered with it, so their receipts become its ticks.
@@ -21,12 +22,13 @@ From the webhook:
 
 from __future__ import annotations
 
-import base64
 import hmac
+import mimetypes
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import structlog
 
@@ -100,7 +102,6 @@ class ChatwootLinks:
         acceptor: OutboundAcceptor,
         wake_outbox: Callable[[str], None],
         engine: Callable[[], ConversationEngine | None],
-        media_max_bytes: int,
         allow_private_urls: bool,
     ) -> None:
         self.db = db
@@ -110,7 +111,6 @@ class ChatwootLinks:
         self.acceptor = acceptor
         self.wake_outbox = wake_outbox
         self.engine = engine
-        self.media_max_bytes = media_max_bytes
         self.allow_private_urls = allow_private_urls
 
     # ------------------------------------------------------------------ linking
@@ -226,7 +226,7 @@ class ChatwootLinks:
         if text and link.sign_messages and name:
             text = f"*{name}:*\n{text}"
         key = f"{AGENT_KEY}{link.account_id}:{payload.get('id')}"
-        requests = await self._requests(link, chat, text, payload.get("attachments") or [])
+        requests = self._requests(chat, text, payload.get("attachments") or [])
         queued = [
             str((await self.acceptor.accept(session, request, f"{key}:{index}")).json["id"])
             for index, request in enumerate(requests)
@@ -246,25 +246,30 @@ class ChatwootLinks:
             await engine.human_reply(session, chat, queued[0], source="chatwoot")
         return f"queued {len(requests)}"
 
-    async def _requests(
-        self, link: ChatwootLink, chat: str, text: str | None, attachments: list[Any]
+    @staticmethod
+    def _requests(
+        chat: str, text: str | None, attachments: list[Any]
     ) -> list[OutboundMessageRequest]:
-        if not attachments:
-            return [OutboundMessageRequest(to=chat, text=text)] if text else []
-        api = self.bridge.api_for(link)
-        requests = []
-        for index, attachment in enumerate(attachments):
-            data, mime = await api.download(str(attachment.get("data_url")), self.media_max_bytes)
+        """The sends of an agent's reply. Files go by their URL: the queue fetches each
+        when it sends it (retried while Chatwoot is away, the size limit applied then), so
+        Chatwoot's webhook is answered at once, and a reply with a large file is neither
+        held up nor lost by a restart in between."""
+        requests: list[OutboundMessageRequest] = []
+        for attachment in attachments:
+            url = str(attachment.get("data_url") or "")
+            if not url:
+                continue
+            file_name = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or None
             kind = FILE_TYPES.get(str(attachment.get("file_type")), MessageType.DOCUMENT)
             media = OutboundMedia(
-                base64=base64.b64encode(data).decode(),
-                mime_type=(mime or "").split(";")[0] or None,
-                file_name=str(attachment.get("data_url") or "").rsplit("/", 1)[-1] or None,
-                caption=text if index == 0 and kind is not MessageType.AUDIO else None,
+                url=url,
+                mime_type=mimetypes.guess_type(file_name)[0] if file_name else None,
+                file_name=file_name,
+                caption=text if not requests and kind is not MessageType.AUDIO else None,
             )
             requests.append(OutboundMessageRequest(to=chat, type=kind, media=media))
-        if text and requests[0].type is MessageType.AUDIO:  # audio has no caption
-            requests.insert(0, OutboundMessageRequest(to=chat, text=text))
+        if text and (not requests or requests[0].type is MessageType.AUDIO):
+            requests.insert(0, OutboundMessageRequest(to=chat, text=text))  # audio: no caption
         return requests
 
     async def _resolved(self, session: Session, conversation_id: int) -> str:
