@@ -385,3 +385,35 @@ async def test_a_chatwoot_without_the_status_api_still_gets_every_message(
         assert {m["status"] for m in found} == {"sent"}
         async with server.services.db.read() as tx:
             assert await events.list_dead_letters(tx) == []
+
+
+async def test_a_contact_gets_its_whatsapp_name_but_an_agents_edit_stays(
+    server: RunningServer, admin: httpx.AsyncClient, chatwoot: FakeChatwoot
+) -> None:
+    sid = await assistant_session(server, admin, resume_after_s=600)
+    await _link(admin, sid, chatwoot)
+    # the owner writes first, from the phone: the contact has only a number for a name
+    first = {"from_me": True, "to": CONTACT, "text": "your order is ready"}
+    assert (await admin.post(f"/v1/simulator/{sid}/inbound", json=first)).status_code == 202
+    await _messages(chatwoot, 1)
+    [contact] = chatwoot.contacts
+    assert contact["name"] == f"+{CONTACT}"
+
+    await say(admin, sid, "thanks!", push_name="Bruna")
+    await _messages(chatwoot, 2)
+    [contact] = chatwoot.contacts
+    assert contact["name"] == "Bruna"
+
+    # an agent renames the contact in Chatwoot; a new WhatsApp name does not undo that
+    async with httpx.AsyncClient(
+        base_url=f"{chatwoot.url}/api/v1/accounts/{CHATWOOT_ACCOUNT_ID}",
+        headers={"api_access_token": CHATWOOT_TOKEN},
+    ) as web_app:
+        renamed = await web_app.put(f"/contacts/{contact['id']}", json={"name": "Bruna (VIP)"})
+        assert renamed.status_code == 200, renamed.text
+    await say(admin, sid, "one more thing", push_name="Bru")
+    await _messages(chatwoot, 3)
+    [contact] = chatwoot.contacts
+    assert contact["name"] == "Bruna (VIP)"
+    renames = [r.json for r in chatwoot.requests if r.method == "PUT" and "name" in (r.json or {})]
+    assert renames == [{"name": "Bruna"}, {"name": "Bruna (VIP)"}]  # wagate's, the agent's

@@ -176,6 +176,8 @@ class ChatwootConversation(Base):
     contact_id: Mapped[int] = mapped_column(Integer)
     conversation_id: Mapped[int] = mapped_column(Integer)
     source_id: Mapped[str | None] = mapped_column(String(255))
+    contact_name: Mapped[str | None] = mapped_column(String(255))
+    """The name wagate gave the contact or found it with (None: from before 0014)."""
     updated_at: Mapped[datetime]
 
 

@@ -104,6 +104,9 @@ class ChatwootApi:
         payload = (await self._call("POST", "/contacts", json=body))["payload"]
         return dict(payload.get("contact") or payload)
 
+    async def contact(self, contact_id: int) -> dict[str, Any]:
+        return dict((await self._call("GET", f"/contacts/{contact_id}"))["payload"])
+
     async def update_contact(self, contact_id: int, changes: dict[str, Any]) -> None:
         await self._call("PUT", f"/contacts/{contact_id}", json=changes)
 

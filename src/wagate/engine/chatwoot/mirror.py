@@ -12,6 +12,10 @@ message opens a new one, as Evolution does.
 Messages that wagate posts carry ``source_id`` ``WAID:<WhatsApp id>``: Chatwoot sends
 them back in its webhook, and the agent-reply handler skips them by that mark.
 
+A contact made before its WhatsApp name was known (the owner wrote first from the
+phone, or an ``@lid`` chat) gets that name when it arrives, as long as Chatwoot still
+shows a number or the name wagate gave it: an agent's edit in Chatwoot stays.
+
 A message sent on WhatsApp is remembered with the Chatwoot message that shows it
 (``chatwoot_messages``: posted here, or an agent's reply), so that its receipts become
 that message's ticks (:meth:`Mirror.tick`).
@@ -47,6 +51,12 @@ class Chat:
     key: str  # the JID the contact is identified by (and replies go to)
     name: str
     phone: str | None  # E.164 with '+', when known
+    placeholder: str  # the name without a WhatsApp name: the number, or the JID's user
+
+    @property
+    def named(self) -> bool:
+        """Whether ``name`` is the person's own WhatsApp name."""
+        return self.name != self.placeholder
 
 
 class Mirror:
@@ -68,7 +78,8 @@ class Mirror:
     async def chat_of(self, message: Mapping[str, Any]) -> Chat:
         chat_id = str(message.get("chat_id"))
         if message.get("chat_type") == "group":
-            return Chat(chat_id, f"Group {chat_id.split('@')[0]}", None)
+            group = f"Group {chat_id.split('@')[0]}"
+            return Chat(chat_id, group, None, group)
         digits: str | None = None
         if chat_id.endswith("@s.whatsapp.net"):
             digits = chat_id.split("@")[0]
@@ -78,10 +89,9 @@ class Mirror:
             async with self.db.read() as tx:
                 digits = await contacts.phone_for_lid(tx, self.link.session_id, chat_id)
         key = f"{digits}@s.whatsapp.net" if digits else chat_id
-        name = (None if message.get("from_me") else message.get("push_name")) or (
-            f"+{digits}" if digits else chat_id.split("@")[0]
-        )
-        return Chat(key, str(name), f"+{digits}" if digits else None)
+        placeholder = f"+{digits}" if digits else chat_id.split("@")[0]
+        name = (None if message.get("from_me") else message.get("push_name")) or placeholder
+        return Chat(key, str(name), f"+{digits}" if digits else None, placeholder)
 
     async def post(self, message: Mapping[str, Any], *, outgoing: bool) -> None:
         """The message into its chat's conversation (``outgoing``: sent by the business)."""
@@ -155,7 +165,10 @@ class Mirror:
         link = self.link
         async with self.db.read() as tx:
             row = await chatwoot.conversation_of(tx, link.session_id, chat.key)
+        name: str | None = None  # the contact's name in Chatwoot, when looked up here
         if row is not None:
+            if chat.named and row.contact_name != chat.name:
+                await self._name(row.contact_id, row.contact_name, chat)
             if link.reopen_conversation:
                 return row.conversation_id
             current = await self.api.conversation(row.conversation_id)
@@ -163,28 +176,44 @@ class Mirror:
                 return row.conversation_id
             contact_id = row.contact_id
         else:
-            contact_id = await self._contact(chat)
+            contact_id, name = await self._contact(chat)
             reused = await self._open_conversation(contact_id)
             if reused is not None:
-                await self._remember(chat, contact_id, reused)
+                await self._remember(chat, contact_id, reused, name)
                 return reused
         status = "pending" if link.conversation_pending else None
         created = await self.api.create_conversation(
             inbox_id=link.inbox_id, contact_id=contact_id, status=status
         )
-        await self._remember(chat, contact_id, int(created["id"]))
+        await self._remember(chat, contact_id, int(created["id"]), name)
         return int(created["id"])
 
-    async def _contact(self, chat: Chat) -> int:
+    async def _contact(self, chat: Chat) -> tuple[int, str]:
+        """The chat's contact, found or made, and the name it has in Chatwoot now."""
         found = await self.api.find_contact(phone=chat.phone, identifier=chat.key)
-        if found is not None:
-            if found.get("identifier") != chat.key:
-                await self.api.update_contact(int(found["id"]), {"identifier": chat.key})
-            return int(found["id"])
-        made = await self.api.create_contact(
-            inbox_id=self.link.inbox_id, name=chat.name, phone=chat.phone, identifier=chat.key
-        )
-        return int(made["id"])
+        if found is None:
+            made = await self.api.create_contact(
+                inbox_id=self.link.inbox_id, name=chat.name, phone=chat.phone, identifier=chat.key
+            )
+            return int(made["id"]), chat.name
+        contact_id, name = int(found["id"]), str(found.get("name") or "")
+        if found.get("identifier") != chat.key:
+            await self.api.update_contact(contact_id, {"identifier": chat.key})
+        if chat.named and name != chat.name and name in _placeholders(chat):
+            await self.api.update_contact(contact_id, {"name": chat.name})
+            name = chat.name
+        return contact_id, name
+
+    async def _name(self, contact_id: int, given: str | None, chat: Chat) -> None:
+        """The contact's WhatsApp name, when Chatwoot still shows the name wagate gave it
+        (a number, or an older WhatsApp name): an agent's edit is never overwritten."""
+        current = str((await self.api.contact(contact_id)).get("name") or "")
+        if current != chat.name and (current == given or current in _placeholders(chat)):
+            await self.api.update_contact(contact_id, {"name": chat.name})
+        async with self.db.transaction() as tx:
+            await chatwoot.set_contact_name(
+                tx, self.link.session_id, chat.key, chat.name, self.clock.now()
+            )
 
     async def _open_conversation(self, contact_id: int) -> int | None:
         """The contact's latest conversation in this inbox that may be continued."""
@@ -196,7 +225,9 @@ class Mirror:
         ]
         return max((int(c["id"]) for c in mine), default=None)
 
-    async def _remember(self, chat: Chat, contact_id: int, conversation_id: int) -> None:
+    async def _remember(
+        self, chat: Chat, contact_id: int, conversation_id: int, contact_name: str | None
+    ) -> None:
         async with self.db.transaction() as tx:
             await chatwoot.remember_conversation(
                 tx,
@@ -205,6 +236,7 @@ class Mirror:
                 contact_id=contact_id,
                 conversation_id=conversation_id,
                 source_id=None,
+                contact_name=contact_name,
                 now=self.clock.now(),
             )
 
@@ -215,3 +247,10 @@ class Mirror:
             return None
         mime = str(media.get("mime_type") or "application/octet-stream")
         return content.file_name(message), data, mime.split(";")[0]
+
+
+def _placeholders(chat: Chat) -> set[str]:
+    """Names that only say which number or JID the contact is (wagate's, or a bridge's
+    before it): a WhatsApp name may replace them."""
+    user = chat.key.split("@")[0]
+    return {"", chat.placeholder, user, f"+{user}"} | ({chat.phone} if chat.phone else set())

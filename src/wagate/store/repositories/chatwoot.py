@@ -85,6 +85,7 @@ async def remember_conversation(
     contact_id: int,
     conversation_id: int,
     source_id: str | None,
+    contact_name: str | None,
     now: datetime,
 ) -> None:
     row = await conversation_of(db, session_id, chat_id)
@@ -96,6 +97,7 @@ async def remember_conversation(
                 contact_id=contact_id,
                 conversation_id=conversation_id,
                 source_id=source_id,
+                contact_name=contact_name,
                 updated_at=now,
             )
         )
@@ -103,8 +105,19 @@ async def remember_conversation(
         row.contact_id = contact_id
         row.conversation_id = conversation_id
         row.source_id = source_id
+        row.contact_name = contact_name if contact_name is not None else row.contact_name
         row.updated_at = now
     await db.flush()
+
+
+async def set_contact_name(
+    db: AsyncSession, session_id: str, chat_id: str, name: str, now: datetime
+) -> None:
+    row = await conversation_of(db, session_id, chat_id)
+    if row is not None:
+        row.contact_name = name
+        row.updated_at = now
+        await db.flush()
 
 
 async def remember_message(

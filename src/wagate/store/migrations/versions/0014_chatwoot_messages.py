@@ -1,5 +1,6 @@
 """chatwoot_messages: which Chatwoot message shows each message sent on WhatsApp, so
-its delivered, read and failed ticks reach Chatwoot
+its delivered, read and failed ticks reach Chatwoot; and the name wagate last gave each
+chat's Chatwoot contact, so a push name can replace a placeholder but not an agent's edit
 
 Revision ID: 0014
 Revises: 0013
@@ -20,6 +21,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.add_column(
+        "chatwoot_conversations", sa.Column("contact_name", sa.String(255), nullable=True)
+    )
     op.create_table(
         "chatwoot_messages",
         sa.Column("session_id", sa.String(40), nullable=False),
@@ -39,3 +43,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("chatwoot_messages")
+    with op.batch_alter_table("chatwoot_conversations") as batch:
+        batch.drop_column("contact_name")
