@@ -25,7 +25,7 @@ from tests.support.server import RunningServer, make_settings, running_server
 from wagate.domain import FakeClock
 from wagate.store import Database
 
-pytest_plugins = ["tests.support.stalls"]
+pytest_plugins = ["pytester", "tests.support.stalls"]
 
 _pg_state: dict[str, object] = {}
 TEMPLATE_DB = "wagate_template"

@@ -59,8 +59,11 @@ class _Watch:
         self.beat = time.monotonic()
         self.loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
         self.stalls: list[Stall] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._main = threading.main_thread().ident
+        self._blocked_since: float | None = None  # the last beat before a block seen now
+        self._blocked_stack = ""
+        self._blocked_cpu = 0.0
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="stall-watch", daemon=True).start()
@@ -71,7 +74,10 @@ class _Watch:
             loop.call_later(PERIOD_S, self.heartbeat, loop)
 
     def taken(self) -> list[Stall]:
+        """The stalls seen since the last call; a block that the loop's end cut short is
+        closed first (a test may end right after the call that blocked it)."""
         with self._lock:
+            self._check_loop(time.monotonic(), _cpu())
             taken, self.stalls = self.stalls, []
         return taken
 
@@ -85,40 +91,49 @@ class _Watch:
         return "".join(traceback.format_stack(frame)[-12:]) if frame is not None else ""
 
     def _run(self) -> None:
-        blocked_since: float | None = None
-        blocked_stack = ""
-        blocked_cpu = 0.0
         while True:
             before, cpu_before = time.monotonic(), _cpu()
             time.sleep(PERIOD_S)
             now, cpu_now = time.monotonic(), _cpu()
             overslept = now - before - PERIOD_S
-            if overslept > THRESHOLD_S:
-                cpu = cpu_now - cpu_before
-                kind = "on CPU" if cpu > overslept / 2 else "off CPU"
-                self._record(
-                    f"process stalled, {kind}",
-                    overslept,
-                    cpu,
-                    time.time() - overslept,
-                    self._main_stack(),
-                )
-                blocked_since = None  # the loop could not beat either: not its fault
-                continue
-            silent = now - self.beat
+            with self._lock:
+                if overslept > THRESHOLD_S:
+                    cpu = cpu_now - cpu_before
+                    kind = "on CPU" if cpu > overslept / 2 else "off CPU"
+                    self._record(
+                        f"process stalled, {kind}",
+                        overslept,
+                        cpu,
+                        time.time() - overslept,
+                        self._main_stack(),
+                    )
+                    self._blocked_since = None  # the loop could not beat either: not its fault
+                    continue
+                self._check_loop(now, cpu_now)
+
+    def _check_loop(self, now: float, cpu_now: float) -> None:
+        """Notice a loop that stopped beating while it runs, and record it once it beats
+        again or ends. Called with the lock held."""
+        silent = now - self.beat
+        try:
             running = any(loop.is_running() for loop in list(self.loops))
-            if blocked_since is None and running and silent > THRESHOLD_S:
-                blocked_since, blocked_cpu = self.beat, cpu_now
-                blocked_stack = self._main_stack()
-            elif blocked_since is not None and silent < PERIOD_S * 4:
-                self._record(
-                    "loop blocked",
-                    self.beat - blocked_since,
-                    cpu_now - blocked_cpu,
-                    time.time() - (now - blocked_since),
-                    blocked_stack,
-                )
-                blocked_since = None
+        except RuntimeError:  # a loop was added while the set was copied
+            return
+        since = self._blocked_since
+        if since is None:
+            if running and silent > THRESHOLD_S:
+                self._blocked_since, self._blocked_cpu = self.beat, cpu_now
+                self._blocked_stack = self._main_stack()
+        elif silent < PERIOD_S * 4 or not running:  # beating again, or the loop ended
+            ended = self.beat if silent < PERIOD_S * 4 else now
+            self._record(
+                "loop blocked",
+                ended - since,
+                cpu_now - self._blocked_cpu,  # from when the block was seen
+                time.time() - (now - since),
+                self._blocked_stack,
+            )
+            self._blocked_since = None
 
 
 def _cpu() -> float:
