@@ -79,6 +79,7 @@ async def build_control_plane(
         lease_ttl_s=settings.lease_ttl_s,
         poll_s=settings.events_poll_s,
     )
+    await follower.begin()  # before discovery starts sessions: their first events count
     queue = QueueReader(
         client=client,
         db=db,

@@ -84,6 +84,13 @@ class LogFollower:
         self._stop = asyncio.Event()
         self._waiter = asyncio.Event()
 
+    async def begin(self) -> None:
+        """Make the cursor now, at the log's end, unless it exists. A cursor is otherwise
+        made at the first claim: a follower started beside the work that appends its
+        events (a worker's boot) would miss what that work appended before the claim."""
+        async with self.db.transaction() as tx:
+            await sinks.start(tx, self.spec.name, self.clock.now())
+
     def stop(self) -> None:
         """End :meth:`run` between two events (never in the middle of a transaction: a
         cancelled one may leave the database's connection to be torn down under it)."""
@@ -100,6 +107,7 @@ class LogFollower:
             while not self._stopping:
                 cursor = await self._claim()
                 if cursor is None:  # another worker follows it
+                    log.debug("log follower waits for the lease", follower=self.spec.name)
                     await wait_for(self._stop, self.clock, timeout=self.lease_ttl_s / 3)
                     continue
                 upto = await self.horizon.refresh()

@@ -68,8 +68,11 @@ async def start(db: AsyncSession, name: str, now: datetime) -> None:
     """Make the sink's cursor at the log's end now (not at its first claim), so that it
     gets every event appended after this transaction."""
     if await db.get(SinkCursor, name) is None:
-        db.add(SinkCursor(name=name, cursor_seq=await log_end(db), updated_at=now))
-        await db.flush()
+        try:
+            async with db.begin_nested():
+                db.add(SinkCursor(name=name, cursor_seq=await log_end(db), updated_at=now))
+        except IntegrityError:
+            pass  # another worker made it first
 
 
 async def forget(db: AsyncSession, name: str) -> None:
