@@ -56,12 +56,14 @@ class Stall:
 
 class _Watch:
     def __init__(self) -> None:
-        self.beat = time.monotonic()
-        self.loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+        self.beats: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, float] = (
+            weakref.WeakKeyDictionary()
+        )
         self.stalls: list[Stall] = []
         self._lock = threading.RLock()
         self._main = threading.main_thread().ident
-        self._blocked_since: float | None = None  # the last beat before a block seen now
+        # the loop seen blocked now, and its last beat before the block
+        self._blocked: tuple[weakref.ref[asyncio.AbstractEventLoop], float] | None = None
         self._blocked_stack = ""
         self._blocked_cpu = 0.0
 
@@ -69,7 +71,7 @@ class _Watch:
         threading.Thread(target=self._run, name="stall-watch", daemon=True).start()
 
     def heartbeat(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.beat = time.monotonic()
+        self.beats[loop] = time.monotonic()
         if not loop.is_closed():
             loop.call_later(PERIOD_S, self.heartbeat, loop)
 
@@ -87,7 +89,11 @@ class _Watch:
             self.stalls.append(Stall(kind, round(seconds, 2), round(cpu, 2), started, stack))
 
     def _main_stack(self) -> str:
-        frame = sys._current_frames().get(self._main or 0)
+        return self._stack_of(self._main)
+
+    @staticmethod
+    def _stack_of(thread_id: int | None) -> str:
+        frame = sys._current_frames().get(thread_id or 0)
         return "".join(traceback.format_stack(frame)[-12:]) if frame is not None else ""
 
     def _run(self) -> None:
@@ -107,33 +113,40 @@ class _Watch:
                         time.time() - overslept,
                         self._main_stack(),
                     )
-                    self._blocked_since = None  # the loop could not beat either: not its fault
+                    self._blocked = None  # the loop could not beat either: not its fault
                     continue
                 self._check_loop(now, cpu_now)
 
     def _check_loop(self, now: float, cpu_now: float) -> None:
-        """Notice a loop that stopped beating while it runs, and record it once it beats
-        again or ends. Called with the lock held."""
-        silent = now - self.beat
+        """Notice a running loop that stopped beating, and record it once it beats again
+        or stops running. The stack is that of the loop's own thread, taken while it is
+        blocked. Called with the lock held."""
         try:
-            running = any(loop.is_running() for loop in list(self.loops))
+            running = [loop for loop in list(self.beats) if loop.is_running()]
         except RuntimeError:  # a loop was added while the set was copied
             return
-        since = self._blocked_since
-        if since is None:
-            if running and silent > THRESHOLD_S:
-                self._blocked_since, self._blocked_cpu = self.beat, cpu_now
-                self._blocked_stack = self._main_stack()
-        elif silent < PERIOD_S * 4 or not running:  # beating again, or the loop ended
-            ended = self.beat if silent < PERIOD_S * 4 else now
+        if self._blocked is None:
+            for loop in running:
+                beat = self.beats.get(loop, now)
+                if now - beat > THRESHOLD_S:
+                    self._blocked, self._blocked_cpu = (weakref.ref(loop), beat), cpu_now
+                    thread_id = getattr(loop, "_thread_id", None)  # set while it runs
+                    self._blocked_stack = self._stack_of(thread_id or self._main)
+                    break
+            return
+        ref, since = self._blocked
+        loop = ref()
+        beat = self.beats.get(loop, since) if loop is not None else since
+        resumed = beat > since
+        if resumed or loop is None or not loop.is_running():
             self._record(
                 "loop blocked",
-                ended - since,
+                (beat if resumed else now) - since,
                 cpu_now - self._blocked_cpu,  # from when the block was seen
                 time.time() - (now - since),
                 self._blocked_stack,
             )
-            self._blocked_since = None
+            self._blocked = None
 
 
 def _cpu() -> float:
@@ -149,7 +162,7 @@ class HeartbeatPolicy(asyncio.DefaultEventLoopPolicy):
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
         loop = super().new_event_loop()
-        _watch.loops.add(loop)
+        _watch.beats[loop] = time.monotonic()
         loop.call_soon(_watch.heartbeat, loop)
         return loop
 
